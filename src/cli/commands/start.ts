@@ -1,0 +1,43 @@
+// `herald start` (api + workers), `herald serve` (api alone).
+import type { Command } from 'commander';
+import { type App, createApp, requireRedis } from '../../app.ts';
+import { loadConfig } from '../../config/index.ts';
+import { buildServer } from '../../http/server.ts';
+import { runUntilSignal, type Service } from '../lifecycle.ts';
+
+/** Starts the HTTP server on PORT; returns it as a stoppable service. */
+export async function startHttp(app: App): Promise<Service & { port: number }> {
+  const server = await buildServer(app);
+  await server.listen({ port: app.config.PORT, host: app.config.HOST });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : app.config.PORT;
+  app.logger.info({ port }, 'http.listening');
+  process.stderr.write(`herald: listening on http://${app.config.HOST}:${port}\n`);
+  return { name: 'http', port, stop: () => server.close() };
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the HTTP api alone')
+    .action(async () => {
+      const app = await createApp(loadConfig());
+      const http = await startHttp(app);
+      await runUntilSignal(app, [http]);
+    });
+
+  program
+    .command('start')
+    .description('run the api and all workers in one process (the single-machine default)')
+    .action(async () => {
+      const app = await createApp(loadConfig());
+      // Without Redis nothing is sent: say so at once, naming REDIS_URL, and keep serving
+      // (/healthz answers 503 with the reason; workers resume when Redis comes back).
+      await requireRedis(app).catch((error: Error) => {
+        app.logger.warn({ reason: error.message }, 'redis.unavailable');
+        process.stderr.write(`herald: ${error.message}; waiting for it\n`);
+      });
+      const http = await startHttp(app);
+      await runUntilSignal(app, [http]);
+    });
+}

@@ -1,0 +1,24 @@
+// The `herald` command line: one module per command family under ./commands.
+import { Command } from 'commander';
+import * as start from './commands/start.ts';
+import { reportFatal } from './context.ts';
+
+const program = new Command()
+  .name('herald')
+  .description('Herald: newsletters from articles, fanned out by BullMQ workers on Redis')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const family of [start]) family.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // commander signals --help and --version through exitOverride with exit code 0.
+  const code = (error as { code?: string; exitCode?: number }).exitCode;
+  if (typeof (error as { code?: string }).code === 'string' && code !== undefined) {
+    process.exitCode = code;
+  } else {
+    process.exitCode = reportFatal(error);
+  }
+}

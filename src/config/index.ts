@@ -1,0 +1,161 @@
+// The one place that reads the environment. Everything else receives a typed `Config`.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const urlWithScheme = (schemes: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return schemes.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
+    );
+
+const positiveInt = z.coerce.number().int('must be a whole number').positive('must be above 0');
+const nonNegativeInt = z.coerce
+  .number()
+  .int('must be a whole number')
+  .nonnegative('must be 0 or more');
+
+/** Environment variables Herald reads, with their rules and defaults. */
+export const envSchema = z.object({
+  REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}:-]+$/, 'may hold only letters, digits, _ - : { }')
+    .default('herald'),
+  HERALD_DATA_DIR: z.string().min(1, 'must not be empty').default('./var'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .refine((v) => /^(postgres|postgresql):\/\/.+/.test(v) || /^sqlite:.+/.test(v), {
+      message: 'must be postgres://… or sqlite:PATH',
+    })
+    .optional(),
+  SMTP_URL: urlWithScheme(['smtp:', 'smtps:']).optional(),
+  SMTP_POOL_SIZE: positiveInt.default(5),
+  PUBLIC_URL: urlWithScheme(['http:', 'https:']).default('http://localhost:3000'),
+  HERALD_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .default('herald-development-secret-change-me'),
+  MAIL_FROM: z.string().min(3).default('Herald <newsletter@herald.localhost>'),
+  POSTAL_ADDRESS: z
+    .string()
+    .min(1)
+    .default('Herald Newsroom, 1 Example Street, 00000 Example City'),
+  PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  SEND_RATE: z.coerce.number().positive('must be above 0 messages per second').optional(),
+  SEND_CONCURRENCY: positiveInt.default(8),
+  BATCH_SIZE: positiveInt.default(500),
+  SEND_RETRY_ATTEMPTS: nonNegativeInt.default(8),
+  SEND_RETRY_BASE_MS: positiveInt.default(60_000),
+  FAILURE_PAUSE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
+  FAILURE_PAUSE_MIN_SAMPLE: positiveInt.default(200),
+  RECONCILE_EVERY_MS: positiveInt.default(30_000),
+  REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(3_000),
+  DKIM_DOMAIN: z.string().min(1).optional(),
+  DKIM_SELECTOR: z.string().min(1).optional(),
+  DKIM_PRIVATE_KEY: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export type DatabaseTarget =
+  | { dialect: 'sqlite'; path: string }
+  | { dialect: 'postgres'; url: string };
+
+export interface Config extends Env {
+  dataDir: string;
+  outboxDir: string;
+  database: DatabaseTarget;
+  dkim?: { domain: string; selector: string; privateKey: string };
+}
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly variable: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment into a Config; throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable means "unset", as shells and compose files often leave them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const result = envSchema.safeParse(present);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid ${variable}: ${issue.message}`, variable);
+  }
+  const parsed = result.data;
+  const dataDir = resolve(parsed.HERALD_DATA_DIR);
+  const database: DatabaseTarget =
+    parsed.DATABASE_URL === undefined
+      ? { dialect: 'sqlite', path: resolve(dataDir, 'herald.sqlite') }
+      : parsed.DATABASE_URL.startsWith('sqlite:')
+        ? {
+            dialect: 'sqlite',
+            path: resolveSqlitePath(parsed.DATABASE_URL.slice('sqlite:'.length)),
+          }
+        : { dialect: 'postgres', url: parsed.DATABASE_URL };
+
+  const dkimParts = [parsed.DKIM_DOMAIN, parsed.DKIM_SELECTOR, parsed.DKIM_PRIVATE_KEY];
+  const dkimSet = dkimParts.filter((part) => part !== undefined).length;
+  if (dkimSet !== 0 && dkimSet !== 3) {
+    const missing = ['DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY'].find(
+      (_, i) => dkimParts[i] === undefined,
+    )!;
+    throw new ConfigError(
+      `Invalid ${missing}: DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY go together`,
+      missing,
+    );
+  }
+  return {
+    ...parsed,
+    dataDir,
+    outboxDir: resolve(dataDir, 'outbox'),
+    database,
+    dkim:
+      dkimSet === 3
+        ? {
+            domain: parsed.DKIM_DOMAIN!,
+            selector: parsed.DKIM_SELECTOR!,
+            // Keys passed through env often carry literal "\n" sequences.
+            privateKey: parsed.DKIM_PRIVATE_KEY!.replace(/\\n/g, '\n'),
+          }
+        : undefined,
+  };
+}
+
+function resolveSqlitePath(path: string): string {
+  return path === ':memory:' ? path : resolve(path);
+}
+
+/** Reads the process environment once. */
+export function loadConfig(overrides: Record<string, string | undefined> = {}): Config {
+  return parseConfig({ ...process.env, ...overrides });
+}
+
+/** A URL with any password replaced, safe for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

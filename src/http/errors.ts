@@ -1,0 +1,60 @@
+// How the HTTP layer answers errors: `{error, details}` with a 4xx for anything the caller
+// can fix; 5xx only for our own faults (and then without internals).
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ZodError, type z } from 'zod';
+
+/** An error the caller caused, with the status and details to answer with. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly details: unknown = undefined,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Turns zod issues into `[{field, message}]`, the `details` of a 400. */
+export function zodDetails(error: ZodError): Array<{ field: string; message: string }> {
+  return error.issues.map((issue) => ({
+    field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+    message: issue.message,
+  }));
+}
+
+/** Parses `input` with `schema`, or throws a 400 naming each bad field. */
+export function parseOr400<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new HttpError(400, `invalid ${what}`, zodDetails(result.error));
+  return result.data;
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    if (error instanceof HttpError) {
+      return reply
+        .status(error.statusCode)
+        .send({ error: error.message, details: error.details ?? null });
+    }
+    if (error instanceof ZodError) {
+      return reply.status(400).send({ error: 'invalid request', details: zodDetails(error) });
+    }
+    const status =
+      'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      return reply.status(status).send({ error: error.message, details: null });
+    }
+    request.log.error({ err: error }, 'http.request.failed');
+    return reply.status(500).send({ error: 'internal error', details: null });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .status(404)
+      .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
+  });
+}

@@ -1,0 +1,29 @@
+// GET /healthz: 200 when Redis and the store answer, 503 naming what does not.
+import type { FastifyPluginAsync } from 'fastify';
+import type { App } from '../../app.ts';
+import { pingRedis } from '../../redis/index.ts';
+
+export interface HealthReport {
+  status: 'ok' | 'unavailable';
+  redis: 'ok' | string;
+  store: 'ok' | string;
+}
+
+/** Checks each dependency with a deadline; never throws. */
+export async function checkHealth(app: App, timeoutMs = 2_000): Promise<HealthReport> {
+  const [redis, store] = await Promise.all([
+    pingRedis(app.redis(), app.config, timeoutMs),
+    app.store
+      .ping()
+      .then(() => 'ok' as const)
+      .catch((error: unknown) => (error instanceof Error ? error.message : String(error))),
+  ]);
+  return { status: redis === 'ok' && store === 'ok' ? 'ok' : 'unavailable', redis, store };
+}
+
+export const healthRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
+  fastify.get('/healthz', async (_request, reply) => {
+    const report = await checkHealth(app);
+    return reply.status(report.status === 'ok' ? 200 : 503).send(report);
+  });
+};

@@ -1,0 +1,20 @@
+// Builds the Fastify server: one plugin per route family, each bringing its own schemas.
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { App } from '../app.ts';
+import { installErrorHandler } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+
+/** Creates the HTTP server with every route family registered (not yet listening). */
+export async function buildServer(app: App): Promise<FastifyInstance> {
+  const server = Fastify({
+    // Request lines (info) carry token-bearing URLs: log only warnings and errors.
+    loggerInstance: app.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
+    bodyLimit: 2 * 1024 * 1024,
+    trustProxy: true,
+  });
+  installErrorHandler(server);
+  await server.register(formbody);
+  await server.register(healthRoutes, { app });
+  return server;
+}

@@ -1,0 +1,90 @@
+// The one place that opens Redis connections (for BullMQ queues, workers and plain commands).
+import { Redis } from 'ioredis';
+import { type Config, redactUrl } from '../config/index.ts';
+
+export type RedisRole =
+  /** Queues and plain commands: fail fast when Redis is away. */
+  | 'client'
+  /** BullMQ workers and blocking readers: wait for Redis forever (BullMQ requires it). */
+  | 'worker';
+
+/** Opens a connection to REDIS_URL. */
+export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole = 'client'): Redis {
+  const redis = new Redis(config.REDIS_URL, {
+    maxRetriesPerRequest: role === 'worker' ? null : 3,
+    enableReadyCheck: true,
+    // Keep reconnecting with a capped backoff: a Redis restart must not kill a worker.
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+  // Connection errors are retried by ioredis; keep the latest for health reports instead of
+  // letting ioredis print one stack trace per attempt.
+  redis.on('error', (error: Error) => {
+    lastErrors.set(redis, error.message);
+  });
+  redis.on('ready', () => lastErrors.delete(redis));
+  return redis;
+}
+
+const lastErrors = new WeakMap<Redis, string>();
+
+/** The last connection error of a connection made by createRedis, if it has not recovered. */
+export function lastRedisError(redis: Redis): string | undefined {
+  return lastErrors.get(redis);
+}
+
+export class RedisUnavailableError extends Error {
+  constructor(url: string, timeoutMs: number, cause?: unknown) {
+    super(
+      `Redis at REDIS_URL=${redactUrl(url)} did not answer within ${timeoutMs} ms` +
+        (cause ? ` (${cause instanceof Error ? cause.message : String(cause)})` : ''),
+    );
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/** Resolves when the connection answers PING; rejects with a message naming REDIS_URL otherwise. */
+export async function waitForRedis(
+  redis: Redis,
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CONNECT_TIMEOUT_MS'>,
+): Promise<void> {
+  const timeoutMs = config.REDIS_CONNECT_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RedisUnavailableError(config.REDIS_URL, timeoutMs, lastRedisError(redis))),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([redis.ping(), timeout]);
+  } catch (error) {
+    if (error instanceof RedisUnavailableError) throw error;
+    throw new RedisUnavailableError(config.REDIS_URL, timeoutMs, lastRedisError(redis) ?? error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** PING with a deadline, for health checks: returns 'ok' or the reason it failed. */
+export async function pingRedis(
+  redis: Redis,
+  config: Pick<Config, 'REDIS_URL'>,
+  timeoutMs: number,
+): Promise<'ok' | string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return 'ok';
+  } catch (error) {
+    const reason =
+      lastRedisError(redis) ?? (error instanceof Error ? error.message : String(error));
+    return `REDIS_URL=${redactUrl(config.REDIS_URL)} unreachable: ${reason}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,79 @@
+// Opens the SQL store (SQLite by default, PostgreSQL at scale) behind one Kysely interface.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DatabaseTarget } from '../config/index.ts';
+import { migrateToLatest } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type StoreDialect = DatabaseTarget['dialect'];
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  /** Answers when the store can run a query; throws otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// COUNT(*) and BIGINT come back from pg as strings; every count we keep fits a JS number.
+pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
+
+/** Opens the store and brings its schema up to date. */
+export async function openStore(
+  target: DatabaseTarget,
+  options: { migrate?: boolean; poolSize?: number } = {},
+): Promise<Store> {
+  const db = createKysely(target, options.poolSize ?? 10);
+  const store: Store = {
+    db,
+    dialect: target.dialect,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+  if (options.migrate !== false) {
+    try {
+      await migrateToLatest(db as Kysely<unknown>, target.dialect);
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+  }
+  return store;
+}
+
+function createKysely(target: DatabaseTarget, poolSize: number): Kysely<Database> {
+  if (target.dialect === 'sqlite') {
+    if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
+    const database = new SQLite(target.path);
+    // WAL lets readers run beside the one writer; NORMAL is durable across process crashes.
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    // Several Herald processes may share the file: wait for the writer rather than fail.
+    database.pragma('busy_timeout = 10000');
+    return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  }
+  const pool = new pg.Pool({ connectionString: target.url, max: poolSize });
+  // An idle client that loses its server must not crash the process.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Splits rows into chunks small enough for one statement on either dialect. */
+export function chunk<T>(rows: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
+/** Now as the ISO-8601 UTC text the store keeps. */
+export function nowIso(clock: () => Date = () => new Date()): string {
+  return clock().toISOString();
+}

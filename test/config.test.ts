@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config/index.ts';
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const config = parseConfig({});
+    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(config.QUEUE_PREFIX).toBe('herald');
+    expect(config.PORT).toBe(3000);
+    expect(config.SEND_RATE).toBeUndefined();
+    expect(config.database.dialect).toBe('sqlite');
+    expect(config.database).toMatchObject({ path: expect.stringMatching(/var\/herald\.sqlite$/) });
+    expect(config.outboxDir).toMatch(/var\/outbox$/);
+  });
+
+  it('names the variable and the rule for a bad value', () => {
+    const redis = errorOf({ REDIS_URL: 'nope' });
+    expect(redis.variable).toBe('REDIS_URL');
+    expect(redis.message).toMatch(/^Invalid REDIS_URL: must be a URL starting with redis:\/\//);
+    const rate = errorOf({ SEND_RATE: '-3' });
+    expect(rate.variable).toBe('SEND_RATE');
+    expect(rate.message).toMatch(/above 0/);
+    expect(errorOf({ PORT: 'eighty' }).variable).toBe('PORT');
+    expect(errorOf({ DATABASE_URL: 'mysql://x' }).variable).toBe('DATABASE_URL');
+    expect(errorOf({ DKIM_DOMAIN: 'example.org' }).variable).toBe('DKIM_SELECTOR');
+  });
+
+  it('reads postgres and sqlite DATABASE_URLs', () => {
+    expect(parseConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      dialect: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+    expect(parseConfig({ DATABASE_URL: 'sqlite:/tmp/x.db' }).database).toEqual({
+      dialect: 'sqlite',
+      path: '/tmp/x.db',
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(parseConfig({ SEND_RATE: '', SMTP_URL: '' }).SEND_RATE).toBeUndefined();
+  });
+
+  it('stops the CLI with one line naming the variable', async () => {
+    const { execFileSync } = await import('node:child_process');
+    let stderr = '';
+    let status = 0;
+    try {
+      execFileSync('node', ['bin/herald.js', 'start'], {
+        env: { ...process.env, SEND_RATE: '-3' },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      const failed = error as { status: number; stderr: string };
+      status = failed.status;
+      stderr = failed.stderr;
+    }
+    expect(status).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([
+      'herald: Invalid SEND_RATE: must be above 0 messages per second',
+    ]);
+  });
+});
