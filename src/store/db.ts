@@ -39,7 +39,7 @@ export async function openStore(
   };
   if (options.migrate !== false) {
     try {
-      await migrateToLatest(db as Kysely<unknown>, target.dialect);
+      await migrateToLatest(db, target.dialect);
     } catch (error) {
       await db.destroy();
       throw error;

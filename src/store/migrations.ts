@@ -9,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import type { StoreDialect } from './db.ts';
+import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
 
@@ -202,9 +203,10 @@ class InCodeMigrations implements MigrationProvider {
 
 /** Brings the schema up to date; returns the names of the migrations it applied. */
 export async function migrateToLatest(
-  db: Kysely<unknown>,
+  store: Kysely<Database>,
   dialect: StoreDialect,
 ): Promise<string[]> {
+  const db = store as unknown as Kysely<unknown>;
   // Kysely looks for its bookkeeping tables across all schemas unless told which one; on
   // PostgreSQL name the current schema so that several Herald schemas can share a database.
   const migrationTableSchema =
@@ -226,7 +228,7 @@ export async function migrateToLatest(
 }
 
 /** Lists applied migrations (for tests and ops). */
-export async function appliedMigrations(db: Kysely<unknown>): Promise<string[]> {
+export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
   const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
     db,
   );

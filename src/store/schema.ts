@@ -48,12 +48,12 @@ export interface SubscriberTable {
   email: string;
   name: string | null;
   status: SubscriberStatus;
-  digest: DigestFrequency;
+  digest: ColumnType<DigestFrequency, DigestFrequency | undefined, DigestFrequency>;
   /** Local hour (0-23) at which digests go out. */
   send_hour: ColumnType<number, number | undefined, number>;
   /** ISO weekday (1 = Monday … 7 = Sunday) for weekly digests. */
   digest_weekday: ColumnType<number, number | undefined, number>;
-  timezone: string;
+  timezone: ColumnType<string, string | undefined, string>;
   last_digest_at: string | null;
   created_at: string;
   confirmed_at: string | null;
