@@ -1,0 +1,34 @@
+// The BullMQ queues Herald runs, under QUEUE_PREFIX. Jobs carry ids and keys, never recipient
+// lists or addresses, so Redis memory does not grow with a campaign's size.
+import { Queue } from 'bullmq';
+import type { App } from '../app.ts';
+import { createRedis } from '../redis/index.ts';
+
+export const QUEUE_NAMES = {
+  /** One job per campaign send (id `campaign-<id>`): compile once, write the ledger, enqueue batches. */
+  campaigns: 'campaigns',
+  /** Batches of ledger rows to personalise and send. */
+  deliveries: 'deliveries',
+  /** The reconciler tick (a job scheduler): re-enqueues unsent work Redis lost. */
+  reconcile: 'reconcile',
+  /** The digest tick (a job scheduler): finds subscribers whose digest is due. */
+  digests: 'digests',
+} as const;
+
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+export const ALL_QUEUES: QueueName[] = Object.values(QUEUE_NAMES);
+
+export type Queues = Record<QueueName, Queue>;
+
+/** Opens every Herald queue on one shared connection; closed with the app. */
+export function openQueues(app: App): Queues {
+  const connection = createRedis(app.config, 'client');
+  const queues = Object.fromEntries(
+    ALL_QUEUES.map((name) => [name, new Queue(name, { connection, prefix: app.config.QUEUE_PREFIX })]),
+  ) as Queues;
+  app.onClose(async () => {
+    await Promise.all(Object.values(queues).map((queue) => queue.close()));
+    connection.disconnect();
+  });
+  return queues;
+}
