@@ -3,11 +3,13 @@ import type { Kysely } from 'kysely';
 import { chunk } from './db.ts';
 import type { Database, DeliveryStatus } from './schema.ts';
 
-/** Rows per INSERT: 5 columns × 1,000 stays far below both dialects' parameter limits. */
+/** Rows per INSERT: 6 columns × 1,000 stays far below both dialects' parameter limits. */
 const INSERT_CHUNK = 1_000;
 
 export interface LedgerEntry {
   subscriberId: number;
+  /** The batch job that will send this row. */
+  batchNo?: number;
   dueAt?: string | null;
 }
 
@@ -32,6 +34,7 @@ export async function insertLedgerRows(
             subscriber_id: entry.subscriberId,
             status: 'pending' as const,
             due_at: entry.dueAt ?? null,
+            batch_no: entry.batchNo ?? 0,
             updated_at: now,
           })),
         )
@@ -54,6 +57,7 @@ export async function countLedger(db: Kysely<Database>, campaignId: number): Pro
   const counts: LedgerCounts = {
     total: 0,
     pending: 0,
+    sending: 0,
     sent: 0,
     failed: 0,
     bounced: 0,

@@ -191,6 +191,24 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_delivery_batches': {
+      async up(db: Db) {
+        // Each ledger row belongs to one batch job; a worker claims rows before sending so
+        // that two jobs never send the same row, and a crashed job's claim can be taken over.
+        await db.schema
+          .alterTable('deliveries')
+          .addColumn('batch_no', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('deliveries').addColumn('claim', 'text').execute();
+        await db.schema
+          .createIndex('deliveries_campaign_batch')
+          .on('deliveries')
+          .columns(['campaign_id', 'batch_no', 'status'])
+          .execute();
+        // Set once the whole audience is in the ledger: only then can a campaign be done.
+        await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
+      },
+    },
   };
 }
 

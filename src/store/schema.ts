@@ -100,9 +100,12 @@ export interface CampaignTable {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** When the whole audience had been written to the ledger. */
+  prepared_at: string | null;
 }
 
-export type DeliveryStatus = 'pending' | 'sent' | 'failed' | 'bounced' | 'suppressed';
+/** `sending`: claimed by a delivery job and handed to SMTP; counted as pending in status. */
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'bounced' | 'suppressed';
 
 /** The delivery ledger: one row per campaign × recipient. */
 export interface DeliveryTable {
@@ -116,6 +119,10 @@ export interface DeliveryTable {
   due_at: string | null;
   sent_at: string | null;
   updated_at: string;
+  /** The batch job this row belongs to (`b-<campaign>-<batch_no>`). */
+  batch_no: ColumnType<number, number | undefined, number>;
+  /** Id of the job attempt that claimed the row for sending, while status is `sending`. */
+  claim: string | null;
 }
 
 export interface EventTable {
