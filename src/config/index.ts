@@ -64,6 +64,10 @@ export const envSchema = z.object({
   DKIM_DOMAIN: z.string().min(1).optional(),
   DKIM_SELECTOR: z.string().min(1).optional(),
   DKIM_PRIVATE_KEY: z.string().min(1).optional(),
+  SOFT_BOUNCE_LIMIT: positiveInt.default(3),
+  SOFT_BOUNCE_WINDOW_DAYS: positiveInt.default(30),
+  BOUNCE_SMTP_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).optional(),
+  CONFIRM_TTL_HOURS: positiveInt.default(72),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,0 +1,319 @@
+// What happens to a subscriber after a message: bounces, complaints, unsubscribes, and the
+// suppression list they feed. Every function here is idempotent (safe to replay a webhook).
+import type { Kysely, Transaction } from 'kysely';
+import { nowIso } from '../store/db.ts';
+import type { Database, SuppressionReason } from '../store/schema.ts';
+import { emailHash, normaliseEmail } from './identity.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export const suppressionReasons = [
+  'hard-bounce',
+  'complaint',
+  'unsubscribe',
+  'manual',
+  'erased',
+] as const satisfies SuppressionReason[];
+
+/** Defaults for the soft-bounce rule (config SOFT_BOUNCE_LIMIT / SOFT_BOUNCE_WINDOW_DAYS). */
+export const SOFT_BOUNCE_DEFAULTS = { limit: 3, windowDays: 30 } as const;
+
+export type BounceKind = 'hard' | 'soft' | 'complaint';
+
+export interface BounceInput {
+  subscriberId: number;
+  campaignId?: number | null;
+  kind: BounceKind;
+  /** The remote reply or DSN status line (kept in the ledger and the event). */
+  reply: string;
+  now?: string;
+  /** Soft bounces (one per campaign) within the window that suppress the address. */
+  softBounceLimit?: number;
+  softBounceWindowDays?: number;
+}
+
+/** What applyBounce did, for logs and reports. */
+export type BounceOutcome =
+  | 'bounced'
+  | 'soft'
+  | 'soft-suppressed'
+  | 'complained'
+  | 'unknown-subscriber';
+
+/** Records one event row. */
+export async function recordEvent(
+  db: Db,
+  type: string,
+  fields: { subscriberId?: number | null; campaignId?: number | null; detail?: object },
+  now: string = nowIso(),
+): Promise<void> {
+  await db
+    .insertInto('events')
+    .values({
+      type,
+      subscriber_id: fields.subscriberId ?? null,
+      campaign_id: fields.campaignId ?? null,
+      detail: JSON.stringify(fields.detail ?? {}),
+      created_at: now,
+    })
+    .execute();
+}
+
+/** Whether an event of `type` already exists for this subscriber and campaign. */
+async function hasEvent(
+  db: Db,
+  type: string,
+  subscriberId: number,
+  campaignId: number | null,
+): Promise<boolean> {
+  let query = db
+    .selectFrom('events')
+    .select('id')
+    .where('type', '=', type)
+    .where('subscriber_id', '=', subscriberId);
+  query =
+    campaignId === null
+      ? query.where('campaign_id', 'is', null)
+      : query.where('campaign_id', '=', campaignId);
+  return (await query.executeTakeFirst()) !== undefined;
+}
+
+/** Adds an address to the suppression list; an address already there keeps its first reason. */
+export async function addSuppression(
+  db: Db,
+  email: string,
+  reason: SuppressionReason,
+  note: string | null = null,
+  now: string = nowIso(),
+): Promise<{ added: boolean }> {
+  const result = await db
+    .insertInto('suppressions')
+    .values({
+      email_hash: emailHash(email),
+      email: reason === 'erased' ? null : normaliseEmail(email),
+      reason,
+      note,
+      created_at: now,
+    })
+    .onConflict((oc) => oc.column('email_hash').doNothing())
+    .executeTakeFirst();
+  return { added: Number(result.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+/** Removes an address from the suppression list; returns the removed reason, or null. */
+export async function removeSuppression(
+  db: Db,
+  email: string,
+): Promise<{ removed: boolean; reason: SuppressionReason | null }> {
+  const hash = emailHash(email);
+  const row = await db
+    .selectFrom('suppressions')
+    .select('reason')
+    .where('email_hash', '=', hash)
+    .executeTakeFirst();
+  if (!row) return { removed: false, reason: null };
+  await db.deleteFrom('suppressions').where('email_hash', '=', hash).execute();
+  return { removed: true, reason: row.reason };
+}
+
+/** The suppression reason for an address, or null when it may be mailed. */
+export async function suppressionOf(db: Db, email: string): Promise<SuppressionReason | null> {
+  const row = await db
+    .selectFrom('suppressions')
+    .select('reason')
+    .where('email_hash', '=', emailHash(email))
+    .executeTakeFirst();
+  return row?.reason ?? null;
+}
+
+/** Whether an address is on the suppression list. */
+export async function isSuppressed(db: Db, email: string): Promise<boolean> {
+  return (await suppressionOf(db, email)) !== null;
+}
+
+/** Marks the campaign's ledger row for this subscriber bounced with the reply. */
+async function markLedgerBounced(
+  db: Db,
+  campaignId: number,
+  subscriberId: number,
+  reply: string,
+  now: string,
+): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'bounced', last_reply: reply.slice(0, 1000), updated_at: now })
+    .where('campaign_id', '=', campaignId)
+    .where('subscriber_id', '=', subscriberId)
+    .execute();
+}
+
+/**
+ * Applies a bounce or complaint to a subscriber: hard → bounced + suppressed + ledger row
+ * bounced; soft → recorded, and suppressed like a hard bounce once the subscriber has soft
+ * bounced on `limit` different campaigns within the window; complaint → complained +
+ * suppressed. Replaying the same report changes nothing.
+ */
+export async function applyBounce(
+  db: Kysely<Database>,
+  input: BounceInput,
+): Promise<BounceOutcome> {
+  const now = input.now ?? nowIso();
+  const campaignId = input.campaignId ?? null;
+  const reply = input.reply.slice(0, 1000);
+  return db.transaction().execute(async (trx) => {
+    const subscriber = await trx
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'status'])
+      .where('id', '=', input.subscriberId)
+      .executeTakeFirst();
+    if (!subscriber) return 'unknown-subscriber';
+    const detail = { reply };
+
+    if (input.kind === 'complaint') {
+      if (!(await hasEvent(trx, 'complaint', subscriber.id, campaignId))) {
+        await recordEvent(
+          trx,
+          'complaint',
+          { subscriberId: subscriber.id, campaignId, detail },
+          now,
+        );
+      }
+      await trx
+        .updateTable('subscribers')
+        .set({ status: 'complained', updated_at: now })
+        .where('id', '=', subscriber.id)
+        .execute();
+      await addSuppression(
+        trx,
+        subscriber.email,
+        'complaint',
+        campaignId ? `campaign ${campaignId}` : null,
+        now,
+      );
+      return 'complained';
+    }
+
+    let suppress = input.kind === 'hard';
+    if (input.kind === 'soft') {
+      if (!(await hasEvent(trx, 'bounce.soft', subscriber.id, campaignId))) {
+        await recordEvent(
+          trx,
+          'bounce.soft',
+          { subscriberId: subscriber.id, campaignId, detail },
+          now,
+        );
+      }
+      const windowDays = input.softBounceWindowDays ?? SOFT_BOUNCE_DEFAULTS.windowDays;
+      const since = new Date(Date.parse(now) - windowDays * 86_400_000).toISOString();
+      const counted = await trx
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('type', '=', 'bounce.soft')
+        .where('subscriber_id', '=', subscriber.id)
+        .where('created_at', '>=', since)
+        .executeTakeFirstOrThrow();
+      suppress = Number(counted.n) >= (input.softBounceLimit ?? SOFT_BOUNCE_DEFAULTS.limit);
+      if (!suppress) return 'soft';
+    } else if (!(await hasEvent(trx, 'bounce.hard', subscriber.id, campaignId))) {
+      await recordEvent(
+        trx,
+        'bounce.hard',
+        { subscriberId: subscriber.id, campaignId, detail },
+        now,
+      );
+    }
+
+    // A complaint is the stronger state: a later bounce does not overwrite it.
+    if (subscriber.status !== 'complained') {
+      await trx
+        .updateTable('subscribers')
+        .set({ status: 'bounced', updated_at: now })
+        .where('id', '=', subscriber.id)
+        .execute();
+    }
+    await addSuppression(
+      trx,
+      subscriber.email,
+      'hard-bounce',
+      input.kind === 'soft' ? 'soft-bounce limit reached' : null,
+      now,
+    );
+    if (campaignId !== null) await markLedgerBounced(trx, campaignId, subscriber.id, reply, now);
+    return input.kind === 'soft' ? 'soft-suppressed' : 'bounced';
+  });
+}
+
+/**
+ * Unsubscribes a subscriber: from one topic when `topicId` is given, otherwise from
+ * everything (status unsubscribed + suppression 'unsubscribe'). Returns false when the
+ * subscriber does not exist.
+ */
+export async function unsubscribe(
+  db: Kysely<Database>,
+  subscriberId: number,
+  options: { campaignId?: number | null; topicId?: string | null; now?: string } = {},
+): Promise<boolean> {
+  const now = options.now ?? nowIso();
+  const campaignId = options.campaignId ?? null;
+  return db.transaction().execute(async (trx) => {
+    const subscriber = await trx
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'status'])
+      .where('id', '=', subscriberId)
+      .executeTakeFirst();
+    if (!subscriber) return false;
+    if (options.topicId) {
+      const removed = await trx
+        .deleteFrom('subscriptions')
+        .where('subscriber_id', '=', subscriberId)
+        .where('topic_id', '=', options.topicId)
+        .executeTakeFirst();
+      if (Number(removed.numDeletedRows) > 0) {
+        await recordEvent(
+          trx,
+          'unsubscribe.topic',
+          { subscriberId, campaignId, detail: { topic: options.topicId } },
+          now,
+        );
+      }
+      return true;
+    }
+    if (subscriber.status === 'pending' || subscriber.status === 'active') {
+      await trx
+        .updateTable('subscribers')
+        .set({ status: 'unsubscribed', updated_at: now })
+        .where('id', '=', subscriberId)
+        .execute();
+      await recordEvent(trx, 'unsubscribe', { subscriberId, campaignId }, now);
+    }
+    await addSuppression(trx, subscriber.email, 'unsubscribe', null, now);
+    return true;
+  });
+}
+
+/**
+ * Erases a subscriber ("delete me"): the row, their topics and the address go; only the
+ * address's hash stays on the suppression list (reason 'erased') so it is never mailed again.
+ */
+export async function eraseSubscriber(
+  db: Kysely<Database>,
+  subscriberId: number,
+  now: string = nowIso(),
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const subscriber = await trx
+      .selectFrom('subscribers')
+      .select(['id', 'email'])
+      .where('id', '=', subscriberId)
+      .executeTakeFirst();
+    if (!subscriber) return false;
+    const hash = emailHash(subscriber.email);
+    // Whatever the earlier reason, the stored address must go: keep the hash only.
+    await trx.deleteFrom('suppressions').where('email_hash', '=', hash).execute();
+    await addSuppression(trx, subscriber.email, 'erased', null, now);
+    await trx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
+    await trx.deleteFrom('subscribers').where('id', '=', subscriberId).execute();
+    await recordEvent(trx, 'erased', { subscriberId }, now);
+    return true;
+  });
+}
