@@ -68,6 +68,7 @@ export const envSchema = z.object({
   SOFT_BOUNCE_WINDOW_DAYS: positiveInt.default(30),
   BOUNCE_SMTP_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).optional(),
   CONFIRM_TTL_HOURS: positiveInt.default(72),
+  PUBLIC_RATE_LIMIT: positiveInt.default(120),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
