@@ -1,5 +1,6 @@
 // The `herald` command line: one module per command family under ./commands.
 import { Command } from 'commander';
+import * as articles from './commands/articles.ts';
 import * as keys from './commands/keys.ts';
 import * as start from './commands/start.ts';
 import { reportFatal } from './context.ts';
@@ -10,7 +11,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys]) family.register(program);
+for (const family of [start, keys, articles]) family.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
+import { articleRoutes } from './routes/articles.ts';
 import { healthRoutes } from './routes/health.ts';
 
 /** Creates the HTTP server with every route family registered (not yet listening). */
@@ -16,5 +17,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   installErrorHandler(server);
   await server.register(formbody);
   await server.register(healthRoutes, { app });
+  await server.register(articleRoutes, { app });
   return server;
 }

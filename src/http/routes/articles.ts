@@ -1,0 +1,95 @@
+// Editor API for articles: ingest (text, Markdown, JSON or HTML body), read, override topics.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { App } from '../../app.ts';
+import { ArticleInputError, parseArticle } from '../../articles/parse.ts';
+import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
+import { requireRole } from '../auth.ts';
+import { HttpError, parseOr400 } from '../errors.ts';
+
+const idParams = z.object({ id: z.coerce.number().int().positive() });
+
+const topicsBody = z.object({
+  topics: z.union([
+    z.array(z.string().trim().min(1)),
+    // "a;b" as in the CLI.
+    z.string().transform((s) =>
+      s
+        .split(/[;,]/)
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ]),
+});
+
+/** An ArticleInputError as the 400 the caller can act on. */
+function badInput(error: ArticleInputError): HttpError {
+  return new HttpError(400, error.message, [{ field: error.field, message: error.message }]);
+}
+
+/** Decodes a JSON body that arrived as raw bytes, or answers 400. */
+function jsonOf(body: unknown): unknown {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  if (text.trim() === '')
+    throw new HttpError(400, 'a JSON body is required', [{ field: '(body)', message: 'empty' }]);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON', [
+      { field: '(body)', message: 'invalid JSON' },
+    ]);
+  }
+}
+
+export async function articleRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
+  // Every body reaches the handlers as raw bytes: the article parser picks the format from
+  // the Content-Type and reports bad input itself (inside this plugin only).
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+  server.addHook('preHandler', requireRole(app.store.db, 'editor'));
+
+  server.post('/api/articles', async (request, reply) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const contentType = request.headers['content-type'];
+    try {
+      const article = parseArticle({ body, ...(contentType ? { contentType } : {}) });
+      const saved = await saveArticle(app.store.db, article);
+      app.logger.info(
+        { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
+        'articles.ingest.stored',
+      );
+      return reply
+        .status(saved.created ? 201 : 200)
+        .send({ ...saved.article, created: saved.created });
+    } catch (error) {
+      if (error instanceof ArticleInputError) {
+        app.logger.warn({ field: error.field }, 'articles.ingest.failed');
+        throw badInput(error);
+      }
+      throw error;
+    }
+  });
+
+  server.get('/api/articles/:id', async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'article id');
+    const article = await getArticle(app.store.db, id);
+    if (!article) throw new HttpError(404, `no article ${id}`);
+    return article;
+  });
+
+  server.patch('/api/articles/:id', async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'article id');
+    const { topics } = parseOr400(topicsBody, jsonOf(request.body), 'topics');
+    try {
+      const article = await setArticleTopics(app.store.db, id, topics);
+      if (!article) throw new HttpError(404, `no article ${id}`);
+      app.logger.info({ articleId: id, topics: article.topics }, 'articles.topics.overridden');
+      return article;
+    } catch (error) {
+      if (error instanceof ArticleInputError) throw badInput(error);
+      throw error;
+    }
+  });
+}

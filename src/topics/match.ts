@@ -1,0 +1,89 @@
+// Tags an article with catalogue topics: whole-word term matching, weighted by where the
+// mentions are, with every concept a topic needs reaching its minimum strength.
+import type { Article } from '../articles/schema.ts';
+import type { Catalogue, TopicRules } from './catalogue.ts';
+
+/** Mentions count more in the title and lead than further down. */
+export const WEIGHTS = { title: 3, lead: 2, body: 1 } as const;
+
+interface WeightedText {
+  text: string;
+  weight: number;
+}
+
+/** The article's text in parts, each with the weight of a mention there. */
+function partsOf(article: Article): WeightedText[] {
+  const [lead, ...rest] = article.paragraphs;
+  const parts: WeightedText[] = [{ text: article.title, weight: WEIGHTS.title }];
+  if (article.standfirst) parts.push({ text: article.standfirst, weight: WEIGHTS.lead });
+  if (lead) parts.push({ text: lead, weight: WEIGHTS.lead });
+  for (const paragraph of rest) parts.push({ text: paragraph, weight: WEIGHTS.body });
+  return parts;
+}
+
+const regexCache = new Map<string, RegExp>();
+
+/** A global regex for a term: whole words, phrases over any whitespace, capitals-only terms exact. */
+function termRegex(term: string): RegExp {
+  let regex = regexCache.get(term);
+  if (!regex) {
+    const body = term
+      .trim()
+      .split(/\s+/)
+      .map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('\\s+');
+    // "US" or "BRI" in capitals is an acronym; in any case it would also match "us" or "bri".
+    const acronym = /\p{Lu}/u.test(term) && !/\p{Ll}/u.test(term);
+    regex = new RegExp(`(?<![\\p{L}\\p{N}])${body}(?![\\p{L}\\p{N}])`, acronym ? 'gu' : 'giu');
+    regexCache.set(term, regex);
+  }
+  regex.lastIndex = 0;
+  return regex;
+}
+
+/** How many times the terms occur in `text`, longer terms first and no span counted twice. */
+export function countMentions(text: string, terms: readonly string[]): number {
+  const taken: Array<[number, number]> = [];
+  const ordered = [...terms].sort((a, b) => b.length - a.length);
+  for (const term of ordered) {
+    for (const match of text.matchAll(termRegex(term))) {
+      const start = match.index;
+      const end = start + match[0].length;
+      if (taken.some(([s, e]) => start < e && end > s)) continue;
+      taken.push([start, end]);
+    }
+  }
+  return taken.length;
+}
+
+/** The weighted strength of each required concept of a rule in the article. */
+function strengths(parts: readonly WeightedText[], rules: TopicRules): number[] {
+  return rules.all.map((requirement) =>
+    parts.reduce((sum, part) => sum + part.weight * countMentions(part.text, requirement.terms), 0),
+  );
+}
+
+/**
+ * The catalogue topics the article is about, strongest first. A topic matches when every
+ * concept it needs reaches its minimum strength (and the balance between them, if asked);
+ * its score is the summed strength of those concepts.
+ */
+export function matchTopics(
+  article: Article,
+  catalogue: Catalogue,
+): Array<{ topicId: string; score: number }> {
+  const parts = partsOf(article);
+  const matches: Array<{ topicId: string; score: number }> = [];
+  for (const topic of catalogue) {
+    const found = strengths(parts, topic.rules);
+    const enough = topic.rules.all.every((requirement, i) => (found[i] ?? 0) >= requirement.min);
+    if (!enough) continue;
+    if (topic.rules.balance !== undefined) {
+      const weakest = Math.min(...found);
+      const strongest = Math.max(...found);
+      if (strongest > 0 && weakest / strongest < topic.rules.balance) continue;
+    }
+    matches.push({ topicId: topic.id, score: found.reduce((a, b) => a + b, 0) });
+  }
+  return matches.sort((a, b) => b.score - a.score || a.topicId.localeCompare(b.topicId));
+}
