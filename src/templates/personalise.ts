@@ -1,0 +1,101 @@
+// Per-recipient personalisation: the compiled newsletter's placeholders filled by precompiled
+// Handlebars templates (HTML-escaping on for the HTML part). Never runs MJML.
+import Handlebars from 'handlebars';
+import type { CompiledNewsletter } from './index.ts';
+
+/** What one recipient's copy varies by. URLs are raw; they are escaped here for HTML. */
+export interface PersonalVars {
+  /** The subscriber's display name, or null. */
+  name: string | null;
+  /** Display names of the topics the subscriber follows (that this newsletter is about). */
+  followedTopicNames: string[];
+  unsubscribeUrl: string;
+  preferencesUrl: string;
+}
+
+export interface Personalised {
+  html: string;
+  text: string;
+}
+
+type Render = (vars: PersonalVars) => Personalised;
+
+const env = Handlebars.create();
+const compileOptions = { knownHelpersOnly: true, data: false, strict: true } as const;
+const CACHE_LIMIT = 64;
+const renderers = new Map<string, Render>();
+
+const MAX_NAME = 80;
+
+/** A name safe to show: control characters and runs of whitespace become one space, capped. */
+export function displayName(name: string | null | undefined): string {
+  if (!name) return '';
+  const clean = name
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    // Braces stay, but never as a pair that reads like a placeholder.
+    .replace(/\{(?=\{)/g, '{\u200b')
+    .replace(/\}(?=\})/g, '}\u200b');
+  return clean.length > MAX_NAME ? `${clean.slice(0, MAX_NAME - 1)}…` : clean;
+}
+
+/** "A", "A and B", "A, B and C". */
+export function joinNames(names: string[]): string {
+  if (names.length <= 1) return names[0] ?? '';
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/** Escapes a URL for an HTML attribute (& < > " '), once, so the template can use {{{ }}}. */
+function escapeAttr(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** The greeting line and the "why you get this" sentence for a recipient. */
+function wording(vars: PersonalVars): { greeting: string; reason: string } {
+  const name = displayName(vars.name);
+  const topics = vars.followedTopicNames.map(displayName).filter((t) => t.length > 0);
+  return {
+    greeting: name ? `Hello ${name},` : 'Hello,',
+    reason: topics.length
+      ? `You get this email because you follow ${joinNames(topics)}.`
+      : 'You get this email because you subscribed to these newsletters.',
+  };
+}
+
+/**
+ * Returns the personaliser of a compiled newsletter: its two Handlebars templates are compiled
+ * once (cached by the newsletter's hash) and each call only substitutes values.
+ */
+export function createPersonaliser(compiled: CompiledNewsletter): Render {
+  const cached = renderers.get(compiled.hash);
+  if (cached) return cached;
+  const html = env.compile(compiled.html, compileOptions);
+  const text = env.compile(compiled.text, { ...compileOptions, noEscape: true });
+  const render: Render = (vars) => {
+    const words = wording(vars);
+    return {
+      html: html({
+        ...words,
+        unsubscribeUrl: escapeAttr(vars.unsubscribeUrl),
+        preferencesUrl: escapeAttr(vars.preferencesUrl),
+      }),
+      text: text({
+        ...words,
+        unsubscribeUrl: vars.unsubscribeUrl,
+        preferencesUrl: vars.preferencesUrl,
+      }),
+    };
+  };
+  // Handlebars compiles lazily: render once now so the first recipient pays nothing extra
+  // and a broken placeholder fails at campaign start, not mid-fan-out.
+  render({ name: null, followedTopicNames: [], unsubscribeUrl: 'x', preferencesUrl: 'x' });
+  renderers.set(compiled.hash, render);
+  if (renderers.size > CACHE_LIMIT) renderers.delete(renderers.keys().next().value!);
+  return render;
+}
