@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import * as articles from './commands/articles.ts';
 import * as keys from './commands/keys.ts';
+import * as queues from './commands/queues.ts';
 import * as start from './commands/start.ts';
 import { reportFatal } from './context.ts';
 
@@ -11,7 +12,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys, articles]) family.register(program);
+for (const family of [start, keys, articles, queues]) family.register(program);
 
 try {
   await program.parseAsync(process.argv);

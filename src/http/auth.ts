@@ -64,19 +64,83 @@ function bearerOf(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
+/** Checks a presented key against the roles; returns its role or throws 401/403. */
+async function authorise(
+  db: Kysely<Database>,
+  key: string | null,
+  roles: ApiRole[],
+): Promise<ApiRole> {
+  if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer KEY)');
+  const role = await roleOfKey(db, key);
+  if (!role) throw new HttpError(401, 'unknown or revoked API key');
+  if (role !== 'admin' && !roles.includes(role)) {
+    throw new HttpError(
+      403,
+      `this route needs the ${roles.join(' or ')} role; the key has ${role}`,
+    );
+  }
+  return role;
+}
+
 /** A preHandler that answers 401 without a live key and 403 for a role not in `roles`. */
 export function requireRole(db: Kysely<Database>, ...roles: ApiRole[]): preHandlerAsyncHookHandler {
   return async (request) => {
-    const key = bearerOf(request);
-    if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer KEY)');
-    const role = await roleOfKey(db, key);
-    if (!role) throw new HttpError(401, 'unknown or revoked API key');
-    if (role !== 'admin' && !roles.includes(role)) {
-      throw new HttpError(
-        403,
-        `this route needs the ${roles.join(' or ')} role; the key has ${role}`,
-      );
+    request.apiRole = await authorise(db, bearerOf(request), roles);
+  };
+}
+
+/**
+ * The cookie the browser console (/admin pages) keeps the key in after /admin/login:
+ * HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it), Path=/admin.
+ */
+export const CONSOLE_COOKIE = 'herald_console_key';
+
+/** The value of one cookie of the request, or null. */
+export function cookieOf(request: FastifyRequest, name: string): string | null {
+  const header = request.headers.cookie;
+  if (typeof header !== 'string') return null;
+  for (const part of header.split(';')) {
+    const index = part.indexOf('=');
+    if (index > 0 && part.slice(0, index).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(index + 1).trim()) || null;
+      } catch {
+        return null;
+      }
     }
-    request.apiRole = role;
+  }
+  return null;
+}
+
+/** Whether a browser request comes from our own pages (Fetch Metadata, then Origin vs Host). */
+export function isSameOrigin(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') return false;
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string' || origin === '') return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Like requireRole, for browser pages: the key comes from the Authorization header or the
+ * console cookie; a cookie-authenticated change (non-GET) must also come from our own origin.
+ */
+export function requireConsoleRole(
+  db: Kysely<Database>,
+  ...roles: ApiRole[]
+): preHandlerAsyncHookHandler {
+  return async (request) => {
+    const bearer = bearerOf(request);
+    const key = bearer ?? cookieOf(request, CONSOLE_COOKIE);
+    request.apiRole = await authorise(db, key, roles);
+    if (!bearer && !SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
+      throw new HttpError(403, 'cross-origin request refused');
+    }
   };
 }

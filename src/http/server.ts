@@ -3,8 +3,10 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
+import { hardening } from './hardening.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { healthRoutes } from './routes/health.ts';
+import { opsRoutes } from './routes/ops.ts';
 
 /** Creates the HTTP server with every route family registered (not yet listening). */
 export async function buildServer(app: App): Promise<FastifyInstance> {
@@ -15,8 +17,11 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     trustProxy: true,
   });
   installErrorHandler(server);
+  // First: its onRoute hook (body limits, route inventory) must see every route after it.
+  await server.register(hardening, { app });
   await server.register(formbody);
   await server.register(healthRoutes, { app });
+  await server.register(opsRoutes, { app });
   await server.register(articleRoutes, { app });
   return server;
 }

@@ -1,0 +1,260 @@
+// Ops routes: /metrics, /readyz, the queue dashboard (/admin/queues), the outbox viewer
+// (/admin/outbox), the console login, and the /api/queues endpoints.
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import Handlebars from 'handlebars';
+import { z } from 'zod';
+import type { App } from '../../app.ts';
+import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
+import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { createOpsMetrics } from '../../ops/metrics.ts';
+import { listOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
+import {
+  allQueueStats,
+  drainQueue,
+  pauseQueue,
+  queueStats,
+  resumeQueue,
+  retryFailed,
+} from '../../ops/queues.ts';
+import { checkReadiness } from '../../ops/readiness.ts';
+import { redactEmails, redactEmailsInText } from '../../ops/redact.ts';
+import type { ApiRole } from '../../store/schema.ts';
+import {
+  CONSOLE_COOKIE,
+  isSameOrigin,
+  requireConsoleRole,
+  requireRole,
+  roleOfKey,
+} from '../auth.ts';
+import { HttpError, parseOr400 } from '../errors.ts';
+
+const escapeHtml = (value: string) => Handlebars.Utils.escapeExpression(value);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>body{font:15px/1.4 system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}
+td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}</style></head>
+<body>${body}</body></html>`;
+}
+
+const queueParams = z.object({ name: z.enum(ALL_QUEUES) });
+const drainBody = z.object({ delayed: z.boolean().optional() }).strict();
+const retryBody = z.object({ campaignId: z.number().int().positive().optional() }).strict();
+const outboxParams = z.object({ name: z.string().min(1).max(300) });
+const loginBody = z.object({
+  key: z.string().min(1, 'is required').max(200),
+  next: z.string().max(500).optional(),
+});
+
+/** Where the login form may send the browser back to: our own console pages only. */
+function safeNext(next: string | undefined): string {
+  return next && /^\/admin\/(queues|outbox)(\/[A-Za-z0-9._/-]*)?$/.test(next)
+    ? next
+    : '/admin/outbox';
+}
+
+function loginPage(next: string, error?: string): string {
+  return page(
+    'Herald console login',
+    `<h1>Herald console</h1>${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/admin/login">
+<label>API key <input type="password" name="key" autocomplete="off" required></label>
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<button type="submit">Sign in</button></form>`,
+  );
+}
+
+export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
+  const db = app.store.db;
+  const queues = openQueues(app);
+  let transport: MailTransport | undefined;
+  fastify.addHook('onClose', async () => transport?.close());
+  const metrics = createOpsMetrics({
+    db,
+    queues,
+    onError: (error, part) => app.logger.warn({ err: error, part }, 'ops.metrics.collect.failed'),
+  });
+
+  fastify.get('/metrics', async (_request, reply) => {
+    const text = await metrics.text();
+    return reply.header('content-type', metrics.contentType).send(text);
+  });
+
+  fastify.get('/readyz', async (_request, reply) => {
+    transport ??= createTransport(app.config);
+    const report = await checkReadiness(app, transport);
+    return reply.status(report.status === 'ok' ? 200 : 503).send(report);
+  });
+
+  // Console login: browsers cannot send Authorization headers when navigating, so the key
+  // goes into an HttpOnly, SameSite=Strict cookie scoped to /admin.
+  fastify.get('/admin/login', async (request, reply) => {
+    const next = safeNext((request.query as { next?: unknown }).next as string | undefined);
+    return reply.type('text/html; charset=utf-8').send(loginPage(next));
+  });
+  fastify.post('/admin/login', async (request, reply) => {
+    if (!isSameOrigin(request)) throw new HttpError(403, 'cross-origin request refused');
+    const parsed = loginBody.safeParse(request.body);
+    const next = safeNext(parsed.success ? parsed.data.next : undefined);
+    const role = parsed.success ? await roleOfKey(db, parsed.data.key) : null;
+    if (!parsed.success || !role) {
+      return reply
+        .status(401)
+        .type('text/html; charset=utf-8')
+        .send(loginPage(next, 'That key is unknown or revoked.'));
+    }
+    const secure = app.config.PUBLIC_URL.startsWith('https:') ? '; Secure' : '';
+    return reply
+      .header(
+        'set-cookie',
+        `${CONSOLE_COOKIE}=${encodeURIComponent(parsed.data.key)}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=43200${secure}`,
+      )
+      .redirect(next, 303);
+  });
+  fastify.post('/admin/logout', async (_request, reply) => {
+    return reply
+      .header('set-cookie', `${CONSOLE_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`)
+      .redirect('/admin/login', 303);
+  });
+
+  /** An onRequest guard for console pages: JSON 401/403, or the login page for a browser. */
+  function consoleGuard(...roles: ApiRole[]) {
+    const check = requireConsoleRole(db, ...roles);
+    return async function guard(
+      this: typeof fastify,
+      request: FastifyRequest,
+      reply: FastifyReply,
+    ): Promise<void> {
+      try {
+        await check.call(this, request, reply);
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        const wantsPage =
+          error.statusCode === 401 &&
+          request.method === 'GET' &&
+          String(request.headers.accept ?? '').includes('text/html');
+        if (wantsPage) {
+          const next = encodeURIComponent(request.url.split('?')[0] ?? '');
+          await reply.redirect(`/admin/login?next=${next}`, 303);
+          return;
+        }
+        await reply
+          .status(error.statusCode)
+          .send({ error: error.message, details: error.details ?? null });
+      }
+    };
+  }
+
+  // The queue dashboard: bull-board over every Herald queue, for the ops role.
+  await fastify.register(async (scope) => {
+    scope.addHook('onRequest', consoleGuard('ops'));
+    // Job data, names and results are redacted by formatters; failure reasons, stack traces
+    // and logs can quote an address too, so every API answer is redacted once more.
+    scope.addHook('onSend', async (request, reply, payload) => {
+      const type = String(reply.getHeader('content-type') ?? '');
+      if (typeof payload === 'string' && type.includes('json') && request.url.includes('/api/')) {
+        return redactEmailsInText(payload);
+      }
+      return payload;
+    });
+    const serverAdapter = new FastifyAdapter();
+    serverAdapter.setBasePath('/admin/queues');
+    createBullBoard({
+      queues: ALL_QUEUES.map((name) => {
+        const adapter = new BullMQAdapter(queues[name]);
+        adapter.setFormatter('data', (data: unknown) => redactEmails(data));
+        adapter.setFormatter('returnValue', (value: unknown) => redactEmails(value));
+        adapter.setFormatter('name', (job: { name?: unknown }) =>
+          redactEmailsInText(String(job.name ?? '')),
+        );
+        return adapter;
+      }),
+      // @bull-board/fastify 9.10.1 pins its own copy of @bull-board/api's types (9.10.1 vs
+      // 9.10.2 here); the runtime contract is the same.
+      serverAdapter: serverAdapter as unknown as Parameters<
+        typeof createBullBoard
+      >[0]['serverAdapter'],
+      options: { uiConfig: { boardTitle: 'Herald queues' } },
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' });
+  });
+
+  // The outbox viewer, for ops and editors.
+  await fastify.register(async (scope) => {
+    scope.addHook('onRequest', consoleGuard('ops', 'editor'));
+    scope.get('/admin/outbox', async (_request, reply) => {
+      const entries = await listOutbox(app.config.outboxDir);
+      const rows = entries
+        .map((entry) => {
+          const name = encodeURIComponent(entry.name);
+          return `<tr><td>${escapeHtml(entry.modifiedAt)}</td><td>${escapeHtml(entry.name)}</td><td>${entry.size}</td>
+<td><a href="/admin/outbox/${name}/html">HTML</a> · <a href="/admin/outbox/${name}/text">text</a> · <a href="/admin/outbox/${name}/raw">source</a></td></tr>`;
+        })
+        .join('\n');
+      return reply.type('text/html; charset=utf-8').send(
+        page(
+          'Herald outbox',
+          `<h1>Outbox</h1><p>${entries.length} message(s), newest first.</p>
+<table><thead><tr><th>written</th><th>file</th><th>bytes</th><th>view</th></tr></thead><tbody>${rows}</tbody></table>`,
+        ),
+      );
+    });
+    scope.get('/admin/outbox/:name/:view', async (request, reply) => {
+      const { name } = parseOr400(outboxParams, request.params, 'outbox message');
+      const view = (request.params as { view: string }).view;
+      if (view === 'raw') {
+        const raw = await readOutboxRaw(app.config.outboxDir, name);
+        if (!raw) throw new HttpError(404, `no outbox message ${name}`);
+        return reply.type('text/plain; charset=utf-8').send(raw);
+      }
+      if (view !== 'html' && view !== 'text') {
+        throw new HttpError(404, `no view ${view}`, {
+          field: 'view',
+          message: 'html, text or raw',
+        });
+      }
+      const message = await readOutboxMessage(app.config.outboxDir, name);
+      if (!message) throw new HttpError(404, `no outbox message ${name}`);
+      if (view === 'text') return reply.type('text/plain; charset=utf-8').send(message.text ?? '');
+      // The message's own HTML, in a sandbox: no script runs, no form posts, opaque origin.
+      return reply
+        .header(
+          'content-security-policy',
+          "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
+        )
+        .type('text/html; charset=utf-8')
+        .send(message.html ?? `<pre>${escapeHtml(message.text ?? '')}</pre>`);
+    });
+  });
+
+  // The ops API over the queues.
+  await fastify.register(async (scope) => {
+    scope.addHook('preHandler', requireRole(db, 'ops'));
+    scope.get('/api/queues', async () => ({ queues: await allQueueStats(queues) }));
+    scope.get('/api/queues/:name', async (request) => {
+      const { name } = parseOr400(queueParams, request.params, 'queue');
+      return queueStats(name, queues[name as QueueName]);
+    });
+    scope.post('/api/queues/:name/pause', async (request) => {
+      const { name } = parseOr400(queueParams, request.params, 'queue');
+      return pauseQueue(name, queues[name]);
+    });
+    scope.post('/api/queues/:name/resume', async (request) => {
+      const { name } = parseOr400(queueParams, request.params, 'queue');
+      return resumeQueue(name, queues[name]);
+    });
+    scope.post('/api/queues/:name/drain', async (request) => {
+      const { name } = parseOr400(queueParams, request.params, 'queue');
+      const body = parseOr400(drainBody, request.body ?? {}, 'drain options');
+      return { name, ...(await drainQueue(queues[name], body)) };
+    });
+    scope.post('/api/queues/:name/retry', async (request) => {
+      const { name } = parseOr400(queueParams, request.params, 'queue');
+      const body = parseOr400(retryBody, request.body ?? {}, 'retry options');
+      return { name, ...(await retryFailed(queues[name], body)) };
+    });
+  });
+};
