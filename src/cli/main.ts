@@ -1,6 +1,7 @@
 // The `herald` command line: one module per command family under ./commands.
 import { Command } from 'commander';
 import * as articles from './commands/articles.ts';
+import * as campaigns from './commands/campaigns.ts';
 import * as keys from './commands/keys.ts';
 import * as queues from './commands/queues.ts';
 import * as start from './commands/start.ts';
@@ -12,7 +13,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys, articles, queues]) family.register(program);
+for (const family of [start, keys, articles, queues, campaigns]) family.register(program);
 
 try {
   await program.parseAsync(process.argv);

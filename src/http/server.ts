@@ -5,8 +5,11 @@ import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
 import { articleRoutes } from './routes/articles.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { publicRoutes } from './routes/public.ts';
+import { subscriberRoutes } from './routes/subscribers.ts';
 
 /** Creates the HTTP server with every route family registered (not yet listening). */
 export async function buildServer(app: App): Promise<FastifyInstance> {
@@ -23,5 +26,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(healthRoutes, { app });
   await server.register(opsRoutes, { app });
   await server.register(articleRoutes, { app });
+  await server.register(campaignRoutes, { app });
+  await server.register(publicRoutes, { app });
+  await server.register(subscriberRoutes, { app });
   return server;
 }

@@ -11,6 +11,8 @@ export interface LedgerEntry {
   /** The batch job that will send this row. */
   batchNo?: number;
   dueAt?: string | null;
+  /** `suppressed` records a follower left out for a suppressed address. Default `pending`. */
+  status?: 'pending' | 'suppressed';
 }
 
 /**
@@ -32,7 +34,7 @@ export async function insertLedgerRows(
           part.map((entry) => ({
             campaign_id: campaignId,
             subscriber_id: entry.subscriberId,
-            status: 'pending' as const,
+            status: entry.status ?? 'pending',
             due_at: entry.dueAt ?? null,
             batch_no: entry.batchNo ?? 0,
             updated_at: now,

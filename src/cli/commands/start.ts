@@ -1,8 +1,10 @@
 // `herald start` (api + workers), `herald serve` (api alone).
 import type { Command } from 'commander';
+import { startWorkers, WORKER_NAMES, type WorkerName } from '../../../workers/index.ts';
 import { type App, createApp, requireRedis } from '../../app.ts';
 import { loadConfig } from '../../config/index.ts';
 import { buildServer } from '../../http/server.ts';
+import { UserError } from '../context.ts';
 import { runUntilSignal, type Service } from '../lifecycle.ts';
 
 /** Starts the HTTP server on PORT; returns it as a stoppable service. */
@@ -37,7 +39,29 @@ export function register(program: Command): void {
         app.logger.warn({ reason: error.message }, 'redis.unavailable');
         process.stderr.write(`herald: ${error.message}; waiting for it\n`);
       });
+      const workers = await startWorkers(app);
       const http = await startHttp(app);
-      await runUntilSignal(app, [http]);
+      await runUntilSignal(app, [...workers, http]);
+    });
+
+  program
+    .command('worker [queues...]')
+    .description(`run workers alone (all when none named: ${WORKER_NAMES.join(', ')})`)
+    .action(async (names: string[]) => {
+      const unknown = names.find((name) => !(WORKER_NAMES as string[]).includes(name));
+      if (unknown)
+        throw new UserError(`unknown worker "${unknown}" (known: ${WORKER_NAMES.join(', ')})`);
+      const app = await createApp(loadConfig());
+      await requireRedis(app).catch((error: Error) => {
+        process.stderr.write(`herald: ${error.message}; waiting for it\n`);
+      });
+      const workers = await startWorkers(
+        app,
+        names.length > 0 ? (names as WorkerName[]) : WORKER_NAMES,
+      );
+      process.stderr.write(
+        `herald: workers running: ${names.length > 0 ? names.join(', ') : WORKER_NAMES.join(', ')}\n`,
+      );
+      await runUntilSignal(app, workers);
     });
 }

@@ -1,0 +1,87 @@
+// Who a campaign goes to: active subscribers following any audience topic, minus suppressed
+// addresses. Read in pages by subscriber id, never loaded whole.
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { emailHash } from '../subscribers/identity.ts';
+
+export interface AudienceMember {
+  subscriberId: number;
+  timezone: string;
+  /** The address is on the suppression list: the member gets a `suppressed` ledger row. */
+  suppressed: boolean;
+}
+
+export interface AudiencePage {
+  members: AudienceMember[];
+  /** The last subscriber id read (page from here next); null when nothing was left. */
+  lastId: number | null;
+}
+
+/** Reads the next page of the audience after `afterId`, in subscriber-id order. */
+export async function readAudiencePage(
+  db: Kysely<Database>,
+  topics: readonly string[],
+  afterId: number,
+  limit: number,
+): Promise<AudiencePage> {
+  if (topics.length === 0) return { members: [], lastId: null };
+  const rows = await db
+    .selectFrom('subscribers as s')
+    .select(['s.id', 's.email', 's.timezone'])
+    .where('s.status', '=', 'active')
+    .where('s.id', '>', afterId)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('subscriptions as f')
+          .select('f.subscriber_id')
+          .whereRef('f.subscriber_id', '=', 's.id')
+          .where('f.topic_id', 'in', [...topics]),
+      ),
+    )
+    .orderBy('s.id')
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return { members: [], lastId: null };
+  const suppressed = await suppressedHashes(
+    db,
+    rows.map((row) => emailHash(row.email)),
+  );
+  return {
+    members: rows.map((row) => ({
+      subscriberId: row.id,
+      timezone: row.timezone,
+      suppressed: suppressed.has(emailHash(row.email)),
+    })),
+    lastId: rows[rows.length - 1]!.id,
+  };
+}
+
+/** The subset of the given email hashes that are on the suppression list. */
+export async function suppressedHashes(
+  db: Kysely<Database>,
+  hashes: readonly string[],
+): Promise<Set<string>> {
+  if (hashes.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('suppressions')
+    .select('email_hash')
+    .where('email_hash', 'in', [...hashes])
+    .execute();
+  return new Set(rows.map((row) => row.email_hash));
+}
+
+/** Counts the audience (excluding suppressed addresses) by walking it in pages. */
+export async function countAudience(
+  db: Kysely<Database>,
+  topics: readonly string[],
+): Promise<number> {
+  let count = 0;
+  let after = 0;
+  for (;;) {
+    const page = await readAudiencePage(db, topics, after, 5_000);
+    if (page.lastId === null) return count;
+    count += page.members.filter((member) => !member.suppressed).length;
+    after = page.lastId;
+  }
+}

@@ -1,0 +1,78 @@
+// What a campaign is: the shape editors send in, and the shape the rest of Herald reads.
+import { z } from 'zod';
+import type { CampaignKind, CampaignRow, CampaignStatus } from '../store/schema.ts';
+
+export const templateChoices = ['alert', 'digest'] as const;
+
+/** `a;b` or `["a","b"]` → list of topic ids. */
+const topicList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (typeof value === 'string' ? value.split(';') : value).map((t) => t.trim()).filter(Boolean),
+  )
+  .pipe(
+    z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'topic ids are lower-case words joined by -')),
+  );
+
+export const createCampaignSchema = z.object({
+  articleIds: z
+    .array(
+      z.coerce.number().int('article ids are whole numbers').positive('article ids are above 0'),
+    )
+    .min(1, 'name at least one article')
+    .max(50, 'at most 50 articles per campaign'),
+  topics: topicList.optional(),
+  subject: z.string().trim().min(1, 'the subject must not be empty').max(250).optional(),
+  template: z.enum(templateChoices).default('alert'),
+});
+
+export type CreateCampaignInput = z.input<typeof createCampaignSchema>;
+export type CreateCampaign = z.output<typeof createCampaignSchema>;
+
+export interface Campaign {
+  id: number;
+  kind: CampaignKind;
+  subject: string;
+  template: (typeof templateChoices)[number];
+  articleIds: number[];
+  audienceTopics: string[];
+  status: CampaignStatus;
+  statusReason: string | null;
+  scheduledAt: string | null;
+  localTime: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  preparedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** Reads a stored row into a Campaign. */
+export function toCampaign(row: CampaignRow): Campaign {
+  return {
+    id: row.id,
+    kind: row.kind,
+    subject: row.subject,
+    template: row.template === 'digest' ? 'digest' : 'alert',
+    articleIds: JSON.parse(row.article_ids) as number[],
+    audienceTopics: JSON.parse(row.audience_topics) as string[],
+    status: row.status,
+    statusReason: row.status_reason,
+    scheduledAt: row.scheduled_at,
+    localTime: row.local_time,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    preparedAt: row.prepared_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** The states from which each editor action is allowed. */
+export const transitions = {
+  send: ['draft', 'scheduled'],
+  schedule: ['draft', 'scheduled'],
+  pause: ['sending', 'scheduled'],
+  resume: ['paused'],
+  cancel: ['draft', 'scheduled', 'sending', 'paused'],
+} as const satisfies Record<string, readonly CampaignStatus[]>;
+
+export type CampaignAction = keyof typeof transitions;

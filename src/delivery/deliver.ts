@@ -1,0 +1,368 @@
+// One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import { suppressedHashes } from '../campaigns/audience.ts';
+import type { Campaign } from '../campaigns/model.ts';
+import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import { type LedgerOutcome, recordOutcomes } from '../store/ledger.ts';
+import type { Database } from '../store/schema.ts';
+import { applyBounce } from '../subscribers/events.ts';
+import { emailHash } from '../subscribers/identity.ts';
+import type { BatchJobData } from './jobs.ts';
+import type { Recipient } from './message.ts';
+import { messagesTotal } from './metrics.ts';
+import { finishIfDone, recordFailureWindow, shouldAutoPause } from './progress.ts';
+import type { SendLimiter } from './rate.ts';
+import { campaignRenderer } from './renderer.ts';
+import { classifySendError } from './smtp-reply.ts';
+import type { MailTransport } from './transport.ts';
+
+export interface DeliverDeps {
+  db: Kysely<Database>;
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  transport: MailTransport;
+  limiter: SendLimiter | null;
+  now: () => Date;
+  /** True once the process is shutting down: finish the message in hand, take no more. */
+  stopping: () => boolean;
+}
+
+export interface BatchAttempt {
+  /** Marks the rows this attempt claims; a re-run of the same job takes its rows back. */
+  claim: string;
+  /** On the last attempt temporary failures become `failed` instead of waiting for a retry. */
+  finalAttempt: boolean;
+}
+
+export interface BatchResult {
+  /**
+   * done: every claimed row has an outcome · skipped: the campaign is not sending ·
+   * halted: paused or cancelled mid-batch · stopped: the process is stopping, rows released ·
+   * retry: some rows failed temporarily and wait for the job's next attempt.
+   */
+  outcome: 'done' | 'skipped' | 'halted' | 'stopped' | 'retry';
+  sent: number;
+  temporary: number;
+  failed: number;
+  bounced: number;
+  suppressed: number;
+}
+
+interface ClaimedRow {
+  subscriberId: number;
+  email: string;
+  name: string | null;
+  active: boolean;
+}
+
+/** Outcomes are written in groups: this many rows, or after this long, whichever first. */
+const FLUSH_ROWS = 200;
+const FLUSH_MS = 100;
+/** How often a running batch re-reads its campaign's status (pause must act within a second). */
+const STATUS_POLL_MS = 250;
+
+/** Sends one batch; see BatchResult for what the outcome asks of the worker. */
+export async function deliverBatch(
+  deps: DeliverDeps,
+  data: BatchJobData,
+  attempt: BatchAttempt,
+): Promise<BatchResult> {
+  const { db, config } = deps;
+  const result: BatchResult = {
+    outcome: 'done',
+    sent: 0,
+    temporary: 0,
+    failed: 0,
+    bounced: 0,
+    suppressed: 0,
+  };
+  const campaign = await getCampaign(db, data.campaignId);
+  if (!campaign || campaign.status !== 'sending') return { ...result, outcome: 'skipped' };
+
+  const rows = await claimRows(db, data, attempt.claim, deps.now().toISOString());
+  if (rows.length === 0) {
+    await finishIfDone(db, campaign.id, deps.now().toISOString());
+    return result;
+  }
+  const renderer = await campaignRenderer(db, config, campaign);
+  const followed = await followedTopics(db, campaign, rows, renderer.topicNames);
+  const suppressed = await suppressedHashes(
+    db,
+    rows.map((row) => emailHash(row.email)),
+  );
+
+  const outcomes: LedgerOutcome[] = [];
+  const bounces: Array<{ subscriberId: number; reply: string }> = [];
+  const sendable: ClaimedRow[] = [];
+  for (const row of rows) {
+    if (!row.active || suppressed.has(emailHash(row.email))) {
+      outcomes.push({
+        subscriberId: row.subscriberId,
+        status: 'suppressed',
+        reply: null,
+        attempted: false,
+      });
+      result.suppressed += 1;
+    } else {
+      sendable.push(row);
+    }
+  }
+
+  // Outcomes reach the ledger in groups; what is not yet written when the process dies is
+  // the "in flight" that DESIGN.md allows to be sent twice.
+  let lastFlush = Date.now();
+  const flush = async (force: boolean) => {
+    if (outcomes.length === 0 && bounces.length === 0) return;
+    if (!force && outcomes.length < FLUSH_ROWS && Date.now() - lastFlush < FLUSH_MS) return;
+    lastFlush = Date.now();
+    const batch = outcomes.splice(0);
+    const bounced = bounces.splice(0);
+    const now = deps.now().toISOString();
+    await recordOutcomes(db, campaign.id, batch, now);
+    for (const bounce of bounced) {
+      await applyBounce(db, {
+        subscriberId: bounce.subscriberId,
+        campaignId: campaign.id,
+        kind: 'hard',
+        reply: bounce.reply,
+        now,
+      });
+    }
+    for (const outcome of batch) messagesTotal.inc({ kind: campaign.kind, status: outcome.status });
+  };
+
+  const halt = watchCampaign(db, campaign.id);
+  const isHalted = () => deps.stopping() || halt.halted();
+  let next = 0;
+  const lane = async () => {
+    for (;;) {
+      if (isHalted()) return;
+      const row = sendable[next];
+      if (!row) return;
+      next += 1;
+      if (deps.limiter) {
+        await deps.limiter.take();
+        // Not sent: releaseClaim below hands it to whoever continues this batch.
+        if (isHalted()) return;
+      }
+      const recipient: Recipient = {
+        subscriberId: row.subscriberId,
+        email: row.email,
+        name: row.name,
+        followedTopicNames: followed.get(row.subscriberId) ?? [],
+      };
+      const message = renderer.build(recipient);
+      try {
+        const { response } = await deps.transport.send(message);
+        outcomes.push({
+          subscriberId: row.subscriberId,
+          status: 'sent',
+          reply: response.slice(0, 500),
+          attempted: true,
+        });
+        result.sent += 1;
+      } catch (error) {
+        const failure = classifySendError(error);
+        if (failure.kind === 'permanent') {
+          outcomes.push({
+            subscriberId: row.subscriberId,
+            status: 'bounced',
+            reply: failure.reply,
+            attempted: true,
+          });
+          bounces.push({ subscriberId: row.subscriberId, reply: failure.reply });
+          result.bounced += 1;
+        } else if (attempt.finalAttempt) {
+          outcomes.push({
+            subscriberId: row.subscriberId,
+            status: 'failed',
+            reply: failure.reply,
+            attempted: true,
+          });
+          result.failed += 1;
+        } else {
+          outcomes.push({
+            subscriberId: row.subscriberId,
+            status: 'pending',
+            reply: failure.reply,
+            attempted: true,
+          });
+          result.temporary += 1;
+        }
+      }
+      await flush(false);
+    }
+  };
+  const lanes = deps.transport.kind === 'smtp' ? Math.max(1, config.SMTP_POOL_SIZE * 2) : 4;
+  try {
+    await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, sendable.length)) }, lane));
+  } finally {
+    halt.stop();
+    await flush(true);
+    // Rows this attempt claimed but did not send go back to pending for the next taker.
+    await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString());
+  }
+
+  const attempts = result.sent + result.temporary + result.failed + result.bounced;
+  if (attempts > 0)
+    await checkFailureRate(
+      deps,
+      campaign,
+      attempts,
+      result.temporary + result.failed + result.bounced,
+    );
+
+  if (deps.stopping()) return { ...result, outcome: 'stopped' };
+  if (halt.halted()) return { ...result, outcome: 'halted' };
+  if (result.temporary > 0) return { ...result, outcome: 'retry' };
+  await finishIfDone(db, campaign.id, deps.now().toISOString());
+  return result;
+}
+
+/** Claims the batch's sendable rows for this attempt and reads them with their subscribers. */
+async function claimRows(
+  db: Kysely<Database>,
+  data: BatchJobData,
+  claim: string,
+  now: string,
+): Promise<ClaimedRow[]> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'sending', claim, updated_at: now })
+    .where('campaign_id', '=', data.campaignId)
+    .where('batch_no', '=', data.batchNo)
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'pending'),
+        eb.and([eb('status', '=', 'sending'), eb('claim', '=', claim)]),
+      ]),
+    )
+    .where((eb) => eb.or([eb('due_at', 'is', null), eb('due_at', '<=', now)]))
+    .execute();
+  const rows = await db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['d.subscriber_id', 's.email', 's.name', 's.status'])
+    .where('d.campaign_id', '=', data.campaignId)
+    .where('d.batch_no', '=', data.batchNo)
+    .where('d.status', '=', 'sending')
+    .where('d.claim', '=', claim)
+    .orderBy('d.subscriber_id')
+    .execute();
+  // A ledger row whose subscriber was erased has no join partner: it can never be sent.
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'suppressed', claim: null, updated_at: now })
+    .where('campaign_id', '=', data.campaignId)
+    .where('batch_no', '=', data.batchNo)
+    .where('status', '=', 'sending')
+    .where('claim', '=', claim)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('subscribers as s')
+            .select('s.id')
+            .whereRef('s.id', '=', 'deliveries.subscriber_id'),
+        ),
+      ),
+    )
+    .execute();
+  return rows.map((row) => ({
+    subscriberId: row.subscriber_id,
+    email: row.email,
+    name: row.name,
+    active: row.status === 'active',
+  }));
+}
+
+/** Puts rows still claimed by this attempt back to pending. */
+async function releaseClaim(db: Kysely<Database>, campaignId: number, claim: string, now: string) {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', claim: null, updated_at: now })
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'sending')
+    .where('claim', '=', claim)
+    .execute();
+}
+
+/** Each recipient's followed topics among the campaign's audience topics, as display names. */
+async function followedTopics(
+  db: Kysely<Database>,
+  campaign: Campaign,
+  rows: readonly ClaimedRow[],
+  names: Record<string, string>,
+): Promise<Map<number, string[]>> {
+  const follows = await db
+    .selectFrom('subscriptions')
+    .select(['subscriber_id', 'topic_id'])
+    .where(
+      'subscriber_id',
+      'in',
+      rows.map((row) => row.subscriberId),
+    )
+    .where('topic_id', 'in', campaign.audienceTopics)
+    .execute();
+  const bySubscriber = new Map<number, string[]>();
+  for (const follow of follows) {
+    const list = bySubscriber.get(follow.subscriber_id) ?? [];
+    list.push(names[follow.topic_id] ?? follow.topic_id);
+    bySubscriber.set(follow.subscriber_id, list);
+  }
+  return bySubscriber;
+}
+
+/** Polls the campaign's status so a pause or cancel stops the batch within a second. */
+function watchCampaign(db: Kysely<Database>, campaignId: number) {
+  let halted = false;
+  const timer = setInterval(() => {
+    db.selectFrom('campaigns')
+      .select('status')
+      .where('id', '=', campaignId)
+      .executeTakeFirst()
+      .then((row) => {
+        if (!row || row.status !== 'sending') halted = true;
+      })
+      .catch(() => {});
+  }, STATUS_POLL_MS);
+  return {
+    halted: () => halted,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Pauses the campaign, saying why, when its recent failure ratio crosses the threshold. */
+async function checkFailureRate(
+  deps: DeliverDeps,
+  campaign: Campaign,
+  attempts: number,
+  failures: number,
+) {
+  const window = await recordFailureWindow(
+    deps.redis,
+    deps.config.QUEUE_PREFIX,
+    campaign.id,
+    attempts,
+    failures,
+    deps.now(),
+  );
+  const policy = {
+    ratio: deps.config.FAILURE_PAUSE_RATIO,
+    minSample: deps.config.FAILURE_PAUSE_MIN_SAMPLE,
+  };
+  if (!shouldAutoPause(window, policy)) return;
+  const percent = Math.round((100 * window.failures) / window.attempts);
+  const reason = `auto-paused: ${percent}% of the last ${window.attempts} attempts failed (threshold ${Math.round(policy.ratio * 100)}%)`;
+  if (
+    await moveCampaign(deps.db, campaign.id, ['sending'], 'paused', deps.now().toISOString(), {
+      reason,
+    })
+  ) {
+    deps.logger.warn({ campaign_id: campaign.id, ...window }, 'delivery.campaign.auto_paused');
+  }
+}

@@ -1,0 +1,93 @@
+// The reconciler: compares the store (source of truth) with the queues and re-creates any job
+// that Redis lost, so that losing Redis's data never loses a send.
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Database } from '../store/schema.ts';
+import { batchJobId, campaignJobId, enqueueBatches, enqueueCampaign } from './jobs.ts';
+import { finishIfDone, pendingBatchNos } from './progress.ts';
+import type { Queues } from './queues.ts';
+
+export interface ReconcileDeps {
+  db: Kysely<Database>;
+  /** A plain connection to the queues' Redis, for pipelined existence checks. */
+  redis: Redis;
+  config: Config;
+  logger: Logger;
+  queues: Queues;
+  now: () => Date;
+}
+
+export interface ReconcileResult {
+  campaignJobs: number;
+  batchJobs: number;
+  finished: number;
+}
+
+/** States in which a job still exists and will run (or is running). */
+const LIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+/** One reconciler pass over every sending and scheduled campaign; returns what it re-created. */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
+  const { db, queues, config } = deps;
+  const now = deps.now();
+  const result: ReconcileResult = { campaignJobs: 0, batchJobs: 0, finished: 0 };
+  const campaigns = await db
+    .selectFrom('campaigns')
+    .select(['id', 'status', 'prepared_at', 'scheduled_at'])
+    .where('status', 'in', ['sending', 'scheduled'])
+    .execute();
+  for (const campaign of campaigns) {
+    if (campaign.status === 'scheduled' || !campaign.prepared_at) {
+      const job = await queues.campaigns.getJob(campaignJobId(campaign.id));
+      const state = job ? await job.getState() : 'missing';
+      if (LIVE.has(state)) continue;
+      if (job && state === 'failed') await job.retry();
+      else {
+        if (job) await job.remove();
+        const delay = campaign.scheduled_at ? Date.parse(campaign.scheduled_at) - now.getTime() : 0;
+        await enqueueCampaign(queues, campaign.id, campaign.status === 'scheduled' ? delay : 0);
+      }
+      result.campaignJobs += 1;
+      continue;
+    }
+    const batchNos = await pendingBatchNos(db, campaign.id, now.toISOString());
+    if (batchNos.length === 0) {
+      if (await finishIfDone(db, campaign.id, now.toISOString())) result.finished += 1;
+      continue;
+    }
+    // One pipelined EXISTS per batch job key: cheap even for thousands of batches.
+    const pipeline = deps.redis.pipeline();
+    for (const batchNo of batchNos)
+      pipeline.exists(queues.deliveries.toKey(batchJobId(campaign.id, batchNo)));
+    const exists = (await pipeline.exec()) ?? [];
+    const missing: number[] = [];
+    for (const [i, batchNo] of batchNos.entries()) {
+      if (Number(exists[i]?.[1] ?? 0) === 1) {
+        const job = await queues.deliveries.getJob(batchJobId(campaign.id, batchNo));
+        if (job && (await job.getState()) === 'failed') {
+          await job.retry();
+          result.batchJobs += 1;
+        }
+        continue;
+      }
+      missing.push(batchNo);
+    }
+    await enqueueBatches(queues.deliveries, config, campaign.id, missing);
+    result.batchJobs += missing.length;
+  }
+  if (result.campaignJobs + result.batchJobs > 0) {
+    deps.logger.warn({ ...result }, 'delivery.reconcile.requeued');
+  }
+  return result;
+}
+
+/** Makes sure the reconciler's job scheduler exists (idempotent; Redis may have lost it). */
+export async function ensureReconcileScheduler(queues: Queues, everyMs: number): Promise<void> {
+  await queues.reconcile.upsertJobScheduler(
+    'reconcile',
+    { every: everyMs },
+    { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
+}

@@ -1,0 +1,65 @@
+// Compiles a campaign's newsletter once per process and hands out its per-recipient builder.
+import type { Kysely } from 'kysely';
+import type { StoredArticle } from '../articles/schema.ts';
+import type { Campaign } from '../campaigns/model.ts';
+import { loadArticles } from '../campaigns/repository.ts';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../store/schema.ts';
+import { compileNewsletter, type NewsletterInput } from '../templates/index.ts';
+import { topicNames } from '../topics/catalogue.ts';
+import { type BuiltMessage, createMessageBuilder, type Recipient } from './message.ts';
+
+export type BuildMessage = (recipient: Recipient) => BuiltMessage;
+
+export interface CampaignRenderer {
+  build: BuildMessage;
+  /** Display names of the campaign's audience topics, by id. */
+  topicNames: Record<string, string>;
+}
+
+/** Groups a campaign's articles under its audience topics (an article under its first match). */
+export function newsletterInput(
+  campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'>,
+  articles: readonly StoredArticle[],
+  names: Record<string, string>,
+): NewsletterInput {
+  const groups: NewsletterInput['groups'] = campaign.audienceTopics.map((topicId) => ({
+    topicId,
+    topicName: names[topicId] ?? topicId,
+    articles: [],
+  }));
+  for (const article of articles) {
+    const group = groups.find((g) => article.topics.includes(g.topicId)) ?? groups[0];
+    group?.articles.push(article);
+  }
+  const filled = groups.filter((group) => group.articles.length > 0);
+  return { template: campaign.template, subject: campaign.subject, groups: filled };
+}
+
+const renderers = new Map<number, Promise<CampaignRenderer>>();
+const MAX_CACHED = 32;
+
+/** The campaign's renderer, compiled on first use in this process (MJML runs once). */
+export function campaignRenderer(
+  db: Kysely<Database>,
+  config: Config,
+  campaign: Campaign,
+): Promise<CampaignRenderer> {
+  const cached = renderers.get(campaign.id);
+  if (cached) return cached;
+  const made = (async () => {
+    const articles = await loadArticles(db, campaign.articleIds);
+    const names = await topicNames(db, campaign.audienceTopics);
+    const compiled = await compileNewsletter(newsletterInput(campaign, articles, names), config);
+    const build = createMessageBuilder(
+      compiled,
+      { campaignId: campaign.id, kind: campaign.kind },
+      config,
+    );
+    return { build, topicNames: names };
+  })();
+  made.catch(() => renderers.delete(campaign.id));
+  if (renderers.size >= MAX_CACHED) renderers.delete(renderers.keys().next().value!);
+  renderers.set(campaign.id, made);
+  return made;
+}

@@ -1,0 +1,86 @@
+// Editor API for campaigns: create, read (with status counts), send, pause, resume, cancel.
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import type { App } from '../../app.ts';
+import {
+  type ControlDeps,
+  cancelCampaign,
+  pauseCampaign,
+  resumeCampaign,
+  scheduleCampaign,
+  sendCampaign,
+} from '../../campaigns/control.ts';
+import { createCampaignSchema } from '../../campaigns/model.ts';
+import {
+  CampaignError,
+  campaignStatus,
+  createCampaign,
+  requireCampaign,
+} from '../../campaigns/repository.ts';
+import { openQueues } from '../../delivery/queues.ts';
+import { requireRole } from '../auth.ts';
+import { HttpError, parseOr400 } from '../errors.ts';
+
+const idParams = z.object({
+  id: z.coerce.number().int().positive('campaign ids are positive whole numbers'),
+});
+const scheduleBody = z.object({
+  at: z.string().datetime({ offset: true, message: 'at must be an ISO-8601 instant' }),
+});
+
+export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
+  const deps: ControlDeps = {
+    db: app.store.db,
+    config: app.config,
+    queues: openQueues(app),
+    now: () => new Date(),
+  };
+  fastify.addHook('preHandler', requireRole(app.store.db, 'editor'));
+  // Domain errors become 4xx answers that name the field.
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof CampaignError)
+        throw new HttpError(error.status, error.message, [
+          { field: error.field, message: error.message },
+        ]);
+      throw error;
+    }
+  };
+
+  fastify.post('/api/campaigns', async (request, reply) => {
+    const input = parseOr400(createCampaignSchema, request.body, 'campaign');
+    const created = await guard(() =>
+      createCampaign(app.store.db, input, deps.now().toISOString()),
+    );
+    return reply.status(201).send({ ...created.campaign, audienceSize: created.audienceSize });
+  });
+
+  fastify.get('/api/campaigns/:id', async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'campaign id');
+    return guard(async () => ({
+      ...(await requireCampaign(app.store.db, id)),
+      counts: await campaignStatus(app.store.db, id),
+    }));
+  });
+
+  const actions = {
+    send: sendCampaign,
+    pause: pauseCampaign,
+    resume: resumeCampaign,
+    cancel: cancelCampaign,
+  } as const;
+  for (const [name, action] of Object.entries(actions)) {
+    fastify.post(`/api/campaigns/:id/${name}`, async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'campaign id');
+      return guard(() => action(deps, id));
+    });
+  }
+
+  fastify.post('/api/campaigns/:id/schedule', async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'campaign id');
+    const body = parseOr400(scheduleBody, request.body ?? {}, 'schedule');
+    return guard(() => scheduleCampaign(deps, id, new Date(body.at)));
+  });
+};

@@ -1,0 +1,38 @@
+// Worker for the `campaigns` queue: a campaign's fan-out (compile, ledger, batch jobs).
+import { Worker } from 'bullmq';
+import type { Service } from '../src/cli/lifecycle.ts';
+import { fanOutCampaign } from '../src/delivery/fanout.ts';
+import { campaignJobSchema } from '../src/delivery/jobs.ts';
+import { QUEUE_NAMES } from '../src/delivery/queues.ts';
+import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import { createRedis } from '../src/redis/index.ts';
+
+export function startCampaignsWorker(rt: DeliveryRuntime): Service {
+  const { app } = rt;
+  const worker = new Worker(
+    QUEUE_NAMES.campaigns,
+    async (job) => {
+      const { campaignId } = campaignJobSchema.parse(job.data);
+      return fanOutCampaign(
+        {
+          db: app.store.db,
+          config: app.config,
+          logger: app.logger,
+          queues: rt.queues,
+          now: rt.now,
+        },
+        campaignId,
+      );
+    },
+    {
+      connection: createRedis(app.config, 'worker'),
+      prefix: app.config.QUEUE_PREFIX,
+      concurrency: 2,
+    },
+  );
+  worker.on('failed', (job, error) =>
+    app.logger.error({ job_id: job?.id, err: error.message }, 'delivery.fanout.failed'),
+  );
+  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.campaigns.error'));
+  return { name: 'worker:campaigns', stop: () => worker.close() };
+}

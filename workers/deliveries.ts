@@ -1,0 +1,58 @@
+// Worker for the `deliveries` queue: one job = one batch of one campaign.
+import { DelayedError, Worker } from 'bullmq';
+import type { Service } from '../src/cli/lifecycle.ts';
+import { deliverBatch } from '../src/delivery/deliver.ts';
+import { batchJobSchema } from '../src/delivery/jobs.ts';
+import { QUEUE_NAMES } from '../src/delivery/queues.ts';
+import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import { createRedis } from '../src/redis/index.ts';
+
+export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
+  const { app } = rt;
+  const worker = new Worker(
+    QUEUE_NAMES.deliveries,
+    async (job, token) => {
+      const data = batchJobSchema.parse(job.data);
+      const result = await deliverBatch(
+        {
+          db: app.store.db,
+          config: app.config,
+          logger: app.logger,
+          redis: rt.redis,
+          transport: rt.transport,
+          limiter: rt.limiter,
+          now: rt.now,
+          stopping: rt.stopping,
+        },
+        data,
+        {
+          claim: job.id ?? `${data.campaignId}-${data.batchNo}`,
+          finalAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+        },
+      );
+      if (result.outcome === 'stopped' && token) {
+        // Shutting down: hand the job back untouched (no attempt used); another worker resumes it.
+        await job.moveToDelayed(Date.now() + 100, token);
+        throw new DelayedError();
+      }
+      if (result.outcome === 'retry') {
+        // BullMQ retries the job with exponential backoff; only the rows still pending are sent.
+        throw new Error(`${result.temporary} temporary failures; retrying the batch later`);
+      }
+      return result;
+    },
+    {
+      connection: createRedis(app.config, 'worker'),
+      prefix: app.config.QUEUE_PREFIX,
+      concurrency: app.config.SEND_CONCURRENCY,
+    },
+  );
+  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.deliveries.error'));
+  return {
+    name: 'worker:deliveries',
+    async stop() {
+      rt.beginStop();
+      await worker.close();
+    },
+  };
+}

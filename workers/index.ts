@@ -1,0 +1,27 @@
+// Starts the named workers (all when none are named) in this process.
+import type { App } from '../src/app.ts';
+import type { Service } from '../src/cli/lifecycle.ts';
+import { createDeliveryRuntime, type DeliveryRuntime } from '../src/delivery/runtime.ts';
+import { startCampaignsWorker } from './campaigns.ts';
+import { startDeliveriesWorker } from './deliveries.ts';
+import { startReconcileWorker } from './reconcile.ts';
+
+export const WORKERS = {
+  campaigns: (rt: DeliveryRuntime) => startCampaignsWorker(rt),
+  deliveries: (rt: DeliveryRuntime) => startDeliveriesWorker(rt),
+  reconcile: (rt: DeliveryRuntime) => startReconcileWorker(rt),
+} satisfies Record<string, (rt: DeliveryRuntime) => Service | Promise<Service>>;
+
+export type WorkerName = keyof typeof WORKERS;
+export const WORKER_NAMES = Object.keys(WORKERS) as WorkerName[];
+
+/** Starts workers; returns them as services to stop (in reverse) on shutdown. */
+export async function startWorkers(
+  app: App,
+  names: readonly WorkerName[] = WORKER_NAMES,
+): Promise<Service[]> {
+  const rt = createDeliveryRuntime(app);
+  const services: Service[] = [];
+  for (const name of names) services.push(await WORKERS[name](rt));
+  return services;
+}
