@@ -156,8 +156,8 @@ export function htmlToText(html: string): string {
     selectors: [
       { selector: 'img', format: 'skip' },
       { selector: 'title', format: 'skip' },
-      // The preheader (mj-preview) is for inbox previews only.
-      { selector: 'div[style*="display:none"]', format: 'skip' },
+      // The hidden preheader is for inbox previews only.
+      { selector: 'div.preheader', format: 'skip' },
       { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['<', '>'] } },
     ],
   })

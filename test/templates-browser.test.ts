@@ -1,0 +1,86 @@
+// The personalised HTML renders without horizontal scrolling at phone and desktop widths.
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
+import { createPersonaliser } from '../src/templates/personalise.ts';
+import { alertInput, digestInput, fixtureArticle, testConfig } from './helpers/newsletter.ts';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+// A 1200x800 PNG stand-in, so a wide image is laid out as it would be in a mail client.
+const wideImage = `data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800"><rect width="1200" height="800" fill="#888"/></svg>',
+)}`;
+
+const inputs: Array<[string, NewsletterInput]> = [
+  ['alert', alertInput()],
+  [
+    'alert with a wide image',
+    alertInput({
+      ...fixtureArticle(),
+      title: `A headline with a very long word ${'Supercalifragilistic'.repeat(3)}`,
+      image: { url: wideImage, caption: 'A wide photo', credit: 'AFP' },
+    }),
+  ],
+  ['digest', digestInput()],
+];
+
+describe('HTML in headless Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('measures overflow: a fixed 800px block does scroll at 375px', async () => {
+    const page = await browser.newPage({ viewport: { width: 375, height: 800 } });
+    try {
+      await page.setContent('<div style="width:800px">wide</div>');
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(scrollWidth).toBeGreaterThan(375);
+    } finally {
+      await page.close();
+    }
+  });
+
+  for (const [label, input] of inputs) {
+    for (const width of [375, 600]) {
+      it(`${label} has no horizontal scroll at ${width}px`, async () => {
+        const compiled = await compileNewsletter(input, testConfig());
+        const { html } = createPersonaliser(compiled)({
+          name: 'Maximilian Alexander von Lichtenstein-Habsburg',
+          followedTopicNames: ['Russia-China relations', 'China'],
+          unsubscribeUrl: `https://news.example.com/unsubscribe?token=${'x'.repeat(120)}`,
+          preferencesUrl: `https://news.example.com/preferences?token=${'y'.repeat(120)}`,
+        });
+        const page = await browser.newPage({ viewport: { width, height: 800 } });
+        try {
+          // No network: every external request is refused.
+          await page.route(/^https?:/, (route) => route.abort());
+          await page.setContent(html, { waitUntil: 'load' });
+          const { scrollWidth, innerWidth, text } = await page.evaluate(() => ({
+            scrollWidth: document.documentElement.scrollWidth,
+            innerWidth: window.innerWidth,
+            text: document.body.innerText,
+          }));
+          expect(innerWidth).toBe(width);
+          expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+          expect(text).toContain('Unsubscribe');
+        } finally {
+          await page.close();
+        }
+      }, 60_000);
+    }
+  }
+});
