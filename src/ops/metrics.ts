@@ -7,7 +7,16 @@ import { ALL_QUEUES, type Queues } from '../delivery/queues.ts';
 import type { Database, DeliveryStatus } from '../store/schema.ts';
 import { JOB_STATES, queueStats } from './queues.ts';
 
-const DELIVERY_STATUSES: DeliveryStatus[] = ['pending', 'sent', 'failed', 'bounced', 'suppressed'];
+const DELIVERY_STATUSES: DeliveryStatus[] = [
+  'pending',
+  'sending',
+  'sent',
+  'failed',
+  'bounced',
+  'suppressed',
+];
+/** Rows in these states are not finished yet. */
+const OPEN_STATUSES = new Set<string>(['pending', 'sending']);
 
 /** Campaigns finished longer ago than this drop out of the per-campaign gauges. */
 const RECENT_MS = 24 * 60 * 60 * 1000;
@@ -158,7 +167,7 @@ export function createOpsMetrics(options: {
 
   new Gauge({
     name: 'herald_campaign_progress_ratio',
-    help: "Share of a campaign's ledger rows no longer pending (0..1), for campaigns in flight or finished in the last day",
+    help: "Share of a campaign's ledger rows no longer pending or sending (0..1), for campaigns in flight or finished in the last day",
     labelNames: ['campaign_id', 'kind'] as const,
     registers: [registry],
     async collect() {
@@ -168,7 +177,7 @@ export function createOpsMetrics(options: {
         for (const row of await progressRows()) {
           const entry = totals.get(row.campaignId) ?? { kind: row.kind, total: 0, pending: 0 };
           entry.total += row.count;
-          if (row.status === 'pending') entry.pending += row.count;
+          if (OPEN_STATUSES.has(row.status)) entry.pending += row.count;
           totals.set(row.campaignId, entry);
         }
         for (const [campaignId, entry] of totals) {
