@@ -46,7 +46,7 @@ const tricky: Recipient[] = [
   {
     subscriberId: 5,
     email: 'long@example.com',
-    name: 'L'.repeat(40) + ' ' + 'Ö'.repeat(120),
+    name: `${'L'.repeat(40)} ${'Ö'.repeat(120)}`,
     followedTopicNames: ['Russia-China relations'],
   },
   {
