@@ -4,7 +4,9 @@ import * as articles from './commands/articles.ts';
 import * as campaigns from './commands/campaigns.ts';
 import * as keys from './commands/keys.ts';
 import * as queues from './commands/queues.ts';
+import * as render from './commands/render.ts';
 import * as start from './commands/start.ts';
+import * as subscribers from './commands/subscribers.ts';
 import { reportFatal } from './context.ts';
 
 const program = new Command()
@@ -13,7 +15,8 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys, articles, queues, campaigns]) family.register(program);
+for (const family of [start, keys, articles, queues, campaigns, subscribers, render])
+  family.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,401 @@
+// Public pages: /subscribe, /confirm, /preferences, /unsubscribe (GET page; POST one-click per
+// RFC 8058). Server-rendered HTML; every subscriber-specific page is reached by a signed token.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { App } from '../../app.ts';
+import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { type ConfirmationRecipient, sendConfirmation } from '../../subscribers/confirmation.ts';
+import { eraseSubscriber, unsubscribe } from '../../subscribers/events.ts';
+import { confirmSubscription, requestSubscription } from '../../subscribers/optin.ts';
+import {
+  DETECT_ZONE_JS,
+  type FieldError,
+  messagePage,
+  preferencesPage,
+  subscribePage,
+  type TopicOption,
+  unsubscribePage,
+} from '../../subscribers/pages.ts';
+import {
+  digestFrequencies,
+  getSubscriber,
+  SubscriberInputError,
+  updatePreferences,
+} from '../../subscribers/repository.ts';
+import { signToken, type TokenPurpose, verifyToken } from '../../tokens/index.ts';
+import { isSameOrigin } from '../auth.ts';
+import { HttpError } from '../errors.ts';
+
+/** Subscribe posts allowed per client per minute (on top of the site-wide public limit). */
+const SUBSCRIBE_POSTS_PER_MINUTE = 10;
+
+const zones = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')];
+
+const listOf = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]));
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const subscribeBody = z.object({
+  email: z.string({ message: 'is required' }),
+  name: optionalText,
+  topics: listOf,
+  digest: z.enum(digestFrequencies, { message: 'must be off, daily or weekly' }).optional(),
+  timezone: optionalText,
+});
+
+const preferencesBody = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('save'),
+    name: z.string().optional(),
+    topics: listOf,
+    digest: z.enum(digestFrequencies, { message: 'must be off, daily or weekly' }).optional(),
+    timezone: optionalText,
+    send_hour: z.coerce.number().int().min(0).max(23).optional(),
+  }),
+  z.object({ action: z.literal('unsubscribe-topic'), topic: z.string().min(1) }),
+  z.object({ action: z.literal('unsubscribe-all') }),
+  z.object({ action: z.literal('erase'), confirm_erase: z.literal('yes').optional() }),
+]);
+
+const tokenQuery = z.object({ token: z.string().min(1).max(512) });
+
+function wantsJson(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').includes('application/json');
+}
+
+function page(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply
+    .status(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .send(body);
+}
+
+function firstError(error: unknown): FieldError[] {
+  if (error instanceof SubscriberInputError)
+    return [{ field: error.field, message: error.message }];
+  if (error instanceof z.ZodError) {
+    return error.issues.map((i) => ({ field: String(i.path[0] ?? 'form'), message: i.message }));
+  }
+  throw error;
+}
+
+/** Fails a browser form post that comes from another site (CSRF); JSON clients pass. */
+function assertSameOrigin(request: FastifyRequest, publicUrl: string): void {
+  if (isSameOrigin(request)) return;
+  const origin = request.headers.origin;
+  if (typeof origin === 'string' && origin !== '') {
+    try {
+      if (new URL(origin).origin === new URL(publicUrl).origin) return;
+    } catch {
+      // fall through to the refusal
+    }
+  }
+  throw new HttpError(403, 'cross-origin form post refused', {
+    field: 'origin',
+    message: 'forms must be posted from this site',
+  });
+}
+
+/** Parses RFC 8058's multipart/form-data variant: only named text fields are kept. */
+function parseMultipartFields(body: string, contentType: string): Record<string, string> {
+  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  const fields: Record<string, string> = {};
+  if (!boundary) return fields;
+  for (const part of body.split(`--${boundary}`)) {
+    const match = /name="([^"]+)"[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n([\s\S]*?)\r?\n?$/.exec(part);
+    if (match) fields[match[1]!] = match[2]!;
+  }
+  return fields;
+}
+
+export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransport }> = async (
+  fastify,
+  options,
+) => {
+  const { app } = options;
+  const { config } = app;
+  const db = app.store.db;
+  const log = app.logger.child({ component: 'public' });
+  let transport = options.transport;
+  const mail = () => {
+    transport ??= createTransport(config);
+    return transport;
+  };
+  fastify.addHook('onClose', async () => {
+    if (!options.transport) transport?.close();
+  });
+  fastify.addContentTypeParser(
+    'multipart/form-data',
+    { parseAs: 'string' },
+    (request, body, done) => {
+      done(null, parseMultipartFields(String(body), request.headers['content-type'] ?? ''));
+    },
+  );
+
+  const catalogue = async (): Promise<TopicOption[]> =>
+    db.selectFrom('topics').select(['id', 'name', 'description']).orderBy('name').execute();
+
+  const verified = (purpose: TokenPurpose, query: unknown) => {
+    const parsed = tokenQuery.safeParse(query);
+    if (!parsed.success) return { ok: false as const, reason: 'malformed' as const, token: '' };
+    const result = verifyToken(config.HERALD_SECRET, purpose, parsed.data.token);
+    return { ...result, token: parsed.data.token };
+  };
+
+  const badLink = (reply: FastifyReply, reason: string) =>
+    page(
+      reply,
+      400,
+      messagePage(
+        reason === 'expired' ? 'This link has expired' : 'This link is not valid',
+        reason === 'expired'
+          ? ['The link is too old. Subscribe again and we will send you a fresh one.']
+          : ['The link is incomplete or was altered. Copy the whole link from the email.'],
+        [{ href: '/subscribe', text: 'Go to the subscribe page' }],
+      ),
+    );
+
+  /** Sends the confirmation in the background: the answer must not reveal whether it went. */
+  const confirmLater = (recipient: ConfirmationRecipient) => {
+    sendConfirmation(config, mail(), recipient).then(
+      () => log.info({ subscriberId: recipient.subscriberId }, 'subscribers.confirmation.sent'),
+      (error: unknown) =>
+        log.error(
+          { subscriberId: recipient.subscriberId, err: error },
+          'subscribers.confirmation.failed',
+        ),
+    );
+  };
+
+  fastify.get('/subscribe.js', async (_request, reply) =>
+    reply.header('content-type', 'text/javascript; charset=utf-8').send(DETECT_ZONE_JS),
+  );
+
+  fastify.get('/subscribe', async (_request, reply) =>
+    page(reply, 200, subscribePage({ topics: await catalogue(), zones })),
+  );
+
+  fastify.post(
+    '/subscribe',
+    { config: { rateLimit: { max: SUBSCRIBE_POSTS_PER_MINUTE, timeWindow: 60_000 } } },
+    async (request, reply) => {
+      const json = wantsJson(request);
+      if (!json) assertSameOrigin(request, config.PUBLIC_URL);
+      const raw = (request.body ?? {}) as Record<string, unknown>;
+      try {
+        const body = subscribeBody.parse(raw);
+        const decision = await requestSubscription(db, body);
+        if (decision.send) confirmLater(decision.recipient);
+        else log.info({ why: decision.why }, 'subscribers.subscribe.skipped');
+      } catch (error) {
+        const errors = firstError(error);
+        if (json) throw new HttpError(400, 'invalid subscription', errors);
+        const values = {
+          email: typeof raw.email === 'string' ? raw.email : '',
+          name: typeof raw.name === 'string' ? raw.name : '',
+        };
+        return page(
+          reply,
+          400,
+          subscribePage({ topics: await catalogue(), zones, values, errors }),
+        );
+      }
+      const message =
+        'If the address can receive our newsletter, a confirmation email is on its way. Open the link in it to start your subscription.';
+      if (json) return reply.status(202).send({ status: 'check-your-inbox', message });
+      return page(reply, 200, messagePage('Check your inbox', [message]));
+    },
+  );
+
+  fastify.get('/confirm', async (request, reply) => {
+    const token = verified('confirm', request.query);
+    if (!token.ok) return badLink(reply, token.reason);
+    const subscriberId = token.claims.subscriberId;
+    const outcome = await confirmSubscription(db, subscriberId);
+    log.info({ subscriberId, outcome }, 'subscribers.confirm');
+    if (outcome === 'not-found' || outcome === 'refused') {
+      return page(
+        reply,
+        410,
+        messagePage('This subscription cannot be confirmed', [
+          'The address was removed or can no longer receive our emails.',
+        ]),
+      );
+    }
+    const preferences = signToken(config.HERALD_SECRET, 'preferences', { subscriberId });
+    return page(
+      reply,
+      200,
+      messagePage(
+        outcome === 'confirmed' ? 'You are subscribed' : 'You were already subscribed',
+        ['Thank you. Your newsletters will arrive at the address you confirmed.'],
+        [{ href: `/preferences?token=${preferences}`, text: 'Manage your preferences' }],
+      ),
+    );
+  });
+
+  const renderPreferences = async (
+    reply: FastifyReply,
+    subscriberId: number,
+    token: string,
+    extra: { notice?: string; errors?: FieldError[]; status?: number } = {},
+  ) => {
+    const subscriber = await getSubscriber(db, subscriberId);
+    if (!subscriber) {
+      return page(
+        reply,
+        404,
+        messagePage('Nothing here', ['We hold no subscription for this link any more.']),
+      );
+    }
+    const unsubscribeToken = signToken(config.HERALD_SECRET, 'unsubscribe', { subscriberId });
+    return page(
+      reply,
+      extra.status ?? 200,
+      preferencesPage({
+        subscriber,
+        topics: await catalogue(),
+        zones,
+        token,
+        unsubscribeUrl: `/unsubscribe?token=${unsubscribeToken}`,
+        notice: extra.notice,
+        errors: extra.errors,
+      }),
+    );
+  };
+
+  fastify.get('/preferences', async (request, reply) => {
+    const token = verified('preferences', request.query);
+    if (!token.ok) return badLink(reply, token.reason);
+    return renderPreferences(reply, token.claims.subscriberId, token.token);
+  });
+
+  fastify.get('/preferences/data', async (request, reply) => {
+    const token = verified('preferences', request.query);
+    if (!token.ok) throw new HttpError(400, 'invalid or expired link', { field: 'token' });
+    const subscriberId = token.claims.subscriberId;
+    const subscriber = await getSubscriber(db, subscriberId);
+    if (!subscriber) throw new HttpError(404, 'no subscriber for this link');
+    const [events, deliveries] = await Promise.all([
+      db
+        .selectFrom('events')
+        .select(['type', 'campaign_id', 'detail', 'created_at'])
+        .where('subscriber_id', '=', subscriberId)
+        .orderBy('id')
+        .execute(),
+      db
+        .selectFrom('deliveries')
+        .select(['campaign_id', 'status', 'sent_at', 'updated_at'])
+        .where('subscriber_id', '=', subscriberId)
+        .orderBy('campaign_id')
+        .execute(),
+    ]);
+    return reply
+      .header('content-disposition', 'attachment; filename="herald-my-data.json"')
+      .header('cache-control', 'no-store')
+      .send({
+        subscriber,
+        events: events.map((e) => ({ ...e, detail: JSON.parse(e.detail) as unknown })),
+        deliveries,
+      });
+  });
+
+  fastify.post('/preferences', async (request, reply) => {
+    const token = verified('preferences', request.query);
+    if (!token.ok) return badLink(reply, token.reason);
+    assertSameOrigin(request, config.PUBLIC_URL);
+    const subscriberId = token.claims.subscriberId;
+    const parsed = preferencesBody.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      return renderPreferences(reply, subscriberId, token.token, {
+        status: 400,
+        errors: firstError(parsed.error),
+      });
+    }
+    const body = parsed.data;
+    switch (body.action) {
+      case 'save':
+        try {
+          await updatePreferences(db, subscriberId, {
+            name: body.name === undefined ? undefined : body.name.trim() || null,
+            // A form with every box unticked sends no `topics` at all: that means none.
+            topics: body.topics ?? [],
+            digest: body.digest,
+            timezone: body.timezone,
+            sendHour: body.send_hour,
+          });
+        } catch (error) {
+          return renderPreferences(reply, subscriberId, token.token, {
+            status: 400,
+            errors: firstError(error),
+          });
+        }
+        log.info({ subscriberId }, 'subscribers.preferences.saved');
+        return renderPreferences(reply, subscriberId, token.token, {
+          notice: 'Your preferences are saved.',
+        });
+      case 'unsubscribe-topic':
+        await unsubscribe(db, subscriberId, { topicId: body.topic });
+        return renderPreferences(reply, subscriberId, token.token, {
+          notice: 'You no longer follow that topic.',
+        });
+      case 'unsubscribe-all':
+        await unsubscribe(db, subscriberId, {});
+        log.info({ subscriberId }, 'subscribers.unsubscribed');
+        return renderPreferences(reply, subscriberId, token.token, {
+          notice: 'You are unsubscribed from everything.',
+        });
+      case 'erase':
+        if (body.confirm_erase !== 'yes') {
+          return renderPreferences(reply, subscriberId, token.token, {
+            status: 400,
+            errors: [{ field: 'confirm_erase', message: 'tick the box to confirm the deletion' }],
+          });
+        }
+        await eraseSubscriber(db, subscriberId);
+        log.info({ subscriberId }, 'subscribers.erased');
+        return page(
+          reply,
+          200,
+          messagePage('Your data is deleted', [
+            'We deleted everything we held about you and will never email this address again.',
+          ]),
+        );
+    }
+  });
+
+  fastify.get('/unsubscribe', async (request, reply) => {
+    const token = verified('unsubscribe', request.query);
+    if (!token.ok) return badLink(reply, token.reason);
+    // A GET changes nothing: link scanners prefetch it.
+    return page(reply, 200, unsubscribePage(token.token));
+  });
+
+  fastify.post('/unsubscribe', async (request, reply) => {
+    const token = verified('unsubscribe', request.query);
+    if (!token.ok) return badLink(reply, token.reason);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    if (body['List-Unsubscribe'] !== 'One-Click') {
+      throw new HttpError(400, 'the body must be List-Unsubscribe=One-Click (RFC 8058)', {
+        field: 'List-Unsubscribe',
+      });
+    }
+    const { subscriberId, campaignId } = token.claims;
+    await unsubscribe(db, subscriberId, { campaignId: campaignId ?? null });
+    log.info({ subscriberId, campaignId }, 'subscribers.unsubscribed');
+    // RFC 8058: answer 200, never a redirect.
+    return page(
+      reply,
+      200,
+      messagePage('You are unsubscribed', ['You will get no more emails from Herald.']),
+    );
+  });
+};

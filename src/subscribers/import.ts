@@ -1,0 +1,353 @@
+// CSV import and export of subscribers. Import streams the file (csv-parse), validates each row,
+// and upserts in batches of BATCH rows per transaction; every rejected row gets one reason.
+import { Readable } from 'node:stream';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify';
+import type { Kysely, Transaction } from 'kysely';
+import { chunk, nowIso } from '../store/db.ts';
+import type { Database, SuppressionReason } from '../store/schema.ts';
+import { emailHash } from './identity.ts';
+import {
+  type Subscriber,
+  SubscriberInputError,
+  topicIds,
+  toSubscriber,
+  type ValidSubscriberInput,
+  validateSubscriberInput,
+} from './repository.ts';
+
+/** Rows written per transaction. */
+const BATCH = 1_000;
+/** Rows per multi-row INSERT (9 columns × 500 stays far below both dialects' limits). */
+const INSERT_CHUNK = 500;
+
+export const CSV_COLUMNS = ['email', 'name', 'topics', 'timezone', 'digest'] as const;
+
+export interface RejectedRow {
+  /** Line number in the file (the header is line 1). */
+  line: number;
+  email: string | null;
+  reason: string;
+}
+
+export interface ImportReport {
+  imported: number;
+  updated: number;
+  rejected: RejectedRow[];
+  /** New pending subscribers (with `status: 'pending'`): each is owed a confirmation mail. */
+  pending: Array<{ subscriberId: number; email: string; name: string | null }>;
+}
+
+export interface ImportOptions {
+  /** 'active' (the editor vouches for consent) or 'pending' (double opt-in by mail). */
+  status: 'active' | 'pending';
+  now?: string;
+}
+
+type CsvRecord = Record<string, string | undefined>;
+
+/** Turns one CSV record into an upsert input; empty cells mean "not given". */
+function rowToInput(
+  record: CsvRecord,
+  knownTopics: ReadonlySet<string>,
+  status: 'active' | 'pending',
+) {
+  const cell = (key: string) => {
+    const value = record[key]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const topics = cell('topics')
+    ?.split(';')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  return validateSubscriberInput(
+    {
+      email: record.email ?? '',
+      name: cell('name'),
+      topics,
+      timezone: cell('timezone'),
+      digest: cell('digest') as 'off' | 'daily' | 'weekly' | undefined,
+      status,
+    },
+    knownTopics,
+  );
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof SubscriberInputError) {
+    // The messages already start with the reason ("bad email: …", "unknown topic: …").
+    if (error.field === 'digest') return `bad digest: ${error.message.replace(/^digest: /, '')}`;
+    if (error.field === 'name') return `bad name: ${error.message.replace(/^name: /, '')}`;
+    return error.message.replace(/^[a-z]+: /, '');
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface PendingRow {
+  line: number;
+  valid: ValidSubscriberInput;
+}
+
+/** Writes one batch of validated rows in a transaction; updates `report`. */
+async function writeBatch(
+  trx: Transaction<Database>,
+  rows: PendingRow[],
+  options: ImportOptions & { now: string },
+  report: ImportReport,
+): Promise<void> {
+  const now = options.now;
+  const suppressed = new Map<string, SuppressionReason>();
+  for (const part of chunk(
+    rows.map((r) => emailHash(r.valid.email)),
+    INSERT_CHUNK,
+  )) {
+    const found = await trx
+      .selectFrom('suppressions')
+      .select(['email_hash', 'reason'])
+      .where('email_hash', 'in', part)
+      .execute();
+    for (const row of found) suppressed.set(row.email_hash, row.reason);
+  }
+  const accepted: PendingRow[] = [];
+  for (const row of rows) {
+    const reason = suppressed.get(emailHash(row.valid.email));
+    if (reason) {
+      report.rejected.push({
+        line: row.line,
+        email: row.valid.email,
+        reason: `suppressed: ${reason}`,
+      });
+    } else accepted.push(row);
+  }
+  if (accepted.length === 0) return;
+
+  const existing = new Map<string, { id: number; status: string }>();
+  for (const part of chunk(
+    accepted.map((r) => r.valid.email),
+    INSERT_CHUNK,
+  )) {
+    const found = await trx
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'status'])
+      .where('email', 'in', part)
+      .execute();
+    for (const row of found) existing.set(row.email, { id: row.id, status: row.status });
+  }
+
+  const fresh = accepted.filter((r) => !existing.has(r.valid.email));
+  const ids = new Map<string, number>();
+  for (const part of chunk(fresh, INSERT_CHUNK)) {
+    const inserted = await trx
+      .insertInto('subscribers')
+      .values(
+        part.map(({ valid }) => ({
+          email: valid.email,
+          name: valid.name ?? null,
+          status: options.status,
+          digest: valid.digest ?? 'off',
+          send_hour: 7,
+          timezone: valid.timezone ?? 'UTC',
+          created_at: now,
+          confirmed_at: options.status === 'active' ? now : null,
+          updated_at: now,
+        })),
+      )
+      .returning(['id', 'email'])
+      .execute();
+    for (const row of inserted) ids.set(row.email, row.id);
+  }
+  for (const { valid } of fresh) {
+    if (options.status === 'pending') {
+      report.pending.push({
+        subscriberId: ids.get(valid.email)!,
+        email: valid.email,
+        name: valid.name ?? null,
+      });
+    }
+  }
+  report.imported += fresh.length;
+
+  const replaced: number[] = [];
+  for (const { valid } of accepted) {
+    const found = existing.get(valid.email);
+    if (!found) continue;
+    const activate = options.status === 'active' && found.status === 'pending';
+    await trx
+      .updateTable('subscribers')
+      .set({
+        ...(valid.name !== undefined ? { name: valid.name } : {}),
+        ...(valid.timezone !== undefined ? { timezone: valid.timezone } : {}),
+        ...(valid.digest !== undefined ? { digest: valid.digest } : {}),
+        ...(activate ? { status: 'active' as const, confirmed_at: now } : {}),
+        updated_at: now,
+      })
+      .where('id', '=', found.id)
+      .execute();
+    ids.set(valid.email, found.id);
+    if (valid.topics !== undefined) replaced.push(found.id);
+    report.updated += 1;
+  }
+  for (const part of chunk(replaced, INSERT_CHUNK)) {
+    await trx.deleteFrom('subscriptions').where('subscriber_id', 'in', part).execute();
+  }
+  const follows = accepted.flatMap(({ valid }) =>
+    (valid.topics ?? []).map((topic) => ({
+      subscriber_id: ids.get(valid.email)!,
+      topic_id: topic,
+      created_at: now,
+    })),
+  );
+  for (const part of chunk(follows, INSERT_CHUNK * 2)) {
+    await trx
+      .insertInto('subscriptions')
+      .values(part)
+      .onConflict((oc) => oc.columns(['subscriber_id', 'topic_id']).doNothing())
+      .execute();
+  }
+}
+
+/**
+ * Imports subscribers from CSV (columns email,name,topics,timezone,digest; topics split by
+ * `;`), upserting by normalised email. Good rows are written; each bad row is reported with
+ * one reason (bad email, unknown topic, bad time zone, bad digest, suppressed, …).
+ */
+export async function importSubscribersCsv(
+  db: Kysely<Database>,
+  source: Readable | string | Buffer,
+  options: ImportOptions,
+): Promise<ImportReport> {
+  const now = options.now ?? nowIso();
+  const knownTopics = await topicIds(db);
+  const report: ImportReport = { imported: 0, updated: 0, rejected: [], pending: [] };
+  const input =
+    typeof source === 'string' || Buffer.isBuffer(source) ? Readable.from([source]) : source;
+  const parser = input.pipe(
+    parse({
+      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      info: true,
+    }),
+  );
+  let batch: PendingRow[] = [];
+  let inBatch = new Set<string>();
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    inBatch = new Set();
+    await db.transaction().execute((trx) => writeBatch(trx, rows, { ...options, now }, report));
+  };
+  let headerChecked = false;
+  for await (const item of parser as AsyncIterable<{
+    record: CsvRecord;
+    info: { lines: number };
+  }>) {
+    const { record, info } = item;
+    if (!headerChecked) {
+      headerChecked = true;
+      if (!('email' in record)) {
+        parser.destroy();
+        throw new SubscriberInputError('csv', 'the header must name an "email" column');
+      }
+    }
+    let valid: ValidSubscriberInput;
+    try {
+      valid = rowToInput(record, knownTopics, options.status);
+    } catch (error) {
+      report.rejected.push({
+        line: info.lines,
+        email: record.email?.trim() || null,
+        reason: reasonOf(error),
+      });
+      continue;
+    }
+    // The same address twice in one batch: write the earlier one first, so the later wins.
+    if (inBatch.has(valid.email)) await flush();
+    batch.push({ line: info.lines, valid });
+    inBatch.add(valid.email);
+    if (batch.length >= BATCH) await flush();
+  }
+  await flush();
+  return report;
+}
+
+/** Reads every subscriber (with topics) in id order, a page at a time. */
+export async function* allSubscribers(
+  db: Kysely<Database>,
+  pageSize = 1_000,
+): AsyncGenerator<Subscriber> {
+  let afterId = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('subscribers')
+      .selectAll()
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(pageSize)
+      .execute();
+    if (rows.length === 0) return;
+    const follows = await db
+      .selectFrom('subscriptions')
+      .select(['subscriber_id', 'topic_id'])
+      .where(
+        'subscriber_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .orderBy('topic_id')
+      .execute();
+    const topics = new Map<number, string[]>();
+    for (const f of follows) {
+      const list = topics.get(f.subscriber_id) ?? [];
+      list.push(f.topic_id);
+      topics.set(f.subscriber_id, list);
+    }
+    for (const row of rows) yield toSubscriber(row, topics.get(row.id) ?? []);
+    afterId = rows[rows.length - 1]!.id;
+  }
+}
+
+/** Every subscriber as CSV (the import columns first, then status and times), streamed. */
+export function exportSubscribersCsv(db: Kysely<Database>): Readable {
+  const records = Readable.from(
+    (async function* () {
+      for await (const s of allSubscribers(db)) {
+        yield {
+          email: s.email,
+          name: s.name ?? '',
+          topics: s.topics.join(';'),
+          timezone: s.timezone,
+          digest: s.digest,
+          status: s.status,
+          send_hour: s.sendHour,
+          created_at: s.createdAt,
+          confirmed_at: s.confirmedAt ?? '',
+        };
+      }
+    })(),
+  );
+  return records.pipe(
+    stringify({
+      header: true,
+      columns: [...CSV_COLUMNS, 'status', 'send_hour', 'created_at', 'confirmed_at'],
+    }),
+  );
+}
+
+/** Every subscriber as one JSON array, streamed. */
+export function exportSubscribersJson(db: Kysely<Database>): Readable {
+  return Readable.from(
+    (async function* () {
+      let first = true;
+      yield '[';
+      for await (const s of allSubscribers(db)) {
+        yield `${first ? '\n' : ',\n'}${JSON.stringify(s)}`;
+        first = false;
+      }
+      yield first ? ']\n' : '\n]\n';
+    })(),
+  );
+}

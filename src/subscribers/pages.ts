@@ -1,0 +1,259 @@
+// Server-rendered public pages (subscribe, confirm, preferences, unsubscribe): plain HTML with
+// labelled controls, one small script (time zone detection) and no build step.
+import type { DigestFrequency } from '../store/schema.ts';
+import type { Subscriber } from './repository.ts';
+
+/** A piece of HTML that is already safe to insert. */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+}
+
+type Interpolated = string | number | SafeHtml | null | undefined | false | Interpolated[];
+
+function render(value: Interpolated): string {
+  if (value === null || value === undefined || value === false) return '';
+  if (Array.isArray(value)) return value.map(render).join('');
+  if (value instanceof SafeHtml) return value.value;
+  return escapeHtml(String(value));
+}
+
+/** A tagged template that escapes every interpolation unless it is SafeHtml. */
+export function html(strings: TemplateStringsArray, ...values: Interpolated[]): SafeHtml {
+  let out = strings[0] ?? '';
+  values.forEach((value, i) => {
+    out += render(value) + (strings[i + 1] ?? '');
+  });
+  return new SafeHtml(out);
+}
+
+const STYLE = `
+:root{color-scheme:light dark;--accent:#1a4d8f}
+*{box-sizing:border-box}
+body{font:1.05rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem}
+main{max-width:36rem;margin:0 auto}
+h1{font-size:1.6rem;line-height:1.2}
+label{display:block;margin:.25rem 0}
+fieldset{border:1px solid #8888;border-radius:6px;margin:1rem 0;padding:.5rem 1rem}
+legend{font-weight:600}
+input[type=email],input[type=text],select{width:100%;padding:.6rem;font:inherit;border:1px solid #888;border-radius:4px}
+input[type=checkbox],input[type=radio]{width:1.2rem;height:1.2rem;vertical-align:middle;margin-right:.4rem}
+button{font:inherit;padding:.7rem 1.2rem;border:0;border-radius:4px;background:var(--accent);color:#fff;cursor:pointer;min-height:44px}
+button.secondary{background:#555}
+button.danger{background:#a11}
+:focus-visible{outline:3px solid #f90;outline-offset:2px}
+.field{margin:1rem 0}
+.hint{color:#666;font-size:.9rem}
+.error{border-left:4px solid #a11;padding:.5rem 1rem;background:#a111}
+.notice{border-left:4px solid #2a7;padding:.5rem 1rem;background:#2a71}
+.inline{display:inline}
+.row{display:flex;gap:.5rem;align-items:center;justify-content:space-between;flex-wrap:wrap}
+`;
+
+/** Wraps a page body in the shared document shell. */
+export function layout(title: string, body: SafeHtml): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(title)} · Herald</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main id="main">
+${body.value}
+</main>
+</body>
+</html>
+`;
+}
+
+export interface TopicOption {
+  id: string;
+  name: string;
+  description: string;
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+function errorSummary(errors: readonly FieldError[]): SafeHtml {
+  if (errors.length === 0) return html``;
+  return html`<div class="error" role="alert" id="errors"><p><strong>Please fix this:</strong></p><ul>${errors.map(
+    (e) => html`<li>${e.field}: ${e.message}</li>`,
+  )}</ul></div>`;
+}
+
+function topicBoxes(topics: readonly TopicOption[], chosen: ReadonlySet<string>): SafeHtml {
+  if (topics.length === 0)
+    return html`<p class="hint">No topics yet: you will get every newsletter.</p>`;
+  return html`${topics.map(
+    (t) =>
+      html`<label><input type="checkbox" name="topics" value="${t.id}"${chosen.has(t.id) ? html` checked` : ''}> ${t.name}${t.description ? html` <span class="hint">${t.description}</span>` : ''}</label>`,
+  )}`;
+}
+
+function digestRadios(current: DigestFrequency): SafeHtml {
+  const labels: Record<DigestFrequency, string> = {
+    off: 'No digest: only newsletters as they are sent',
+    daily: 'Daily digest',
+    weekly: 'Weekly digest',
+  };
+  return html`<fieldset><legend>Digest</legend>${(['off', 'daily', 'weekly'] as const).map(
+    (d) =>
+      html`<label><input type="radio" name="digest" value="${d}"${d === current ? html` checked` : ''}> ${labels[d]}</label>`,
+  )}</fieldset>`;
+}
+
+function zoneSelect(zones: readonly string[], current: string): SafeHtml {
+  return html`<div class="field"><label for="timezone">Time zone</label>
+<select id="timezone" name="timezone" data-detect="${current === 'UTC' ? 'yes' : 'no'}">${zones.map(
+    (z) => html`<option${z === current ? html` selected` : ''}>${z}</option>`,
+  )}</select></div>`;
+}
+
+function hourSelect(current: number): SafeHtml {
+  return html`<div class="field"><label for="send_hour">Digest hour (your local time)</label>
+<select id="send_hour" name="send_hour">${Array.from(
+    { length: 24 },
+    (_, h) =>
+      html`<option value="${h}"${h === current ? html` selected` : ''}>${String(h).padStart(2, '0')}:00</option>`,
+  )}</select></div>`;
+}
+
+/** Script that preselects the browser's time zone (served as a file: no inline script). */
+export const DETECT_ZONE_JS = `(function(){
+  var select=document.getElementById('timezone');
+  if(!select||select.getAttribute('data-detect')!=='yes')return;
+  try{var zone=Intl.DateTimeFormat().resolvedOptions().timeZone;}catch(e){return;}
+  for(var i=0;i<select.options.length;i++){if(select.options[i].value===zone){select.selectedIndex=i;return;}}
+})();
+`;
+
+export interface SubscribeValues {
+  email?: string;
+  name?: string;
+  topics?: string[];
+  digest?: DigestFrequency;
+  timezone?: string;
+}
+
+/** The subscribe form. */
+export function subscribePage(options: {
+  topics: readonly TopicOption[];
+  zones: readonly string[];
+  values?: SubscribeValues;
+  errors?: FieldError[];
+}): string {
+  const values = options.values ?? {};
+  const errors = options.errors ?? [];
+  return layout(
+    'Subscribe',
+    html`<h1>Subscribe to Herald</h1>
+${errorSummary(errors)}
+<form method="post" action="/subscribe" novalidate>
+<div class="field"><label for="email">Email address</label>
+<input type="email" id="email" name="email" required autocomplete="email" value="${values.email ?? ''}"${errors.some((e) => e.field === 'email') ? html` aria-invalid="true" aria-describedby="errors"` : ''}></div>
+<div class="field"><label for="name">Name <span class="hint">(optional)</span></label>
+<input type="text" id="name" name="name" autocomplete="name" value="${values.name ?? ''}"></div>
+<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(values.topics ?? []))}</fieldset>
+${digestRadios(values.digest ?? 'off')}
+${zoneSelect(options.zones, values.timezone ?? 'UTC')}
+<p class="hint">We will send you an email to confirm. Nothing is sent before you confirm.</p>
+<button type="submit">Subscribe</button>
+</form>
+<script src="/subscribe.js" defer></script>`,
+  );
+}
+
+/** A page that says one thing, with optional links. */
+export function messagePage(
+  title: string,
+  paragraphs: string[],
+  links: Array<{ href: string; text: string }> = [],
+): string {
+  return layout(
+    title,
+    html`<h1>${title}</h1>${paragraphs.map((p) => html`<p>${p}</p>`)}${links.map(
+      (l) => html`<p><a href="${l.href}">${l.text}</a></p>`,
+    )}`,
+  );
+}
+
+/** The preference centre for one subscriber. */
+export function preferencesPage(options: {
+  subscriber: Subscriber;
+  topics: readonly TopicOption[];
+  zones: readonly string[];
+  token: string;
+  unsubscribeUrl: string;
+  notice?: string;
+  errors?: FieldError[];
+}): string {
+  const s = options.subscriber;
+  const action = `/preferences?token=${encodeURIComponent(options.token)}`;
+  const names = new Map(options.topics.map((t) => [t.id, t.name]));
+  const inactive = s.status !== 'active' && s.status !== 'pending';
+  return layout(
+    'Your preferences',
+    html`<h1>Your preferences</h1>
+<p>For <strong>${s.email}</strong>${inactive ? html` · <em>you receive nothing from us (${s.status})</em>` : ''}</p>
+${options.notice ? html`<p class="notice" role="status">${options.notice}</p>` : ''}
+${errorSummary(options.errors ?? [])}
+<form method="post" action="${action}">
+<input type="hidden" name="action" value="save">
+<div class="field"><label for="name">Name</label>
+<input type="text" id="name" name="name" autocomplete="name" value="${s.name ?? ''}"></div>
+<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(s.topics))}</fieldset>
+${digestRadios(s.digest)}
+${hourSelect(s.sendHour)}
+${zoneSelect(options.zones, s.timezone)}
+<button type="submit">Save preferences</button>
+</form>
+${
+  s.topics.length > 0
+    ? html`<h2>Unsubscribe from one topic</h2>${s.topics.map(
+        (topic) => html`<form method="post" action="${action}" class="row">
+<input type="hidden" name="action" value="unsubscribe-topic"><input type="hidden" name="topic" value="${topic}">
+<span>${names.get(topic) ?? topic}</span><button type="submit" class="secondary" aria-label="Unsubscribe from ${names.get(topic) ?? topic}">Unsubscribe</button></form>`,
+      )}`
+    : ''
+}
+<h2>Unsubscribe from everything</h2>
+<p><a href="${options.unsubscribeUrl}" id="unsubscribe-all">Unsubscribe from all Herald emails</a></p>
+<h2>Your data</h2>
+<p><a href="/preferences/data?token=${encodeURIComponent(options.token)}" download="herald-my-data.json">Download my data (JSON)</a></p>
+<form method="post" action="${action}">
+<input type="hidden" name="action" value="erase">
+<label><input type="checkbox" name="confirm_erase" value="yes" required> I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</label>
+<p><button type="submit" class="danger">Delete me</button></p>
+</form>`,
+  );
+}
+
+/** The unsubscribe page: a button that posts the RFC 8058 body (a GET changes nothing). */
+export function unsubscribePage(token: string): string {
+  return layout(
+    'Unsubscribe',
+    html`<h1>Unsubscribe</h1>
+<p>Press the button to stop all Herald emails to this address.</p>
+<form method="post" action="/unsubscribe?token=${encodeURIComponent(token)}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button>
+</form>`,
+  );
+}
