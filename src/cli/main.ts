@@ -5,7 +5,6 @@ import * as campaigns from './commands/campaigns.ts';
 import * as keys from './commands/keys.ts';
 import * as queues from './commands/queues.ts';
 import * as render from './commands/render.ts';
-import * as render from './commands/render.ts';
 import * as start from './commands/start.ts';
 import * as subscribers from './commands/subscribers.ts';
 import { reportFatal } from './context.ts';
