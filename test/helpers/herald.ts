@@ -1,0 +1,84 @@
+// Runs Herald (app + workers) in the test process against a test store and a fresh queue prefix.
+import { type App, createApp } from '../../src/app.ts';
+import { type CampaignStatusReport, campaignStatus } from '../../src/campaigns/repository.ts';
+import type { Service } from '../../src/cli/lifecycle.ts';
+import { parseConfig } from '../../src/config/index.ts';
+import { openQueues, type Queues } from '../../src/delivery/queues.ts';
+import { startWorkers } from '../../workers/index.ts';
+import { uniqueName } from './stores.ts';
+
+export interface RunningHerald {
+  app: App;
+  queues: Queues;
+  workers: Service[];
+  prefix: string;
+  env: Record<string, string>;
+  stopWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Test defaults: fast retries and reconciles, small batches, quiet logs. */
+export function testEnv(
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    QUEUE_PREFIX: uniqueName('hq'),
+    LOG_LEVEL: 'silent',
+    SEND_RETRY_ATTEMPTS: '6',
+    SEND_RETRY_BASE_MS: '50',
+    RECONCILE_EVERY_MS: '500',
+    BATCH_SIZE: '100',
+    HERALD_SECRET: 'test-secret-test-secret-test-secret',
+    PUBLIC_URL: 'https://news.example.org',
+    MAIL_FROM: 'Herald News <news@example.org>',
+    ...extra,
+  };
+}
+
+/** Opens the app and starts workers (all, unless `withWorkers` is false). */
+export async function startHerald(
+  env: Record<string, string>,
+  withWorkers = true,
+): Promise<RunningHerald> {
+  const app = await createApp(parseConfig(env));
+  const queues = openQueues(app);
+  let workers = withWorkers ? await startWorkers(app) : [];
+  const stopWorkers = async () => {
+    for (const worker of [...workers].reverse()) await worker.stop();
+    workers = [];
+  };
+  return {
+    app,
+    queues,
+    get workers() {
+      return workers;
+    },
+    prefix: env.QUEUE_PREFIX!,
+    env,
+    stopWorkers,
+    async close() {
+      await stopWorkers();
+      await app.close();
+    },
+  };
+}
+
+/** Polls the campaign until `done` says yes (or fails after `timeoutMs`). */
+export async function waitForCampaign(
+  app: App,
+  id: number,
+  done: (report: CampaignStatusReport) => boolean,
+  timeoutMs = 90_000,
+): Promise<CampaignStatusReport> {
+  const deadline = Date.now() + timeoutMs;
+  let report = await campaignStatus(app.store.db, id);
+  while (!done(report)) {
+    if (Date.now() > deadline)
+      throw new Error(`campaign ${id} timed out: ${JSON.stringify(report)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    report = await campaignStatus(app.store.db, id);
+  }
+  return report;
+}
