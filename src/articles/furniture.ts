@@ -21,6 +21,7 @@ const regexText = z.string().refine(
 const furnitureFileSchema = z.object({
   drop: z.array(regexText),
   photoCredit: regexText,
+  photoCaption: regexText,
   photoDescription: regexText,
   byline: regexText,
   agencies: z.array(z.string().min(1)).min(1),
@@ -29,6 +30,7 @@ const furnitureFileSchema = z.object({
 export interface FurnitureRules {
   drop: RegExp[];
   photoCredit: RegExp;
+  photoCaption: RegExp;
   photoDescription: RegExp;
   byline: RegExp;
   agencies: string[];
@@ -44,6 +46,7 @@ export function furnitureRules(): FurnitureRules {
   cached = {
     drop: data.drop.map((pattern) => new RegExp(pattern, 'iu')),
     photoCredit: new RegExp(data.photoCredit, 'iu'),
+    photoCaption: new RegExp(data.photoCaption, 'iu'),
     photoDescription: new RegExp(data.photoDescription, 'iu'),
     byline: new RegExp(data.byline, 'iu'),
     // Longest first, so "WP Bloomberg" wins over "Bloomberg".
@@ -89,6 +92,16 @@ export function rejoinBlocks(blocks: readonly string[]): string[] {
 export function photoCreditOf(block: string, rules = furnitureRules()): string | null {
   const credit = rules.photoCredit.exec(block)?.groups?.credit;
   return credit ? squash(credit) : null;
+}
+
+/** Splits a caption with its credit on the same line, or null when the block is not one. */
+export function photoCaptionOf(
+  block: string,
+  rules = furnitureRules(),
+): { caption: string; credit: string } | null {
+  const groups = rules.photoCaption.exec(block)?.groups;
+  if (!groups?.caption || !groups.credit) return null;
+  return { caption: squash(groups.caption), credit: squash(groups.credit) };
 }
 
 /** Splits a photo description into its text and credit, or null when the block is not one. */
@@ -169,6 +182,12 @@ export function cleanBlocks(rawBlocks: readonly string[], rules = furnitureRules
       const caption = kept.pop();
       if (caption !== undefined && !image.caption) image.caption = caption;
       image.credit ??= credit;
+      continue;
+    }
+    const captioned = photoCaptionOf(block, rules);
+    if (captioned) {
+      image.caption ??= captioned.caption;
+      image.credit ??= captioned.credit;
       continue;
     }
     const description = photoDescriptionOf(block, rules);

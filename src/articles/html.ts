@@ -2,7 +2,7 @@
 import { Readability } from '@mozilla/readability';
 import { parseHTML } from 'linkedom';
 import type { ArticleDraft } from './draft.ts';
-import { bylineOf, cleanBlocks, photoCreditOf, photoDescriptionOf, squash } from './furniture.ts';
+import { bylineOf, cleanBlocks, photoCaptionOf, photoDescriptionOf, squash } from './furniture.ts';
 import type { ArticleImage } from './schema.ts';
 
 type HtmlDocument = ReturnType<typeof parseHTML>['document'];
@@ -50,13 +50,10 @@ function imageOf(figure: HtmlElement, base: string | undefined): ArticleImage {
   if (alt) image.alt = alt;
   let caption = squash(figure.querySelector('figcaption')?.textContent ?? '');
   // "Shoppers in Shanghai. PHOTO: Reuters" or "… (Photo by NAME / AFP)": split off the credit.
-  const inline = /^(.*?)\s*\b((?:photo|picture|image)s?\s*:\s*.+)$/iu.exec(caption);
-  if (inline?.[2]) {
-    const credit = photoCreditOf(inline[2]);
-    if (credit) {
-      image.credit = credit;
-      caption = squash(inline[1] ?? '');
-    }
+  const captioned = photoCaptionOf(caption);
+  if (captioned) {
+    image.credit = captioned.credit;
+    caption = captioned.caption;
   }
   const described = photoDescriptionOf(caption);
   if (described) {

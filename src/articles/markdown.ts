@@ -56,9 +56,12 @@ export function parseMarkdown(text: string): ArticleDraft {
   const paragraphs: string[] = [];
   for (const block of blocks) {
     const heading = /^#{1,6}\s+(.+?)\s*#*$/s.exec(block);
-    if (heading?.[1] && /^#\s/.test(block) && title === undefined) {
-      title = markdownInline(heading[1]);
-      continue;
+    if (heading?.[1] && /^#\s/.test(block)) {
+      // The first top-level heading is the title, unless the front matter gave one; a heading
+      // that repeats the title is not body text either.
+      const text = markdownInline(heading[1]);
+      if (title === undefined) title = text;
+      if (text === title) continue;
     }
     const picture = /^!\[([^\]]*)\]\(\s*(\S+?)(?:\s+"([^"]*)")?\s*\)$/.exec(block);
     if (picture) {
