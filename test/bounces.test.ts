@@ -1,0 +1,301 @@
+// Bounce and complaint reports: DSN/ARF fixtures (hard, soft, complaint, garbage), the inbound
+// SMTP listener, the ESP webhook and the CLI, each checked against the stored state.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { FastifyInstance } from 'fastify';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../src/app.ts';
+import { parseConfig } from '../src/config/index.ts';
+import { createApiKey } from '../src/http/auth.ts';
+import { buildServer } from '../src/http/server.ts';
+import { ingestReport, parseReport } from '../src/subscribers/bounces.ts';
+import { suppressionOf } from '../src/subscribers/events.ts';
+import { startBounceListener } from '../src/subscribers/listener.ts';
+import { getSubscriber, upsertSubscriber } from '../src/subscribers/repository.ts';
+import { signToken } from '../src/tokens/index.ts';
+import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
+
+const SECRET = 'bounce-test-secret-0123456789';
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'dsn');
+const NOW = '2026-01-12T08:00:00.000Z';
+
+/** A fixture with its {{VERP}} / {{UNSUB}} placeholders filled for one recipient. */
+function fixture(name: string, subscriberId: number, campaignId?: number): string {
+  const claims = campaignId === undefined ? { subscriberId } : { subscriberId, campaignId };
+  return readFileSync(join(FIXTURES, name), 'utf8')
+    .replaceAll('{{VERP}}', signToken(SECRET, 'bounce', claims))
+    .replaceAll('{{UNSUB}}', signToken(SECRET, 'unsubscribe', claims));
+}
+
+describe('report parsing', () => {
+  it('classifies the fixtures and reports garbage without throwing', async () => {
+    const hard = await parseReport(fixture('hard-bounce.eml', 1, 2));
+    expect(hard).toMatchObject({ ok: true, kind: 'hard', recipient: 'nobody@example.net' });
+    expect(hard.ok && hard.reply).toContain('5.1.1');
+    expect(hard.ok && hard.bounceTokens.length).toBeGreaterThan(0);
+    expect(await parseReport(fixture('soft-bounce.eml', 1, 2))).toMatchObject({
+      ok: true,
+      kind: 'soft',
+    });
+    expect(await parseReport(fixture('complaint.eml', 1, 2))).toMatchObject({
+      ok: true,
+      kind: 'complaint',
+      reply: 'ARF abuse',
+    });
+    const garbage = await parseReport(readFileSync(join(FIXTURES, 'garbage.eml')));
+    expect(garbage).toMatchObject({ ok: false });
+    expect(await parseReport(Buffer.from([0, 1, 2, 255, 254]))).toMatchObject({ ok: false });
+    expect(await parseReport('')).toMatchObject({ ok: false });
+  });
+});
+
+describe.each(DIALECTS)('bounces on %s', (dialect) => {
+  let app: App;
+  let dispose: () => Promise<void>;
+  let databaseUrl: string;
+  let campaignId: number;
+
+  beforeAll(async () => {
+    const target = await createTestTarget(dialect);
+    dispose = target.dispose;
+    databaseUrl = target.databaseUrl;
+    app = await createApp(
+      parseConfig({
+        DATABASE_URL: target.databaseUrl,
+        QUEUE_PREFIX: uniqueName('bnc'),
+        LOG_LEVEL: 'silent',
+        HERALD_SECRET: SECRET,
+        MAIL_FROM: 'Herald <news@herald.localhost>',
+      }),
+    );
+    const row = await app.store.db
+      .insertInto('campaigns')
+      .values({
+        subject: 'Lavrov in Beijing',
+        template: 'alert',
+        article_ids: '[]',
+        audience_topics: '[]',
+        status: 'sent',
+        created_at: NOW,
+        updated_at: NOW,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    campaignId = row.id;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await dispose?.();
+  });
+
+  async function recipient(email: string): Promise<number> {
+    const { id } = await upsertSubscriber(app.store.db, { email });
+    await app.store.db
+      .insertInto('deliveries')
+      .values({ campaign_id: campaignId, subscriber_id: id, status: 'sent', updated_at: NOW })
+      .execute();
+    return id;
+  }
+
+  const ledgerOf = (subscriberId: number) =>
+    app.store.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('campaign_id', '=', campaignId)
+      .where('subscriber_id', '=', subscriberId)
+      .executeTakeFirstOrThrow();
+
+  it('hard bounce DSN: bounced, suppressed, ledger bounced with the reply', async () => {
+    const id = await recipient('nobody@example.net');
+    const result = await ingestReport(app.store.db, fixture('hard-bounce.eml', id, campaignId), {
+      secret: SECRET,
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      kind: 'hard',
+      subscriberId: id,
+      campaignId,
+      outcome: 'bounced',
+    });
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('bounced');
+    expect(await suppressionOf(app.store.db, 'nobody@example.net')).toBe('hard-bounce');
+    const ledger = await ledgerOf(id);
+    expect(ledger.status).toBe('bounced');
+    expect(ledger.last_reply).toContain('5.1.1');
+  });
+
+  it('soft bounce DSN: recorded, still active until the limit', async () => {
+    const id = await recipient('full@example.org');
+    const result = await ingestReport(app.store.db, fixture('soft-bounce.eml', id, campaignId), {
+      secret: SECRET,
+    });
+    expect(result).toMatchObject({ ok: true, kind: 'soft', outcome: 'soft' });
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('active');
+    expect(await suppressionOf(app.store.db, 'full@example.org')).toBeNull();
+    expect((await ledgerOf(id)).status).toBe('sent');
+    const limited = await ingestReport(app.store.db, fixture('soft-bounce.eml', id, campaignId), {
+      secret: SECRET,
+      softBounceLimit: 1,
+    });
+    expect(limited).toMatchObject({ ok: true, outcome: 'soft-suppressed' });
+    expect(await suppressionOf(app.store.db, 'full@example.org')).toBe('hard-bounce');
+  });
+
+  it('ARF complaint: complained and suppressed (token from the report or its unsubscribe link)', async () => {
+    const id = await recipient('angry@example.com');
+    const result = await ingestReport(app.store.db, fixture('complaint.eml', id, campaignId), {
+      secret: SECRET,
+    });
+    expect(result).toMatchObject({ ok: true, kind: 'complaint', outcome: 'complained' });
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('complained');
+    expect(await suppressionOf(app.store.db, 'angry@example.com')).toBe('complaint');
+
+    const other = await recipient('angry2@example.com');
+    const onlyLink = fixture('complaint.eml', other, campaignId).replace(
+      /Original-Mail-From: .*\n/,
+      '',
+    );
+    expect(await ingestReport(app.store.db, onlyLink, { secret: SECRET })).toMatchObject({
+      ok: true,
+      subscriberId: other,
+    });
+    expect((await getSubscriber(app.store.db, other))?.status).toBe('complained');
+  });
+
+  it('garbage and forged tokens are reported, not applied', async () => {
+    const id = await recipient('safe@example.com');
+    expect(
+      await ingestReport(app.store.db, readFileSync(join(FIXTURES, 'garbage.eml')), {
+        secret: SECRET,
+      }),
+    ).toMatchObject({ ok: false });
+    const forged = fixture('hard-bounce.eml', id, campaignId);
+    expect(
+      await ingestReport(app.store.db, forged, { secret: 'another-secret-0123456789' }),
+    ).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('token'),
+    });
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('active');
+  });
+
+  it('the inbound SMTP listener applies a DSN sent to bounces+TOKEN@ and a mailto unsubscribe', async () => {
+    const listener = await startBounceListener(app, { port: 0, host: '127.0.0.1' });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: listener.port,
+      secure: false,
+      ignoreTLS: true,
+    });
+    try {
+      const id = await recipient('listener@example.net');
+      const token = signToken(SECRET, 'bounce', { subscriberId: id, campaignId });
+      // The report itself carries no token: only the envelope recipient names the subscriber.
+      const raw = fixture('hard-bounce.eml', id, campaignId).replaceAll(token, 'stripped.token');
+      await transport.sendMail({
+        envelope: { from: '', to: [`bounces+${token}@herald.localhost`] },
+        raw,
+      });
+      expect((await getSubscriber(app.store.db, id))?.status).toBe('bounced');
+
+      const quitter = await recipient('mailto@example.net');
+      const unsub = signToken(SECRET, 'unsubscribe', { subscriberId: quitter, campaignId });
+      await transport.sendMail({
+        envelope: { from: 'mailto@example.net', to: [`unsubscribe+${unsub}@herald.localhost`] },
+        raw: 'From: mailto@example.net\r\nTo: unsubscribe@herald.localhost\r\nSubject: unsubscribe\r\n\r\nunsubscribe\r\n',
+      });
+      expect((await getSubscriber(app.store.db, quitter))?.status).toBe('unsubscribed');
+
+      // Garbage is accepted (250) and changes nothing.
+      const info = await transport.sendMail({
+        envelope: { from: 'x@example.com', to: ['bounces+junk@herald.localhost'] },
+        raw: readFileSync(join(FIXTURES, 'garbage.eml')),
+      });
+      expect(info.response).toMatch(/^250/);
+    } finally {
+      transport.close();
+      await listener.stop();
+    }
+  });
+
+  it('POST /api/events/bounce (ESP webhook) applies events and rejects bad ones with a 400', async () => {
+    const server: FastifyInstance = await buildServer(app);
+    try {
+      const { key } = await createApiKey(app.store.db, 'editor');
+      const auth = { authorization: `Bearer ${key}` };
+      const hard = await recipient('webhook-hard@example.org');
+      const complaint = await recipient('webhook-complaint@example.org');
+      const res = await server.inject({
+        method: 'POST',
+        url: '/api/events/bounce',
+        headers: auth,
+        payload: [
+          {
+            type: 'bounce',
+            bounceType: 'permanent',
+            returnPath: `bounces+${signToken(SECRET, 'bounce', { subscriberId: hard, campaignId })}@herald.localhost`,
+            status: '5.1.1',
+            diagnostic: 'user unknown',
+          },
+          {
+            type: 'complaint',
+            token: signToken(SECRET, 'bounce', { subscriberId: complaint, campaignId }),
+          },
+          { type: 'bounce', bounceType: 'hard', token: 'forged.token' },
+        ],
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().results.map((r: { ok: boolean }) => r.ok)).toEqual([true, true, false]);
+      expect((await getSubscriber(app.store.db, hard))?.status).toBe('bounced');
+      expect((await ledgerOf(hard)).last_reply).toBe('5.1.1 user unknown');
+      expect((await getSubscriber(app.store.db, complaint))?.status).toBe('complained');
+
+      const bad = await server.inject({
+        method: 'POST',
+        url: '/api/events/bounce',
+        headers: auth,
+        payload: { type: 'bounce' },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().details[0].field).toBe('token');
+      const anonymous = await server.inject({
+        method: 'POST',
+        url: '/api/events/bounce',
+        payload: {},
+      });
+      expect(anonymous.statusCode).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('herald bounces ingest reports each file (garbage → exit 1)', async () => {
+    const id = await recipient('cli@example.net');
+    const dir = mkdtempSync(join(tmpdir(), 'herald-dsn-'));
+    const hardFile = join(dir, 'hard.eml');
+    writeFileSync(hardFile, fixture('hard-bounce.eml', id, campaignId));
+    const run = promisify(execFile);
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      HERALD_SECRET: SECRET,
+      LOG_LEVEL: 'silent',
+    };
+    const result = await run(
+      'node',
+      ['bin/herald.js', 'bounces', 'ingest', hardFile, join(FIXTURES, 'garbage.eml'), '--json'],
+      { env, cwd: join(import.meta.dirname, '..') },
+    ).catch((error: { stdout: string; code: number }) => error);
+    expect((result as { code?: number }).code).toBe(1);
+    const printed = JSON.parse((result as { stdout: string }).stdout) as {
+      results: Array<{ ok: boolean; kind?: string }>;
+    };
+    expect(printed.results.map((r) => r.ok)).toEqual([true, false]);
+    expect(printed.results[0]?.kind).toBe('hard');
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('bounced');
+  });
+});
