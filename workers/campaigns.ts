@@ -28,6 +28,8 @@ export function startCampaignsWorker(rt: DeliveryRuntime): Service {
       connection: createRedis(app.config, 'worker'),
       prefix: app.config.QUEUE_PREFIX,
       concurrency: 2,
+      lockDuration: app.config.JOB_LOCK_MS,
+      stalledInterval: app.config.JOB_LOCK_MS,
     },
   );
   worker.on('failed', (job, error) =>

@@ -45,6 +45,8 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       connection: createRedis(app.config, 'worker'),
       prefix: app.config.QUEUE_PREFIX,
       concurrency: app.config.SEND_CONCURRENCY,
+      lockDuration: app.config.JOB_LOCK_MS,
+      stalledInterval: app.config.JOB_LOCK_MS,
     },
   );
   worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.deliveries.error'));

@@ -60,6 +60,10 @@ export const envSchema = z.object({
   FAILURE_PAUSE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
   FAILURE_PAUSE_MIN_SAMPLE: positiveInt.default(200),
   RECONCILE_EVERY_MS: positiveInt.default(30_000),
+  /** How long a worker holds a job without renewing its lock before it counts as crashed. */
+  JOB_LOCK_MS: positiveInt.default(30_000),
+  /** A ledger row claimed for sending but untouched this long belongs to a dead worker. */
+  CLAIM_STALE_MS: positiveInt.default(120_000),
   REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(3_000),
   DKIM_DOMAIN: z.string().min(1).optional(),
   DKIM_SELECTOR: z.string().min(1).optional(),

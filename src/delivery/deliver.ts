@@ -135,7 +135,7 @@ export async function deliverBatch(
     for (const outcome of batch) messagesTotal.inc({ kind: campaign.kind, status: outcome.status });
   };
 
-  const halt = watchCampaign(db, campaign.id);
+  const halt = watchCampaign(db, campaign.id, attempt.claim, deps.now);
   const isHalted = () => deps.stopping() || halt.halted();
   let next = 0;
   const lane = async () => {
@@ -317,9 +317,24 @@ async function followedTopics(
   return bySubscriber;
 }
 
-/** Polls the campaign's status so a pause or cancel stops the batch within a second. */
-function watchCampaign(db: Kysely<Database>, campaignId: number) {
+/** Claimed rows get a fresh `updated_at` this often, so the reconciler sees them as alive. */
+const HEARTBEAT_MS = 20_000;
+
+/**
+ * Polls the campaign's status so a pause or cancel stops the batch within a second, and keeps
+ * this attempt's claimed rows alive (a crashed worker's rows go stale and are released).
+ */
+function watchCampaign(db: Kysely<Database>, campaignId: number, claim: string, now: () => Date) {
   let halted = false;
+  const heartbeat = setInterval(() => {
+    db.updateTable('deliveries')
+      .set({ updated_at: now().toISOString() })
+      .where('campaign_id', '=', campaignId)
+      .where('status', '=', 'sending')
+      .where('claim', '=', claim)
+      .execute()
+      .catch(() => {});
+  }, HEARTBEAT_MS);
   const timer = setInterval(() => {
     db.selectFrom('campaigns')
       .select('status')
@@ -332,7 +347,10 @@ function watchCampaign(db: Kysely<Database>, campaignId: number) {
   }, STATUS_POLL_MS);
   return {
     halted: () => halted,
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      clearInterval(heartbeat);
+    },
   };
 }
 

@@ -84,3 +84,22 @@ export function shouldAutoPause(
 ): boolean {
   return window.attempts >= policy.minSample && window.failures / window.attempts >= policy.ratio;
 }
+
+/**
+ * Puts rows back to pending that were claimed for sending by a worker that stopped renewing
+ * them (it crashed with Redis's job gone too); returns how many. Their messages may have
+ * left: that is the in-flight allowance of the delivery guarantee.
+ */
+export async function releaseStaleClaims(
+  db: Kysely<Database>,
+  staleBefore: string,
+  now: string,
+): Promise<number> {
+  const result = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', claim: null, updated_at: now })
+    .where('status', '=', 'sending')
+    .where('updated_at', '<', staleBefore)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

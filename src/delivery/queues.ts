@@ -24,7 +24,10 @@ export type Queues = Record<QueueName, Queue>;
 export function openQueues(app: App): Queues {
   const connection = createRedis(app.config, 'client');
   const queues = Object.fromEntries(
-    ALL_QUEUES.map((name) => [name, new Queue(name, { connection, prefix: app.config.QUEUE_PREFIX })]),
+    ALL_QUEUES.map((name) => [
+      name,
+      new Queue(name, { connection, prefix: app.config.QUEUE_PREFIX }),
+    ]),
   ) as Queues;
   app.onClose(async () => {
     await Promise.all(Object.values(queues).map((queue) => queue.close()));

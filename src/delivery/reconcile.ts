@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Database } from '../store/schema.ts';
 import { batchJobId, campaignJobId, enqueueBatches, enqueueCampaign } from './jobs.ts';
-import { finishIfDone, pendingBatchNos } from './progress.ts';
+import { finishIfDone, pendingBatchNos, releaseStaleClaims } from './progress.ts';
 import type { Queues } from './queues.ts';
 
 export interface ReconcileDeps {
@@ -33,6 +33,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
   const { db, queues, config } = deps;
   const now = deps.now();
   const result: ReconcileResult = { campaignJobs: 0, batchJobs: 0, finished: 0 };
+  const staleBefore = new Date(now.getTime() - config.CLAIM_STALE_MS).toISOString();
+  await releaseStaleClaims(db, staleBefore, now.toISOString());
   const campaigns = await db
     .selectFrom('campaigns')
     .select(['id', 'status', 'prepared_at', 'scheduled_at'])

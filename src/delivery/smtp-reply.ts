@@ -20,5 +20,8 @@ export function classifySendError(error: unknown): SendFailure {
   const code = e.responseCode;
   if (typeof code === 'number' && code >= 500 && code < 600) return { kind: 'permanent', reply };
   // 4xx and every connection-level failure (no reply code) are worth another try.
-  return { kind: 'temporary', reply: typeof code === 'number' ? reply : `${e.code ?? 'ERROR'}: ${reply}` };
+  return {
+    kind: 'temporary',
+    reply: typeof code === 'number' ? reply : `${e.code ?? 'ERROR'}: ${reply}`,
+  };
 }
