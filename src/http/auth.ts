@@ -112,10 +112,14 @@ export function cookieOf(request: FastifyRequest, name: string): string | null {
   return null;
 }
 
-/** Whether a browser request comes from our own pages (Fetch Metadata, then Origin vs Host). */
+/**
+ * Whether a browser request comes from our own pages: Fetch Metadata when the browser sends
+ * it, else Origin against Host. No Origin at all is a non-browser client (no ambient
+ * credentials to abuse); an opaque Origin ("null") is refused.
+ */
 export function isSameOrigin(request: FastifyRequest): boolean {
   const site = request.headers['sec-fetch-site'];
-  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') return false;
+  if (typeof site === 'string') return site === 'same-origin' || site === 'none';
   const origin = request.headers.origin;
   if (typeof origin !== 'string' || origin === '') return true;
   try {

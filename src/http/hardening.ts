@@ -78,6 +78,9 @@ const hardeningPlugin: FastifyPluginAsync<{ app: App; publicRateLimit?: number }
   await fastify.register(helmet, {
     // The RFC 8058 POST and the pages are reached from mail clients: no cross-origin isolation.
     crossOriginEmbedderPolicy: false,
+    // Not no-referrer: with it, browsers send `Origin: null` on our own form posts, and the
+    // same-origin check below could not tell them from a forged one.
+    referrerPolicy: { policy: 'same-origin' },
   });
 
   await fastify.register(rateLimit, {
