@@ -365,3 +365,14 @@ describe('bad input names the problem', () => {
     expect(error.field).toBe('front matter');
   });
 });
+
+describe('byline rule', () => {
+  it('takes capitalised names only', () => {
+    expect(parseArticle({ body: 'T\n\nBy Jane van Dijk\n\nBody text.' }).byline).toBe(
+      'Jane van Dijk',
+    );
+    const notByline = parseArticle({ body: 'T\n\nBy the end of the day.\n\nBody text.' });
+    expect(notByline.byline).toBeUndefined();
+    expect(notByline.paragraphs[0]).toBe('By the end of the day.');
+  });
+});

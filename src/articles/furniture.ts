@@ -48,7 +48,7 @@ export function furnitureRules(): FurnitureRules {
     photoCredit: new RegExp(data.photoCredit, 'iu'),
     photoCaption: new RegExp(data.photoCaption, 'iu'),
     photoDescription: new RegExp(data.photoDescription, 'iu'),
-    byline: new RegExp(data.byline, 'iu'),
+    byline: new RegExp(data.byline, 'u'),
     // Longest first, so "WP Bloomberg" wins over "Bloomberg".
     agencies: [...data.agencies].sort((a, b) => b.length - a.length),
   };
