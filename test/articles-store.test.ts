@@ -391,11 +391,15 @@ describe.each(DIALECTS)('herald ingest / topics / articles (%s)', (dialect) => {
     expect(await countArticles(t)).toBe(before);
   });
 
-  it('`topics --json` prints the catalogue; `articles topics ID --set` overrides', async () => {
+  it('`topics --json` prints the catalogue with its rules', async () => {
     const topics = await herald(['topics', '--json'], t.databaseUrl);
     expect(topics.code).toBe(0);
     const catalogue = JSON.parse(topics.stdout) as Array<{ id: string; rules: { all: unknown[] } }>;
     expect(catalogue.map((c) => c.id)).toContain('russia-china-relations');
+    expect(catalogue.find((c) => c.id === 'russia-china-relations')?.rules.all).toHaveLength(2);
+  });
+
+  it('`articles topics ID --set a;b` overrides, and names an unknown topic', async () => {
     const [article] = await t.store.db.selectFrom('articles').select('id').execute();
     const set = await herald(
       ['articles', 'topics', String(article!.id), '--set', 'china;russia', '--json'],
