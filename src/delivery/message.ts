@@ -133,10 +133,15 @@ function dateValue(date: Date): string {
 
 /** Base64 of UTF-8 text in 76-character lines joined by CRLF (nodemailer's wrapping). */
 function base64Lines(text: string): string {
-  return Buffer.from(text, 'utf8')
-    .toString('base64')
-    .replace(/.{76}(?=.)/g, '$&\r\n');
+  const encoded = Buffer.from(text, 'utf8').toString('base64');
+  const lines: string[] = [];
+  // Slicing and one join is several times faster than a wrapping regex on 30 kB bodies.
+  for (let at = 0; at < encoded.length; at += 76) lines.push(encoded.slice(at, at + 76));
+  return lines.join('\r\n');
 }
+
+const PLAIN_NAME = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
+const PLAIN_ADDRESS = /^[a-z0-9._+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+$/;
 
 /**
  * Returns a function that builds one recipient's message. The skeleton (static headers, MIME
@@ -182,7 +187,11 @@ export function createMessageBuilder(
       ...staticHeaders,
       header('List-Unsubscribe', f.listUnsubscribe),
       from,
-      header('To', f.to),
+      // The common case (ASCII name and address) skips nodemailer's address parser; the
+      // equivalence test covers both paths.
+      PLAIN_ADDRESS.test(f.to.address) && (f.to.name === '' || PLAIN_NAME.test(f.to.name))
+        ? foldLines(`To: ${f.to.name ? `${f.to.name} <${f.to.address}>` : f.to.address}`, 76)
+        : header('To', f.to),
       subject,
       header('Message-ID', f.messageId),
       date,
