@@ -1,19 +1,20 @@
 // CSV import and export of subscribers. Import streams the file (csv-parse), validates each row,
 // and upserts in batches of BATCH rows per transaction; every rejected row gets one reason.
 import { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import { type Options, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
 import type { Kysely, Transaction } from 'kysely';
 import { chunk, nowIso } from '../store/db.ts';
-import type { Database, SuppressionReason } from '../store/schema.ts';
-import { emailHash } from './identity.ts';
+import type { Database, DigestFrequency, SuppressionReason } from '../store/schema.ts';
+import { emailHash, parseEmail } from './identity.ts';
 import {
+  canonicalTimeZone,
+  digestFrequencies,
   type Subscriber,
   SubscriberInputError,
   topicIds,
   toSubscriber,
   type ValidSubscriberInput,
-  validateSubscriberInput,
 } from './repository.ts';
 
 /** Rows written per transaction. */
@@ -46,46 +47,66 @@ export interface ImportOptions {
 
 type CsvRecord = Record<string, string | undefined>;
 
-/** Turns one CSV record into an upsert input; empty cells mean "not given". */
+/**
+ * Turns one CSV record into a validated input; empty cells mean "not given". Checks the same
+ * rules as validateSubscriberInput without building a zod object per row (100k rows).
+ */
 function rowToInput(
   record: CsvRecord,
   knownTopics: ReadonlySet<string>,
   status: 'active' | 'pending',
-) {
+): ValidSubscriberInput {
   const cell = (key: string) => {
     const value = record[key]?.trim();
     return value === undefined || value === '' ? undefined : value;
   };
-  const topics = cell('topics')
-    ?.split(';')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  return validateSubscriberInput(
-    {
-      email: record.email ?? '',
-      name: cell('name'),
-      topics,
-      timezone: cell('timezone'),
-      digest: cell('digest') as 'off' | 'daily' | 'weekly' | undefined,
-      status,
-    },
-    knownTopics,
-  );
+  const email = parseEmail(record.email ?? '');
+  if (!email) throw new SubscriberInputError('email', 'bad email: not a valid address');
+  const valid: ValidSubscriberInput = { email, status };
+  const name = cell('name');
+  if (name !== undefined) {
+    if (name.length > 200) throw new SubscriberInputError('name', 'bad name: longer than 200');
+    valid.name = name;
+  }
+  const topics = cell('topics');
+  if (topics !== undefined) {
+    const list = [...new Set(topics.split(';').map((t) => t.trim()))].filter((t) => t !== '');
+    const unknown = list.find((topic) => !knownTopics.has(topic));
+    if (unknown !== undefined) {
+      throw new SubscriberInputError('topics', `unknown topic: "${unknown}"`);
+    }
+    valid.topics = list;
+  }
+  const zone = cell('timezone');
+  if (zone !== undefined) {
+    const canonical = canonicalTimeZone(zone);
+    if (!canonical)
+      throw new SubscriberInputError('timezone', `bad time zone: "${zone}" is not IANA`);
+    valid.timezone = canonical;
+  }
+  const digest = cell('digest');
+  if (digest !== undefined) {
+    if (!(digestFrequencies as readonly string[]).includes(digest)) {
+      throw new SubscriberInputError(
+        'digest',
+        `bad digest: "${digest}" is not off, daily or weekly`,
+      );
+    }
+    valid.digest = digest as DigestFrequency;
+  }
+  return valid;
 }
 
 function reasonOf(error: unknown): string {
-  if (error instanceof SubscriberInputError) {
-    // The messages already start with the reason ("bad email: …", "unknown topic: …").
-    if (error.field === 'digest') return `bad digest: ${error.message.replace(/^digest: /, '')}`;
-    if (error.field === 'name') return `bad name: ${error.message.replace(/^name: /, '')}`;
-    return error.message.replace(/^[a-z]+: /, '');
-  }
+  // The messages start with the reason ("bad email: …", "unknown topic: …").
+  if (error instanceof SubscriberInputError) return error.message.replace(/^[a-z]+: /, '');
   return error instanceof Error ? error.message : String(error);
 }
 
 interface PendingRow {
   line: number;
   valid: ValidSubscriberInput;
+  hash: string;
 }
 
 /** Writes one batch of validated rows in a transaction; updates `report`. */
@@ -98,7 +119,7 @@ async function writeBatch(
   const now = options.now;
   const suppressed = new Map<string, SuppressionReason>();
   for (const part of chunk(
-    rows.map((r) => emailHash(r.valid.email)),
+    rows.map((r) => r.hash),
     INSERT_CHUNK,
   )) {
     const found = await trx
@@ -110,7 +131,7 @@ async function writeBatch(
   }
   const accepted: PendingRow[] = [];
   for (const row of rows) {
-    const reason = suppressed.get(emailHash(row.valid.email));
+    const reason = suppressed.get(row.hash);
     if (reason) {
       report.rejected.push({
         line: row.line,
@@ -221,15 +242,15 @@ export async function importSubscribersCsv(
   const report: ImportReport = { imported: 0, updated: 0, rejected: [], pending: [] };
   const input =
     typeof source === 'string' || Buffer.isBuffer(source) ? Readable.from([source]) : source;
+  // Arrays, not objects, and the line number from on_record: the cheap way through 100k rows.
+  // Each record comes as [line number, ...cells]: the line rides in the first cell.
   const parser = input.pipe(
     parse({
-      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
       bom: true,
-      trim: true,
       skip_empty_lines: true,
       relax_column_count: true,
-      info: true,
-    }),
+      on_record: (record: string[], context) => [String(context.lines), ...record],
+    } satisfies Options),
   );
   let batch: PendingRow[] = [];
   let inBatch = new Set<string>();
@@ -240,33 +261,29 @@ export async function importSubscribersCsv(
     inBatch = new Set();
     await db.transaction().execute((trx) => writeBatch(trx, rows, { ...options, now }, report));
   };
-  let headerChecked = false;
-  for await (const item of parser as AsyncIterable<{
-    record: CsvRecord;
-    info: { lines: number };
-  }>) {
-    const { record, info } = item;
-    if (!headerChecked) {
-      headerChecked = true;
-      if (!('email' in record)) {
+  let columns: string[] | null = null;
+  for await (const [lineText, ...cells] of parser as AsyncIterable<string[]>) {
+    const line = Number(lineText);
+    if (columns === null) {
+      columns = cells.map((h) => h.trim().toLowerCase());
+      if (!columns.includes('email')) {
         parser.destroy();
         throw new SubscriberInputError('csv', 'the header must name an "email" column');
       }
+      continue;
     }
+    const record: CsvRecord = {};
+    for (let i = 0; i < columns.length; i++) record[columns[i]!] = cells[i];
     let valid: ValidSubscriberInput;
     try {
       valid = rowToInput(record, knownTopics, options.status);
     } catch (error) {
-      report.rejected.push({
-        line: info.lines,
-        email: record.email?.trim() || null,
-        reason: reasonOf(error),
-      });
+      report.rejected.push({ line, email: record.email?.trim() || null, reason: reasonOf(error) });
       continue;
     }
     // The same address twice in one batch: write the earlier one first, so the later wins.
     if (inBatch.has(valid.email)) await flush();
-    batch.push({ line: info.lines, valid });
+    batch.push({ line, valid, hash: emailHash(valid.email) });
     inBatch.add(valid.email);
     if (batch.length >= BATCH) await flush();
   }
