@@ -1,5 +1,6 @@
 // How the HTTP layer answers errors: `{error, details}` with a 4xx for anything the caller
 // can fix; 5xx only for our own faults (and then without internals).
+import { CsvError } from 'csv-parse';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError, type z } from 'zod';
 
@@ -43,6 +44,13 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (error instanceof ZodError) {
       return reply.status(400).send({ error: 'invalid request', details: zodDetails(error) });
+    }
+    // A CSV body the parser cannot read (unclosed quote, ragged rows…) is the caller's fault.
+    if (error instanceof CsvError) {
+      return reply.status(400).send({
+        error: `invalid CSV: ${error.message}`,
+        details: [{ field: '(body)', message: error.message }],
+      });
     }
     const status =
       'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;

@@ -160,6 +160,18 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
       }
       return payload;
     });
+    // bull-board's handlers expect a JSON object body and answer anything else with a 500
+    // from their own error handler: refuse other bodies here with a 415.
+    scope.addHook('preValidation', async (request, reply) => {
+      const body: unknown = request.body;
+      if (body === undefined) return;
+      if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) {
+        await reply.status(415).send({
+          error: 'the queue dashboard API takes a JSON object body',
+          details: [{ field: '(body)', message: 'expected application/json with an object' }],
+        });
+      }
+    });
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath('/admin/queues');
     createBullBoard({
