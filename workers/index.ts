@@ -4,12 +4,14 @@ import type { Service } from '../src/cli/lifecycle.ts';
 import { createDeliveryRuntime, type DeliveryRuntime } from '../src/delivery/runtime.ts';
 import { startCampaignsWorker } from './campaigns.ts';
 import { startDeliveriesWorker } from './deliveries.ts';
+import { startDigestsWorker } from './digests.ts';
 import { startReconcileWorker } from './reconcile.ts';
 
 export const WORKERS = {
   campaigns: (rt: DeliveryRuntime) => startCampaignsWorker(rt),
   deliveries: (rt: DeliveryRuntime) => startDeliveriesWorker(rt),
   reconcile: (rt: DeliveryRuntime) => startReconcileWorker(rt),
+  digests: (rt: DeliveryRuntime) => startDigestsWorker(rt),
 } satisfies Record<string, (rt: DeliveryRuntime) => Service | Promise<Service>>;
 
 export type WorkerName = keyof typeof WORKERS;

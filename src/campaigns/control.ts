@@ -8,6 +8,7 @@ import type { Queues } from '../delivery/queues.ts';
 import type { Database } from '../store/schema.ts';
 import { type Campaign, type CampaignAction, transitions } from './model.ts';
 import { CampaignError, moveCampaign, requireCampaign } from './repository.ts';
+import { firstLocalOccurrence, formatLocalTime, parseLocalTime } from './schedule.ts';
 
 export interface ControlDeps {
   db: Kysely<Database>;
@@ -32,6 +33,7 @@ export async function sendCampaign(deps: ControlDeps, id: number): Promise<Campa
     !(await moveCampaign(deps.db, id, transitions.send, 'sending', now, {
       startedAt: now,
       scheduledAt: null,
+      localTime: null,
     }))
   ) {
     refuse(campaign, 'send');
@@ -52,6 +54,7 @@ export async function scheduleCampaign(deps: ControlDeps, id: number, at: Date):
   if (
     !(await moveCampaign(deps.db, id, transitions.schedule, 'scheduled', now.toISOString(), {
       scheduledAt: at.toISOString(),
+      localTime: null,
     }))
   ) {
     refuse(campaign, 'schedule');
@@ -59,6 +62,85 @@ export async function scheduleCampaign(deps: ControlDeps, id: number, at: Date):
   await removeWaitingCampaignJob(deps.queues, id);
   await enqueueCampaign(deps.queues, id, at.getTime() - now.getTime());
   return requireCampaign(deps.db, id);
+}
+
+/**
+ * Schedules the send at wall-clock HH:MM in each subscriber's own zone (src/campaigns/
+ * schedule.ts states the rules). The campaign's job runs at the first zone's instant (kept as
+ * scheduled_at, the planning anchor); the fan-out then gives every ledger row its due instant
+ * and each group its delayed batch. Until that first instant it can be rescheduled or
+ * unscheduled like any scheduled campaign.
+ */
+export async function scheduleCampaignAtLocalTime(
+  deps: ControlDeps,
+  id: number,
+  localTime: string,
+): Promise<Campaign> {
+  const time = parseLocalTime(localTime);
+  if (!time) {
+    throw new CampaignError(
+      `the local time "${localTime}" is not a 24-hour time HH:MM (e.g. 07:00)`,
+      'localTime',
+    );
+  }
+  const campaign = await requireCampaign(deps.db, id);
+  const now = deps.now();
+  const first = firstLocalOccurrence(
+    time,
+    await audienceZones(deps.db, campaign.audienceTopics),
+    now,
+  );
+  if (
+    !(await moveCampaign(deps.db, id, transitions.schedule, 'scheduled', now.toISOString(), {
+      scheduledAt: first.toISOString(),
+      localTime: formatLocalTime(time),
+    }))
+  ) {
+    refuse(campaign, 'schedule');
+  }
+  await removeWaitingCampaignJob(deps.queues, id);
+  await enqueueCampaign(deps.queues, id, first.getTime() - now.getTime());
+  return requireCampaign(deps.db, id);
+}
+
+/** Takes a scheduled campaign back to draft (its time forgotten, its job removed). */
+export async function unscheduleCampaign(deps: ControlDeps, id: number): Promise<Campaign> {
+  const campaign = await requireCampaign(deps.db, id);
+  if (
+    !(await moveCampaign(deps.db, id, ['scheduled'], 'draft', deps.now().toISOString(), {
+      scheduledAt: null,
+      localTime: null,
+    }))
+  ) {
+    throw new CampaignError(
+      `cannot unschedule campaign ${id}: it is ${campaign.status} (allowed from scheduled)`,
+      'status',
+      409,
+    );
+  }
+  await removeWaitingCampaignJob(deps.queues, id);
+  return requireCampaign(deps.db, id);
+}
+
+/** The distinct time zones of a campaign's current audience (active followers of its topics). */
+async function audienceZones(db: Kysely<Database>, topics: readonly string[]): Promise<string[]> {
+  if (topics.length === 0) return [];
+  const rows = await db
+    .selectFrom('subscribers as s')
+    .select('s.timezone')
+    .distinct()
+    .where('s.status', '=', 'active')
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('subscriptions as f')
+          .select('f.subscriber_id')
+          .whereRef('f.subscriber_id', '=', 's.id')
+          .where('f.topic_id', 'in', [...topics]),
+      ),
+    )
+    .execute();
+  return rows.map((row) => row.timezone);
 }
 
 /** Stops new sends within a second; resume continues where it stopped. */

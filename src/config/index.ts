@@ -60,6 +60,8 @@ export const envSchema = z.object({
   FAILURE_PAUSE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
   FAILURE_PAUSE_MIN_SAMPLE: positiveInt.default(200),
   RECONCILE_EVERY_MS: positiveInt.default(30_000),
+  // At most an hour: a digest is due during its subscriber's send hour only.
+  DIGEST_TICK_MS: positiveInt.max(3_600_000, 'must be at most 3600000 (one hour)').default(900_000),
   /** How long a worker holds a job without renewing its lock before it counts as crashed. */
   JOB_LOCK_MS: positiveInt.default(30_000),
   /** A ledger row claimed for sending but untouched this long belongs to a dead worker. */

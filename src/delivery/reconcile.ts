@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Database } from '../store/schema.ts';
+import { enqueueFutureBatches, futureBatches } from './fanout.ts';
 import { batchJobId, campaignJobId, enqueueBatches, enqueueCampaign } from './jobs.ts';
 import { finishIfDone, pendingBatchNos, releaseStaleClaims } from './progress.ts';
 import type { Queues } from './queues.ts';
@@ -54,6 +55,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
       result.campaignJobs += 1;
       continue;
     }
+    result.batchJobs += await requeueFutureBatches(deps, campaign.id, now);
     const batchNos = await pendingBatchNos(db, campaign.id, now.toISOString());
     if (batchNos.length === 0) {
       if (await finishIfDone(db, campaign.id, now.toISOString())) result.finished += 1;
@@ -83,6 +85,26 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
     deps.logger.warn({ ...result }, 'delivery.reconcile.requeued');
   }
   return result;
+}
+
+/**
+ * Re-creates the delayed jobs of batches that fall due later (local-time schedules) if Redis
+ * lost them; returns how many it re-created.
+ */
+async function requeueFutureBatches(
+  deps: ReconcileDeps,
+  campaignId: number,
+  now: Date,
+): Promise<number> {
+  const future = await futureBatches(deps.db, campaignId, now.toISOString());
+  if (future.length === 0) return 0;
+  const pipeline = deps.redis.pipeline();
+  for (const batch of future)
+    pipeline.exists(deps.queues.deliveries.toKey(batchJobId(campaignId, batch.batchNo)));
+  const exists = (await pipeline.exec()) ?? [];
+  const missing = future.filter((_, i) => Number(exists[i]?.[1] ?? 0) !== 1);
+  await enqueueFutureBatches(deps.queues.deliveries, deps.config, campaignId, missing, now);
+  return missing.length;
 }
 
 /** Makes sure the reconciler's job scheduler exists (idempotent; Redis may have lost it). */

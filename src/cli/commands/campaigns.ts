@@ -7,10 +7,13 @@ import {
   pauseCampaign,
   resumeCampaign,
   scheduleCampaign,
+  scheduleCampaignAtLocalTime,
   sendCampaign,
+  unscheduleCampaign,
 } from '../../campaigns/control.ts';
 import { createCampaignSchema } from '../../campaigns/model.ts';
 import { CampaignError, campaignStatus, createCampaign } from '../../campaigns/repository.ts';
+import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 
@@ -88,6 +91,7 @@ export function register(program: Command): void {
     ['pause', 'stop new sends within a second', pauseCampaign],
     ['resume', 'continue where it stopped', resumeCampaign],
     ['cancel', 'stop for good', cancelCampaign],
+    ['unschedule', 'take a scheduled campaign back to draft', unscheduleCampaign],
   ] as const;
   for (const [name, description, action] of simple) {
     campaign
@@ -106,23 +110,57 @@ export function register(program: Command): void {
 
   campaign
     .command('schedule <id>')
-    .description('send at an instant (--at ISO8601)')
-    .requiredOption('--at <iso8601>', 'when to send, e.g. 2026-12-01T07:00:00Z')
+    .description(
+      'send at an instant (--at ISO8601) or at a wall-clock time in each subscriber’s zone (--local-time HH:MM); again to reschedule',
+    )
+    .option('--at <iso8601>', 'when to send, e.g. 2026-12-01T07:00:00Z')
+    .option('--zone <iana>', 'read an --at without offset in this zone, e.g. Europe/Paris')
+    .option('--local-time <hh:mm>', 'each subscriber at this time in their own zone, e.g. 07:00')
     .option('--json', 'print JSON')
-    .action(async (rawId: string, options: { at: string; json?: boolean }) => {
-      const id = parseId(rawId);
-      const at = new Date(options.at);
-      if (!/^\d{4}-\d{2}-\d{2}T/.test(options.at) || Number.isNaN(at.getTime())) {
-        throw new UserError(
-          `--at: "${options.at}" is not an ISO-8601 instant (e.g. 2026-12-01T07:00:00Z)`,
-        );
-      }
-      await withControl(async (deps) => {
-        const result = await scheduleCampaign(deps, id, at);
-        if (options.json) printJson(result);
-        else process.stdout.write(`campaign ${id}: scheduled for ${result.scheduledAt}\n`);
-      });
-    });
+    .action(
+      async (
+        rawId: string,
+        options: { at?: string; zone?: string; localTime?: string; json?: boolean },
+      ) => {
+        const id = parseId(rawId);
+        if ((options.at === undefined) === (options.localTime === undefined)) {
+          throw new UserError('schedule: give exactly one of --at ISO8601 or --local-time HH:MM');
+        }
+        if (options.zone !== undefined && !isKnownZone(options.zone)) {
+          throw new UserError(`--zone: "${options.zone}" is not a known IANA time zone`);
+        }
+        let at: Date | null = null;
+        if (options.at !== undefined) {
+          at = resolveAt(options.at, options.zone);
+          if (!at) {
+            throw new UserError(
+              `--at: "${options.at}" is not an ISO-8601 instant (e.g. 2026-12-01T07:00:00Z, or a local 2026-12-01T07:00 with --zone)`,
+            );
+          }
+        }
+        await withControl(async (deps) => {
+          try {
+            const result = at
+              ? await scheduleCampaign(deps, id, at)
+              : await scheduleCampaignAtLocalTime(deps, id, options.localTime ?? '');
+            if (options.json) printJson(result);
+            else
+              process.stdout.write(
+                result.localTime
+                  ? `campaign ${id}: scheduled at ${result.localTime} in each subscriber’s zone (first send ${result.scheduledAt})\n`
+                  : `campaign ${id}: scheduled for ${result.scheduledAt}\n`,
+              );
+          } catch (error) {
+            // Name the option the editor typed.
+            if (error instanceof CampaignError && error.field === 'at')
+              throw new UserError(`--at: ${error.message}`);
+            if (error instanceof CampaignError && error.field === 'localTime')
+              throw new UserError(`--local-time: ${error.message}`);
+            throw error;
+          }
+        });
+      },
+    );
 
   campaign
     .command('status <id>')

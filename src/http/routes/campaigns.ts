@@ -1,4 +1,5 @@
-// Editor API for campaigns: create, read (with status counts), send, pause, resume, cancel.
+// Editor API for campaigns: create, read (with status counts), send, schedule (at an instant or
+// at a local time in each subscriber's zone), unschedule, pause, resume, cancel.
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
@@ -8,7 +9,9 @@ import {
   pauseCampaign,
   resumeCampaign,
   scheduleCampaign,
+  scheduleCampaignAtLocalTime,
   sendCampaign,
+  unscheduleCampaign,
 } from '../../campaigns/control.ts';
 import { createCampaignSchema } from '../../campaigns/model.ts';
 import {
@@ -17,6 +20,7 @@ import {
   createCampaign,
   requireCampaign,
 } from '../../campaigns/repository.ts';
+import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
@@ -24,9 +28,37 @@ import { HttpError, parseOr400 } from '../errors.ts';
 const idParams = z.object({
   id: z.coerce.number().int().positive('campaign ids are positive whole numbers'),
 });
-const scheduleBody = z.object({
-  at: z.string().datetime({ offset: true, message: 'at must be an ISO-8601 instant' }),
-});
+/** `{at}` (an instant; or a local date-time with `timezone`) or `{localTime}` (HH:MM, each zone). */
+const scheduleBody = z
+  .object({
+    at: z.string().optional(),
+    timezone: z
+      .string()
+      .refine(isKnownZone, 'timezone must be a known IANA time zone, e.g. Europe/Paris')
+      .optional(),
+    localTime: z.string().optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if ((body.at === undefined) === (body.localTime === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['at'],
+        message: 'give exactly one of at (ISO-8601 instant) or localTime (HH:MM)',
+      });
+    }
+    if (body.timezone !== undefined && body.at === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'timezone goes with at' });
+    }
+    if (body.at !== undefined && !resolveAt(body.at, body.timezone)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['at'],
+        message:
+          'at must be an ISO-8601 instant with an offset (e.g. 2026-12-01T07:00:00Z), or a local date-time with timezone',
+      });
+    }
+  });
 
 export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   const deps: ControlDeps = {
@@ -70,6 +102,7 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
     pause: pauseCampaign,
     resume: resumeCampaign,
     cancel: cancelCampaign,
+    unschedule: unscheduleCampaign,
   } as const;
   for (const [name, action] of Object.entries(actions)) {
     fastify.post(`/api/campaigns/:id/${name}`, async (request) => {
@@ -81,6 +114,10 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
   fastify.post('/api/campaigns/:id/schedule', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'campaign id');
     const body = parseOr400(scheduleBody, request.body ?? {}, 'schedule');
-    return guard(() => scheduleCampaign(deps, id, new Date(body.at)));
+    return guard(() =>
+      body.at !== undefined
+        ? scheduleCampaign(deps, id, resolveAt(body.at, body.timezone) ?? new Date(Number.NaN))
+        : scheduleCampaignAtLocalTime(deps, id, body.localTime ?? ''),
+    );
   });
 };

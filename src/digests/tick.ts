@@ -1,0 +1,265 @@
+// One digest tick: find the subscribers whose digest is due at an instant, give each the
+// articles of their topics since their previous digest, and queue them on the normal delivery
+// path (ledger rows + batch jobs), one digest campaign per distinct content.
+//
+// Crash safety: for each digest campaign one transaction marks its subscribers' last_digest_at
+// (only where it is still before their period's start: a second tick, process or re-run of
+// the same tick cannot take them again), inserts the campaign (`sending`, already prepared)
+// and writes its ledger rows. Batch jobs are added after the commit; if the process dies in
+// between, the reconciler finds the prepared campaign's unsent batches and re-creates them.
+// A tick that dies before a commit leaves those subscribers due: the next tick of their send
+// hour takes them.
+import type { Kysely } from 'kysely';
+import { listArticlesForTopics } from '../articles/repository.ts';
+import type { StoredArticle } from '../articles/schema.ts';
+import { suppressedHashes } from '../campaigns/audience.ts';
+import type { Config } from '../config/index.ts';
+import { enqueueBatches } from '../delivery/jobs.ts';
+import type { Queues } from '../delivery/queues.ts';
+import type { Logger } from '../log/index.ts';
+import { chunk } from '../store/db.ts';
+import type { Database } from '../store/schema.ts';
+import { emailHash } from '../subscribers/identity.ts';
+import { type DigestFrequency, type DigestPeriod, duePeriod } from './period.ts';
+import {
+  DIGEST_MAX_ARTICLES,
+  type DigestCandidate,
+  type DigestGroup,
+  digestSubject,
+  groupDigests,
+} from './plan.ts';
+
+export interface DigestDeps {
+  db: Kysely<Database>;
+  config: Config;
+  logger: Logger;
+  queues: Pick<Queues, 'deliveries'>;
+  /** The wall clock for bookkeeping times (the tick's own instant is passed in). */
+  now: () => Date;
+}
+
+export interface DigestTickResult {
+  at: string;
+  /** Subscribers whose digest was due and not yet given this period. */
+  due: number;
+  /** Digests queued (ledger rows written) by this tick. */
+  queued: number;
+  /** Due subscribers with nothing new since their previous digest: no email. */
+  nothingNew: number;
+  /** The digest campaigns this tick created, one per distinct content. */
+  campaigns: number[];
+}
+
+const PAGE = 1_000;
+
+interface Combo {
+  digest: DigestFrequency;
+  sendHour: number;
+  weekday: number;
+  timezone: string;
+  period: DigestPeriod;
+}
+
+/** The preference combinations (zone, hour, weekday, frequency) whose period is due at `at`. */
+async function dueCombos(db: Kysely<Database>, at: Date): Promise<Combo[]> {
+  const rows = await db
+    .selectFrom('subscribers')
+    .select(['timezone', 'send_hour', 'digest_weekday', 'digest'])
+    .distinct()
+    .where('status', '=', 'active')
+    .where('digest', 'in', ['daily', 'weekly'])
+    .execute();
+  const combos: Combo[] = [];
+  for (const row of rows) {
+    const prefs = {
+      digest: row.digest as DigestFrequency,
+      sendHour: row.send_hour,
+      weekday: row.digest_weekday,
+      timezone: row.timezone,
+    };
+    const period = duePeriod(prefs, at);
+    if (period) combos.push({ ...prefs, period });
+  }
+  return combos;
+}
+
+/** Runs one tick as if the clock read `at`; returns what it found and queued. */
+export async function runDigestTick(deps: DigestDeps, at: Date): Promise<DigestTickResult> {
+  const { db } = deps;
+  const result: DigestTickResult = {
+    at: at.toISOString(),
+    due: 0,
+    queued: 0,
+    nothingNew: 0,
+    campaigns: [],
+  };
+  // Subscribers with the same topics and the same previous digest read the same articles.
+  const articleCache = new Map<string, Promise<StoredArticle[]>>();
+  const articlesFor = (topics: string[], since: string) => {
+    const key = JSON.stringify([topics, since]);
+    let found = articleCache.get(key);
+    if (!found) {
+      found = listArticlesForTopics(db, {
+        topicIds: topics,
+        since,
+        until: at.toISOString(),
+        limit: DIGEST_MAX_ARTICLES,
+      });
+      articleCache.set(key, found);
+    }
+    return found;
+  };
+
+  const candidates: DigestCandidate[] = [];
+  for (const combo of await dueCombos(db, at)) {
+    const startIso = combo.period.start.toISOString();
+    let afterId = 0;
+    for (;;) {
+      let query = db
+        .selectFrom('subscribers')
+        .select(['id', 'email', 'last_digest_at'])
+        .where('status', '=', 'active')
+        .where('digest', '=', combo.digest)
+        .where('timezone', '=', combo.timezone)
+        .where('send_hour', '=', combo.sendHour)
+        .where((eb) =>
+          eb.or([eb('last_digest_at', 'is', null), eb('last_digest_at', '<', startIso)]),
+        )
+        .where('id', '>', afterId);
+      if (combo.digest === 'weekly') query = query.where('digest_weekday', '=', combo.weekday);
+      const rows = await query.orderBy('id').limit(PAGE).execute();
+      if (rows.length === 0) break;
+      afterId = rows[rows.length - 1]!.id;
+      const ids = rows.map((row) => row.id);
+      const follows = await db
+        .selectFrom('subscriptions')
+        .select(['subscriber_id', 'topic_id'])
+        .where('subscriber_id', 'in', ids)
+        .orderBy('topic_id')
+        .execute();
+      const topicsOf = new Map<number, string[]>();
+      for (const follow of follows)
+        topicsOf.set(follow.subscriber_id, [
+          ...(topicsOf.get(follow.subscriber_id) ?? []),
+          follow.topic_id,
+        ]);
+      const suppressed = await suppressedHashes(
+        db,
+        rows.map((row) => emailHash(row.email)),
+      );
+      for (const row of rows) {
+        if (suppressed.has(emailHash(row.email))) continue;
+        result.due += 1;
+        const topics = topicsOf.get(row.id) ?? [];
+        const since = row.last_digest_at ?? combo.period.previousStart.toISOString();
+        const articles = topics.length > 0 ? await articlesFor(topics, since) : [];
+        if (articles.length === 0) {
+          result.nothingNew += 1;
+          continue;
+        }
+        candidates.push({
+          subscriberId: row.id,
+          frequency: combo.digest,
+          topics,
+          articles,
+          periodStart: combo.period.start,
+        });
+      }
+    }
+  }
+
+  for (const group of groupDigests(candidates)) {
+    const written = await writeDigestCampaign(deps, group, at);
+    if (!written) continue;
+    await enqueueBatches(deps.queues.deliveries, deps.config, written.campaignId, written.batchNos);
+    result.campaigns.push(written.campaignId);
+    result.queued += written.recipients;
+  }
+  deps.logger.info(
+    {
+      at: result.at,
+      due: result.due,
+      queued: result.queued,
+      nothing_new: result.nothingNew,
+      campaigns: result.campaigns.length,
+    },
+    'digests.tick.done',
+  );
+  return result;
+}
+
+/**
+ * In one transaction: takes the group's subscribers still without this period's digest, and
+ * for them creates the digest campaign and its ledger rows. Returns null when another tick
+ * took them all first.
+ */
+async function writeDigestCampaign(
+  deps: DigestDeps,
+  group: DigestGroup,
+  at: Date,
+): Promise<{ campaignId: number; batchNos: number[]; recipients: number } | null> {
+  const now = deps.now().toISOString();
+  const atIso = at.toISOString();
+  const byStart = new Map<string, number[]>();
+  for (const member of group.members) {
+    const start = member.periodStart.toISOString();
+    byStart.set(start, [...(byStart.get(start) ?? []), member.subscriberId]);
+  }
+  return deps.db.transaction().execute(async (trx) => {
+    const given: number[] = [];
+    for (const [start, ids] of byStart) {
+      for (const part of chunk(ids, PAGE)) {
+        const taken = await trx
+          .updateTable('subscribers')
+          .set({ last_digest_at: atIso })
+          .where('id', 'in', part)
+          .where((eb) =>
+            eb.or([eb('last_digest_at', 'is', null), eb('last_digest_at', '<', start)]),
+          )
+          .returning('id')
+          .execute();
+        given.push(...taken.map((row) => row.id));
+      }
+    }
+    if (given.length === 0) return null;
+    given.sort((a, b) => a - b);
+    const campaign = await trx
+      .insertInto('campaigns')
+      .values({
+        kind: 'digest',
+        subject: digestSubject(group.frequency, group.articles.length),
+        template: 'digest',
+        article_ids: JSON.stringify(group.articles.map((article) => article.id)),
+        audience_topics: JSON.stringify(group.topics),
+        status: 'sending',
+        created_at: now,
+        updated_at: now,
+        started_at: now,
+        prepared_at: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const batches = chunk(given, deps.config.BATCH_SIZE);
+    for (const [index, batch] of batches.entries()) {
+      for (const part of chunk(batch, PAGE)) {
+        await trx
+          .insertInto('deliveries')
+          .values(
+            part.map((subscriberId) => ({
+              campaign_id: campaign.id,
+              subscriber_id: subscriberId,
+              status: 'pending' as const,
+              batch_no: index + 1,
+              updated_at: now,
+            })),
+          )
+          .execute();
+      }
+    }
+    return {
+      campaignId: campaign.id,
+      batchNos: batches.map((_, index) => index + 1),
+      recipients: given.length,
+    };
+  });
+}
