@@ -16,10 +16,10 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-// A 1200x800 PNG stand-in, so a wide image is laid out as it would be in a mail client.
-const wideImage = `data:image/svg+xml,${encodeURIComponent(
-  '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800"><rect width="1200" height="800" fill="#888"/></svg>',
-)}`;
+// A 1200x800 image (served by the test's route), so a wide photo is laid out as in a client.
+const wideImage = 'https://img.example.com/wide.svg';
+const wideSvg =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800"><rect width="1200" height="800" fill="#888"/></svg>';
 
 // Evaluated in the page (a string, as this project's TypeScript has no DOM types).
 const MEASURE =
@@ -76,13 +76,23 @@ describe('HTML in headless Chromium', () => {
         });
         const page = await browser.newPage({ viewport: { width, height: 800 } });
         try {
-          // No network: every external request is refused.
-          await page.route(/^https?:/, (route) => route.abort());
+          // No network: the test image is served here, every other request is refused.
+          await page.route(/^https?:/, (route) =>
+            route.request().url() === wideImage
+              ? route.fulfill({ contentType: 'image/svg+xml', body: wideSvg })
+              : route.abort(),
+          );
           await page.setContent(html, { waitUntil: 'load' });
           const { scrollWidth, innerWidth, text } = (await page.evaluate(MEASURE)) as Measured;
           expect(innerWidth).toBe(width);
           expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
           expect(text).toContain('Unsubscribe');
+          if (label.includes('image')) {
+            const imageWidth = (await page.evaluate(
+              'document.querySelector("img") && document.querySelector("img").naturalWidth',
+            )) as number;
+            expect(imageWidth).toBe(1200);
+          }
         } finally {
           await page.close();
         }

@@ -92,6 +92,25 @@ describe('MJML templates', () => {
     expect(out.html).not.toContain('news.example.com/unsubscribe?token=aa.bb"quoted');
   });
 
+  it('links only http(s) URLs and shows a byline', async () => {
+    const article = {
+      ...fixtureArticle(),
+      byline: 'Jane Doe',
+      url: 'javascript:alert(1)',
+      image: { url: 'data:text/html,<b>x</b>', caption: 'Caption', credit: 'AFP' },
+    };
+    const compiled = await compileNewsletter(alertInput(article), config);
+    expect(compiled.html).not.toMatch(/javascript:|data:text/);
+    expect(compiled.html).not.toContain('Read more');
+    expect(compiled.html).toContain('By Jane Doe');
+    const ok = await compileNewsletter(
+      alertInput({ ...article, url: 'https://example.com/a?b=1&c=2' }),
+      config,
+    );
+    expect(ok.html).toContain('href="https://example.com/a?b&#x3D;1&amp;c&#x3D;2"');
+    expect(ok.text).toContain('Read more <https://example.com/a?b=1&c=2>');
+  });
+
   it('compiles once per content hash and recompiles when the content changes', async () => {
     const a = await compileNewsletter(alertInput(), config);
     const b = await compileNewsletter(alertInput(), config);

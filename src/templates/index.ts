@@ -95,11 +95,17 @@ function cardLead(article: StoredArticle): string {
   return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), 1))}…`;
 }
 
-/** A copy of the article with every string defused (see defuseBraces). */
+/** The URL when it is http(s); anything else (javascript:, data:…) never reaches a link. */
+export function webUrl(url: string | undefined): string | undefined {
+  return url !== undefined && /^https?:\/\/[^\s]+$/i.test(url) ? url : undefined;
+}
+
+/** A copy of the article with every string defused (see defuseBraces) and only web URLs. */
 function defuseArticle(article: StoredArticle): StoredArticle {
   const d = (v: string | undefined) => (v === undefined ? undefined : defuseBraces(v));
   return {
     ...article,
+    url: webUrl(article.url),
     title: defuseBraces(article.title),
     standfirst: d(article.standfirst),
     paragraphs: article.paragraphs.map(defuseBraces),
@@ -107,6 +113,7 @@ function defuseArticle(article: StoredArticle): StoredArticle {
     byline: d(article.byline),
     image: article.image && {
       ...article.image,
+      url: webUrl(article.image.url),
       alt: d(article.image.alt),
       caption: d(article.image.caption),
       credit: d(article.image.credit),
