@@ -397,4 +397,18 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
     expect(sink.messages.length).toBe(mails);
     expect(await findSubscriberByEmail(app.store.db, 'prefs@example.org')).toBeNull();
   });
+  it('rate-limits subscribe posts per client', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await server.inject({
+        method: 'POST',
+        url: '/subscribe',
+        headers: { 'content-type': 'application/json' },
+        payload: { email: 'bad address' },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s !== 400 && s !== 429)).toEqual([]);
+  });
 });
