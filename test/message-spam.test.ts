@@ -1,9 +1,18 @@
 // SpamAssassin's local rules judge the alert and the digest built from the fixture.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseArticle } from '../src/articles/parse.ts';
 import { createMessageBuilder } from '../src/delivery/message.ts';
-import { compileNewsletter } from '../src/templates/index.ts';
+import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
 import { alertInput, digestInput, testConfig } from './helpers/newsletter.ts';
+
+const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
+/** The fixture as the real ingest parser stores it. */
+const parsedFixture = () => ({
+  ...parseArticle({ body: readFileSync(FIXTURE), filename: FIXTURE }),
+  id: 9,
+});
 
 /** Runs `spamassassin -L -t` over a raw message and returns its score and rule report. */
 function spamScore(raw: Buffer): { score: number; report: string } {
@@ -27,7 +36,18 @@ describe('SpamAssassin (local rules)', () => {
   it.each([
     ['alert', alertInput()],
     ['digest', digestInput()],
-  ] as const)(
+    ['alert (real parser)', alertInput(parsedFixture())],
+    [
+      'digest (real parser)',
+      {
+        ...digestInput(),
+        groups: [
+          { topicId: 'rc', topicName: 'Russia-China relations', articles: [parsedFixture()] },
+          ...digestInput().groups.slice(1),
+        ],
+      },
+    ],
+  ] as Array<[string, NewsletterInput]>)(
     'scores the %s built from the fixture at 1.0 or less',
     async (_name, input) => {
       const compiled = await compileNewsletter(input, config);
