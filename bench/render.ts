@@ -2,6 +2,7 @@
 // on this one core (one process, one thread). `node bin/run-ts.js bench/render.ts [--seconds N]`
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import mjml2html from 'mjml';
@@ -133,6 +134,10 @@ const rows: Array<[string, string]> = [
 ];
 const width = Math.max(...rows.map(([k]) => k.length));
 for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v.padStart(10)}\n`);
+// Numbers from a shared machine mean little without its load next to them.
+process.stdout.write(
+  `  load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores (figures are for one core)\n`,
+);
 const pass = renders >= TARGET_RENDERS;
 process.stdout.write(
   `  target: ${fmt(TARGET_RENDERS)} personalised renders/s per core: ${pass ? 'met' : 'NOT met'}\n`,
