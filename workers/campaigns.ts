@@ -9,6 +9,8 @@ import { createRedis } from '../src/redis/index.ts';
 
 export function startCampaignsWorker(rt: DeliveryRuntime): Service {
   const { app } = rt;
+  // BullMQ leaves a connection it was handed open on close: this file closes it.
+  const connection = createRedis(app.config, 'worker');
   const worker = new Worker(
     QUEUE_NAMES.campaigns,
     async (job) => {
@@ -25,7 +27,7 @@ export function startCampaignsWorker(rt: DeliveryRuntime): Service {
       );
     },
     {
-      connection: createRedis(app.config, 'worker'),
+      connection,
       prefix: app.config.QUEUE_PREFIX,
       concurrency: 2,
       lockDuration: app.config.JOB_LOCK_MS,
@@ -36,5 +38,11 @@ export function startCampaignsWorker(rt: DeliveryRuntime): Service {
     app.logger.error({ job_id: job?.id, err: error.message }, 'delivery.fanout.failed'),
   );
   worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.campaigns.error'));
-  return { name: 'worker:campaigns', stop: () => worker.close() };
+  return {
+    name: 'worker:campaigns',
+    async stop() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
 }

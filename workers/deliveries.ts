@@ -9,6 +9,8 @@ import { createRedis } from '../src/redis/index.ts';
 
 export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
   const { app } = rt;
+  // BullMQ leaves a connection it was handed open on close: this file closes it.
+  const connection = createRedis(app.config, 'worker');
   const worker = new Worker(
     QUEUE_NAMES.deliveries,
     async (job, token) => {
@@ -26,7 +28,9 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
         },
         data,
         {
-          claim: job.id ?? `${data.campaignId}-${data.batchNo}`,
+          // The same job (a retry, or a re-run after a crash) takes its rows back; a job
+          // re-created after Redis lost the first one does not take rows still in flight.
+          claim: `${job.id}@${job.timestamp}`,
           finalAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
         },
       );
@@ -42,7 +46,7 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       return result;
     },
     {
-      connection: createRedis(app.config, 'worker'),
+      connection,
       prefix: app.config.QUEUE_PREFIX,
       concurrency: app.config.SEND_CONCURRENCY,
       lockDuration: app.config.JOB_LOCK_MS,
@@ -55,6 +59,7 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
     async stop() {
       rt.beginStop();
       await worker.close();
+      connection.disconnect();
     },
   };
 }

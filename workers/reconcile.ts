@@ -18,8 +18,10 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
     redis: rt.redis,
     now: rt.now,
   };
+  // BullMQ leaves a connection it was handed open on close: this file closes it.
+  const connection = createRedis(app.config, 'worker');
   const worker = new Worker(QUEUE_NAMES.reconcile, async () => reconcile(deps), {
-    connection: createRedis(app.config, 'worker'),
+    connection,
     prefix: app.config.QUEUE_PREFIX,
     concurrency: 1,
   });
@@ -36,6 +38,7 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
     async stop() {
       clearInterval(timer);
       await worker.close();
+      connection.disconnect();
     },
   };
 }

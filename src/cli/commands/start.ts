@@ -18,6 +18,14 @@ export async function startHttp(app: App): Promise<Service & { port: number }> {
   return { name: 'http', port, stop: () => server.close() };
 }
 
+/**
+ * Ends the process once every service has stopped: a library's idle handle (a connection it
+ * was handed, a timer) must not keep a stopped process alive.
+ */
+function exitAfterStop(): void {
+  setImmediate(() => process.exit(process.exitCode ?? 0));
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -26,6 +34,7 @@ export function register(program: Command): void {
       const app = await createApp(loadConfig());
       const http = await startHttp(app);
       await runUntilSignal(app, [http]);
+      exitAfterStop();
     });
 
   program
@@ -42,6 +51,7 @@ export function register(program: Command): void {
       const workers = await startWorkers(app);
       const http = await startHttp(app);
       await runUntilSignal(app, [...workers, http]);
+      exitAfterStop();
     });
 
   program
@@ -63,5 +73,6 @@ export function register(program: Command): void {
         `herald: workers running: ${names.length > 0 ? names.join(', ') : WORKER_NAMES.join(', ')}\n`,
       );
       await runUntilSignal(app, workers);
+      exitAfterStop();
     });
 }
