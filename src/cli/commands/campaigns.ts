@@ -1,4 +1,5 @@
 // `herald campaign create|send|schedule|pause|resume|cancel|status`.
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { App } from '../../app.ts';
 import {
@@ -14,6 +15,7 @@ import {
 import { createCampaignSchema } from '../../campaigns/model.ts';
 import { CampaignError, campaignStatus, createCampaign } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
+import { CampaignPreviewError, previewCampaign } from '../../delivery/preview.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 
@@ -161,6 +163,32 @@ export function register(program: Command): void {
         });
       },
     );
+
+  campaign
+    .command('preview <id>')
+    .description('the exact message that subscriber would get, as raw MIME and/or HTML')
+    .requiredOption('--to <email>', 'the subscriber to personalise for')
+    .option('--eml <file>', 'write the raw message (.eml) here')
+    .option('--html <file>', 'write the HTML part here')
+    .action(async (rawId: string, options: { to: string; eml?: string; html?: string }) => {
+      const id = parseId(rawId);
+      await withControl(async (deps, app) => {
+        const preview = await previewCampaign(deps.db, app.config, id, options.to).catch(
+          (error: unknown) => {
+            if (error instanceof CampaignPreviewError)
+              throw new UserError(`--to: ${error.message}`);
+            throw error;
+          },
+        );
+        if (options.eml) await writeFile(options.eml, preview.message.raw);
+        if (options.html) await writeFile(options.html, preview.html);
+        if (!options.eml && !options.html) process.stdout.write(preview.message.raw);
+        else
+          process.stderr.write(
+            `herald: preview of campaign ${id} for subscriber ${preview.subscriberId} written\n`,
+          );
+      });
+    });
 
   campaign
     .command('status <id>')
