@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import * as articles from './commands/articles.ts';
 import * as campaigns from './commands/campaigns.ts';
+import * as demo from './commands/demo.ts';
 import * as digests from './commands/digests.ts';
 import * as keys from './commands/keys.ts';
 import * as queues from './commands/queues.ts';
@@ -16,7 +17,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys, articles, queues, campaigns, subscribers, render, digests])
+for (const family of [start, keys, articles, queues, campaigns, subscribers, render, digests, demo])
   family.register(program);
 
 try {

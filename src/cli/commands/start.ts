@@ -4,6 +4,7 @@ import { startWorkers, WORKER_NAMES, type WorkerName } from '../../../workers/in
 import { type App, createApp, requireRedis } from '../../app.ts';
 import { loadConfig } from '../../config/index.ts';
 import { buildServer } from '../../http/server.ts';
+import { startBounceListener } from '../../subscribers/listener.ts';
 import { UserError } from '../context.ts';
 import { runUntilSignal, type Service } from '../lifecycle.ts';
 
@@ -16,6 +17,14 @@ export async function startHttp(app: App): Promise<Service & { port: number }> {
   app.logger.info({ port }, 'http.listening');
   process.stderr.write(`herald: listening on http://${app.config.HOST}:${port}\n`);
   return { name: 'http', port, stop: () => server.close() };
+}
+
+/** Starts the inbound SMTP listener for VERP bounces when BOUNCE_SMTP_PORT is set. */
+async function startBounces(app: App): Promise<Service[]> {
+  if (app.config.BOUNCE_SMTP_PORT === undefined) return [];
+  const listener = await startBounceListener(app);
+  process.stderr.write(`herald: bounce listener on port ${listener.port}\n`);
+  return [{ name: 'bounces', stop: () => listener.stop() }];
 }
 
 /**
@@ -49,8 +58,9 @@ export function register(program: Command): void {
         process.stderr.write(`herald: ${error.message}; waiting for it\n`);
       });
       const workers = await startWorkers(app);
+      const bounces = await startBounces(app);
       const http = await startHttp(app);
-      await runUntilSignal(app, [...workers, http]);
+      await runUntilSignal(app, [...workers, ...bounces, http]);
       exitAfterStop();
     });
 
