@@ -1,0 +1,366 @@
+// The fan-out bench for one SQL dialect: (a) the raw limit of the pooled transport with
+// pre-built messages, (b) a naive per-recipient MJML compile + nodemailer build, (c) Herald
+// end-to-end from `campaign send` to the last message accepted by the sink, with workers in a
+// separate `herald worker` process. All three send into the same sink process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import mjml2html from 'mjml';
+import { type App, createApp } from '../src/app.ts';
+import { sendCampaign } from '../src/campaigns/control.ts';
+import { createCampaignSchema } from '../src/campaigns/model.ts';
+import { createCampaign, getCampaign, loadArticles } from '../src/campaigns/repository.ts';
+import { parseConfig } from '../src/config/index.ts';
+import {
+  type BuiltMessage,
+  composeWithNodemailer,
+  type Recipient,
+} from '../src/delivery/message.ts';
+import { openQueues } from '../src/delivery/queues.ts';
+import { campaignRenderer, newsletterInput } from '../src/delivery/renderer.ts';
+import { createTransport, type MailTransport } from '../src/delivery/transport.ts';
+import { countLedger } from '../src/store/ledger.ts';
+import { htmlToText, renderMjml } from '../src/templates/index.ts';
+import { topicNames } from '../src/topics/catalogue.ts';
+import { cpuMs, deletePrefix, ownCpuMs, peakRss, watchRedis } from './monitor.ts';
+import type { SinkProcess } from './sink-client.ts';
+import { waitUntil } from './sink-client.ts';
+import {
+  type BenchDialect,
+  createBenchTarget,
+  seedFixtureArticle,
+  seedFollowers,
+  uniqueName,
+} from './store.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TOPIC = 'russia-china-relations';
+/** Messages sent untimed before (a) to open the pool's connections and warm the JIT. */
+const WARM_UP = 300;
+
+export interface FanoutOptions {
+  dialect: BenchDialect;
+  recipients: number;
+  /** Recipients timed on the naive path (b). */
+  naiveSample: number;
+  sink: SinkProcess;
+  /** Write a CPU profile of the worker process into this directory. */
+  profileDir?: string;
+}
+
+export interface FanoutResult {
+  dialect: BenchDialect;
+  recipients: number;
+  seedMs: number;
+  messageBytes: number;
+  /** Messages built per second by the real builder, one core (bench process). */
+  buildRate: number;
+  /** CPU µs per message: building (bench process), (a) sending and sinking, (b) whole naive
+   * path, (c) worker process and sink. CPU time holds up better than wall time on a busy box. */
+  buildCpuUs: number;
+  aSenderCpuUs: number;
+  aSinkCpuUs: number;
+  bCpuUs: number;
+  cWorkerCpuUs: number;
+  cSinkCpuUs: number;
+  /** 1-minute load average when (c) finished: above 2 the 2-core box was shared. */
+  loadAverage: number;
+  lanes: number;
+  aMs: number;
+  aRate: number;
+  bSample: number;
+  bMs: number;
+  bRate: number;
+  /** send → last message accepted by the sink */
+  cMs: number;
+  cRate: number;
+  /** send → campaign status `sent` */
+  cSentMs: number;
+  /** send → campaigns.prepared_at (ledger written, every batch enqueued) */
+  prepMs: number;
+  batches: number;
+  redisUsedDelta: number;
+  redisPrefixBytes: number;
+  redisPrefixKeys: number;
+  workerRss: number;
+  ledgerSent: number;
+  sinkAccepted: number;
+  sinkDuplicates: number;
+}
+
+/** Environment shared by the bench process and the worker child (pool/batch knobs may be overridden). */
+function benchEnv(databaseUrl: string, smtpUrl: string, prefix: string): Record<string, string> {
+  const passthrough = ['SMTP_POOL_SIZE', 'SEND_CONCURRENCY', 'BATCH_SIZE', 'REDIS_URL'] as const;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    SMTP_URL: smtpUrl,
+    QUEUE_PREFIX: prefix,
+    HERALD_DATA_DIR: resolve(ROOT, 'var/bench'),
+    LOG_LEVEL: 'warn',
+    HERALD_SECRET: 'bench-secret-bench-secret-bench',
+    PUBLIC_URL: 'https://news.example.org',
+    MAIL_FROM: 'Herald News <news@example.org>',
+  };
+  for (const name of passthrough) {
+    const value = process.env[name];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
+/** Sends `items` with `lanes` sends in flight, as deliverBatch does; resolves with the ms taken. */
+async function pushThrough<T>(
+  items: readonly T[],
+  lanes: number,
+  send: (item: T) => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    for (;;) {
+      const item = items[next];
+      if (item === undefined) return;
+      next += 1;
+      await send(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
+  return performance.now() - started;
+}
+
+/** Spawns `node bin/herald.js worker` and resolves once it says its workers run. */
+async function startWorkerProcess(
+  env: Record<string, string>,
+  profileDir: string | undefined,
+): Promise<ChildProcess> {
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, 'bin/herald.js'), 'worker'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  await new Promise<void>((ready, fail) => {
+    const lines = createInterface({ input: child.stderr! });
+    let started = false;
+    lines.on('line', (line) => {
+      if (!started && line.includes('workers running')) {
+        started = true;
+        ready();
+      } else process.stderr.write(`[worker] ${line}\n`);
+    });
+    child.once('exit', (code) => {
+      if (!started) fail(new Error(`the worker process exited early (code ${code})`));
+    });
+  });
+  return child;
+}
+
+/** Sends SIGTERM and waits for the worker to exit (it hands back what is in flight). */
+async function stopWorkerProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const started = Date.now();
+  const exited = new Promise<[number | null, string | null]>((done) =>
+    child.once('exit', (code, signal) => done([code, signal])),
+  );
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = await exited;
+  clearTimeout(timer);
+  if (code !== 0)
+    process.stderr.write(
+      `bench: the worker process ended with ${signal ?? `code ${code}`} after ${Date.now() - started} ms\n`,
+    );
+}
+
+/** Runs (a), (b) and (c) for one dialect against a fresh store and queue prefix. */
+export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResult> {
+  const { dialect, recipients: n, sink } = options;
+  const log = (message: string) => process.stderr.write(`[${dialect}] ${message}\n`);
+  const target = await createBenchTarget(dialect);
+  const prefix = uniqueName('hbench');
+  const env = benchEnv(target.databaseUrl, sink.url, prefix);
+  const config = parseConfig(env);
+  const lanes = Math.max(1, config.SMTP_POOL_SIZE * 2);
+  let app: App | undefined;
+  let worker: ChildProcess | undefined;
+  let transport: MailTransport | undefined;
+  try {
+    app = await createApp(config);
+    const db = app.store.db;
+
+    log(`seeding the fixture article and ${n} followers`);
+    let started = performance.now();
+    const article = await seedFixtureArticle(db);
+    if (!article.topics.includes(TOPIC)) throw new Error(`the fixture is not tagged ${TOPIC}`);
+    await seedFollowers(db, n, TOPIC);
+    const { campaign, audienceSize } = await createCampaign(
+      db,
+      createCampaignSchema.parse({ articleIds: [article.id], topics: [TOPIC] }),
+      new Date().toISOString(),
+    );
+    if (audienceSize !== n) throw new Error(`audience is ${audienceSize}, expected ${n}`);
+    const seedMs = performance.now() - started;
+
+    // (a) the raw limit: N messages built first with the real builder, then only sending timed.
+    log('(a) building messages with the real builder');
+    const renderer = await campaignRenderer(db, config, campaign);
+    const names = await topicNames(db, campaign.audienceTopics);
+    const subscribers = await db
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'name'])
+      .orderBy('id')
+      .execute();
+    const recipientsList: Recipient[] = subscribers.map((s) => ({
+      subscriberId: s.id,
+      email: s.email,
+      name: s.name,
+      followedTopicNames: [names[TOPIC] ?? TOPIC],
+    }));
+    started = performance.now();
+    const buildCpu0 = ownCpuMs();
+    const messages: BuiltMessage[] = recipientsList.map((r) => renderer.build(r));
+    const buildMs = performance.now() - started;
+    const buildCpuMs = ownCpuMs() - buildCpu0;
+    const messageBytes = Math.round(
+      messages.reduce((sum, m) => sum + m.raw.length, 0) / Math.max(1, messages.length),
+    );
+    transport = createTransport(config);
+    await transport.verify();
+    const sender = transport;
+    // Warm the pool's connections and both processes' JIT before anything is timed.
+    await pushThrough(messages.slice(0, Math.min(WARM_UP, n)), lanes, (m) => sender.send(m));
+    await sink.reset();
+    log(`(a) sending ${n} pre-built messages (${lanes} in flight)`);
+    const aCpu0 = { own: ownCpuMs(), sink: cpuMs(sink.pid) };
+    const aMs = await pushThrough(messages, lanes, (m) => sender.send(m));
+    const aCpu = { own: ownCpuMs() - aCpu0.own, sink: cpuMs(sink.pid) - aCpu0.sink };
+    const afterA = await sink.counts();
+    if (afterA.accepted !== n) throw new Error(`(a) sink accepted ${afterA.accepted} of ${n}`);
+    messages.length = 0;
+
+    // (b) naive: per recipient, MJML compiled (no cache) and the message built by nodemailer.
+    const sample = recipientsList.slice(0, Math.min(options.naiveSample, n));
+    const articles = await loadArticles(db, campaign.articleIds);
+    const input = newsletterInput(campaign, articles, names);
+    await sink.reset();
+    log(`(b) naive path on ${sample.length} recipients`);
+    const bCpu0 = ownCpuMs();
+    const bMs = await pushThrough(sample, lanes, async (recipient) => {
+      const { html } = await mjml2html(renderMjml(input, config), {
+        validationLevel: 'strict',
+        keepComments: false,
+      });
+      const compiled = { hash: '', subject: input.subject, html, text: htmlToText(html) };
+      const compose = composeWithNodemailer(
+        compiled,
+        { campaignId: campaign.id, kind: 'campaign' },
+        config,
+      );
+      await sender.send(await compose(recipient));
+    });
+    const bCpuMs = ownCpuMs() - bCpu0;
+    const afterB = await sink.counts();
+    if (afterB.accepted !== sample.length)
+      throw new Error(`(b) sink accepted ${afterB.accepted} of ${sample.length}`);
+    transport.close();
+    transport = undefined;
+
+    // (c) Herald end to end, workers in their own process.
+    log('(c) starting the worker process');
+    worker = await startWorkerProcess(env, options.profileDir);
+    const queues = openQueues(app);
+    const redis = app.redis();
+    await sink.reset();
+    const watcher = await watchRedis(redis, prefix);
+    log(`(c) campaign send → ${n} messages`);
+    const cCpu0 = { worker: cpuMs(worker.pid!), sink: cpuMs(sink.pid) };
+    const sendStart = Date.now();
+    await sendCampaign({ db, config, queues, now: () => new Date() }, campaign.id);
+    const timeoutMs = Math.max(180_000, n * 20);
+    let last = await sink.counts();
+    await waitUntil(
+      async () => {
+        last = await sink.counts();
+        return last.accepted >= n;
+      },
+      `${n} messages at the sink (have ${last.accepted})`,
+      timeoutMs,
+      25,
+    );
+    const cMs = last.lastAt - sendStart;
+    const cCpu = { worker: cpuMs(worker.pid!) - cCpu0.worker, sink: cpuMs(sink.pid) - cCpu0.sink };
+    await waitUntil(
+      async () => (await getCampaign(db, campaign.id))?.status === 'sent',
+      'campaign status sent',
+      60_000,
+      25,
+    );
+    const cSentMs = Date.now() - sendStart;
+    const redisPeak = await watcher.stop();
+    const workerRss = peakRss(worker.pid!);
+    const finished = await getCampaign(db, campaign.id);
+    const prepMs = finished?.preparedAt ? Date.parse(finished.preparedAt) - sendStart : Number.NaN;
+    const ledger = await countLedger(db, campaign.id);
+    const batches = await db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.max('batch_no').as('b'))
+      .where('campaign_id', '=', campaign.id)
+      .executeTakeFirst();
+    // Let any stray duplicate arrive before the final count.
+    await new Promise((done) => setTimeout(done, 200));
+    const afterC = await sink.counts();
+    await stopWorkerProcess(worker);
+    worker = undefined;
+    await deletePrefix(redis, prefix);
+
+    return {
+      dialect,
+      recipients: n,
+      seedMs,
+      messageBytes,
+      buildRate: (n * 1000) / buildMs,
+      buildCpuUs: (buildCpuMs * 1000) / n,
+      aSenderCpuUs: (aCpu.own * 1000) / n,
+      aSinkCpuUs: (aCpu.sink * 1000) / n,
+      bCpuUs: (bCpuMs * 1000) / sample.length,
+      cWorkerCpuUs: (cCpu.worker * 1000) / n,
+      cSinkCpuUs: (cCpu.sink * 1000) / n,
+      loadAverage: loadavg()[0] ?? 0,
+      lanes,
+      aMs,
+      aRate: (n * 1000) / aMs,
+      bSample: sample.length,
+      bMs,
+      bRate: (sample.length * 1000) / bMs,
+      cMs,
+      cRate: (n * 1000) / cMs,
+      cSentMs,
+      prepMs,
+      batches: Number(batches?.b ?? 0),
+      redisUsedDelta: redisPeak.usedDelta,
+      redisPrefixBytes: redisPeak.prefixBytes,
+      redisPrefixKeys: redisPeak.prefixKeys,
+      workerRss,
+      ledgerSent: ledger.sent,
+      sinkAccepted: afterC.accepted,
+      sinkDuplicates: afterC.duplicates,
+    };
+  } finally {
+    transport?.close();
+    if (worker) await stopWorkerProcess(worker);
+    if (app) {
+      await deletePrefix(app.redis(), prefix).catch(() => {});
+      await app.close();
+    }
+    await target.dispose();
+  }
+}
+
+/** Makes sure a profile directory exists and returns its absolute path. */
+export function profileDirectory(dir: string): string {
+  const path = resolve(dir);
+  mkdirSync(path, { recursive: true });
+  return path;
+}

@@ -1,0 +1,157 @@
+// `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both] [--only fanout|render]
+// [--naive-sample N] [--profile DIR]`: the fan-out bench (a raw transport, b naive, c Herald)
+// per dialect, then the rendering bench (bench/render.ts) when it exists.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type FanoutResult, profileDirectory, runFanoutBench } from './fanout.ts';
+import { startSinkProcess } from './sink-client.ts';
+import { type BenchDialect, DIALECTS } from './store.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TARGET_CA = 0.75;
+const TARGET_CB = 10;
+
+/** Reads and checks the command line; exits 2 with a message naming the bad option. */
+function readOptions() {
+  const { values } = parseArgs({
+    options: {
+      recipients: { type: 'string', default: '20000' },
+      dialect: { type: 'string', default: 'both' },
+      only: { type: 'string' },
+      'naive-sample': { type: 'string', default: '500' },
+      profile: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  const fail = (message: string): never => {
+    process.stderr.write(`bench: ${message}\n`);
+    process.exit(2);
+  };
+  const recipients = Number(values.recipients);
+  if (!Number.isInteger(recipients) || recipients < 1)
+    fail(`--recipients must be a whole number above 0 (got "${values.recipients}")`);
+  const naiveSample = Number(values['naive-sample']);
+  if (!Number.isInteger(naiveSample) || naiveSample < 1)
+    fail(`--naive-sample must be a whole number above 0 (got "${values['naive-sample']}")`);
+  const dialects: BenchDialect[] =
+    values.dialect === 'both'
+      ? [...DIALECTS]
+      : (DIALECTS as readonly string[]).includes(values.dialect)
+        ? [values.dialect as BenchDialect]
+        : fail(`--dialect must be sqlite, postgres or both (got "${values.dialect}")`);
+  const only = values.only;
+  if (only !== undefined && only !== 'fanout' && only !== 'render')
+    fail(`--only must be fanout or render (got "${only}")`);
+  return { recipients, naiveSample, dialects, only, profile: values.profile };
+}
+
+const int = (value: number) => Math.round(value).toLocaleString('en-US');
+const ms = (value: number) => `${int(value)} ms`;
+const rate = (value: number) => `${int(value)} msg/s`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const us = (value: number) => `${int(value)} µs`;
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+const ratio = (value: number, target: number) =>
+  `${value.toFixed(2)} ${value >= target ? '✓' : '✗'} (target ≥ ${target})`;
+
+/** The rows printed for each dialect: label and formatted value. */
+function rows(r: FanoutResult): Array<[string, string]> {
+  const ca = r.cRate / r.aRate;
+  const cb = r.cRate / r.bRate;
+  return [
+    ['recipients', int(r.recipients)],
+    ['message size (avg)', kib(r.messageBytes)],
+    ['in-flight lanes (SMTP_POOL_SIZE×2)', String(r.lanes)],
+    ['builder alone (1 core, bench process)', rate(r.buildRate)],
+    ['(a) raw: pre-built → pooled transport', `${rate(r.aRate)} (${ms(r.aMs)})`],
+    [
+      `(b) naive: MJML + nodemailer per recipient (${r.bSample})`,
+      `${rate(r.bRate)} (${ms(r.bMs)})`,
+    ],
+    ['(c) Herald: send → last accepted', `${rate(r.cRate)} (${ms(r.cMs)})`],
+    ['(c) send → campaign status sent', ms(r.cSentMs)],
+    ['c/a', ratio(ca, TARGET_CA)],
+    ['c/b', ratio(cb, TARGET_CB)],
+    ['ledger preparation (send → prepared_at)', `${ms(r.prepMs)} (${r.batches} batches)`],
+    ['Redis used_memory at peak − before', mib(r.redisUsedDelta)],
+    [
+      "Redis keys of this run's prefix at peak",
+      `${kib(r.redisPrefixBytes)} (${r.redisPrefixKeys} keys)`,
+    ],
+    ['worker process RSS at peak (VmHWM)', mib(r.workerRss)],
+    [
+      'ledger sent / sink accepted / duplicates',
+      `${r.ledgerSent} / ${r.sinkAccepted} / ${r.sinkDuplicates}`,
+    ],
+    ['seeding (article + followers + campaign)', ms(r.seedMs)],
+    ['CPU/msg: builder alone', us(r.buildCpuUs)],
+    ['CPU/msg (a): sender / sink', `${us(r.aSenderCpuUs)} / ${us(r.aSinkCpuUs)}`],
+    ['CPU/msg (b): naive sender', us(r.bCpuUs)],
+    ['CPU/msg (c): worker process / sink', `${us(r.cWorkerCpuUs)} / ${us(r.cSinkCpuUs)}`],
+    ['load average (1 min) at the end', r.loadAverage.toFixed(1)],
+  ];
+}
+
+/** Prints one dialect's table as aligned text. */
+function printTable(result: FanoutResult): void {
+  const table = rows(result);
+  const width = Math.max(...table.map(([label]) => label.length));
+  process.stdout.write(`\nFan-out bench on ${result.dialect}\n`);
+  for (const [label, value] of table) process.stdout.write(`  ${label.padEnd(width)}  ${value}\n`);
+}
+
+/** Prints every dialect side by side as a markdown table. */
+function printMarkdown(results: FanoutResult[]): void {
+  const tables = results.map(rows);
+  const header = `| measure | ${results.map((r) => r.dialect).join(' | ')} |`;
+  const rule = `| --- | ${results.map(() => '---').join(' | ')} |`;
+  const body = tables[0]!.map(
+    ([label], i) => `| ${label} | ${tables.map((t) => t[i]![1]).join(' | ')} |`,
+  );
+  process.stdout.write(`\n${[header, rule, ...body].join('\n')}\n`);
+}
+
+/** Runs bench/render.ts in its own process when it exists; returns whether it passed. */
+function runRenderBench(): boolean {
+  const script = resolve(ROOT, 'bench/render.ts');
+  if (!existsSync(script)) {
+    process.stdout.write('\nRender bench: bench/render.ts does not exist yet; skipped.\n');
+    return true;
+  }
+  process.stdout.write('\nRender bench (bench/render.ts)\n');
+  const run = spawnSync(process.execPath, [resolve(ROOT, 'bin/run-ts.js'), script], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  return run.status === 0;
+}
+
+const options = readOptions();
+let ok = true;
+if (options.only !== 'render') {
+  const sink = await startSinkProcess();
+  const results: FanoutResult[] = [];
+  try {
+    for (const dialect of options.dialects) {
+      const result = await runFanoutBench({
+        dialect,
+        recipients: options.recipients,
+        naiveSample: options.naiveSample,
+        sink,
+        profileDir: options.profile ? profileDirectory(options.profile) : undefined,
+      });
+      printTable(result);
+      results.push(result);
+    }
+  } catch (error) {
+    ok = false;
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+  } finally {
+    await sink.close();
+  }
+  if (results.length > 0) printMarkdown(results);
+}
+if (options.only !== 'fanout') ok = runRenderBench() && ok;
+process.exit(ok ? 0 : 1);
