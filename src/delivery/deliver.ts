@@ -81,7 +81,7 @@ export async function deliverBatch(
     suppressed: 0,
   };
   const campaign = await getCampaign(db, data.campaignId);
-  if (!campaign || campaign.status !== 'sending') return { ...result, outcome: 'skipped' };
+  if (campaign?.status !== 'sending') return { ...result, outcome: 'skipped' };
 
   const rows = await claimRows(db, data, attempt.claim, deps.now().toISOString());
   if (rows.length === 0) {
@@ -341,7 +341,7 @@ function watchCampaign(db: Kysely<Database>, campaignId: number, claim: string, 
       .where('id', '=', campaignId)
       .executeTakeFirst()
       .then((row) => {
-        if (!row || row.status !== 'sending') halted = true;
+        if (row?.status !== 'sending') halted = true;
       })
       .catch(() => {});
   }, STATUS_POLL_MS);

@@ -45,7 +45,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
   }
   await moveCampaign(db, campaignId, ['scheduled'], 'sending', nowIso(), { startedAt: nowIso() });
   const campaign = await getCampaign(db, campaignId);
-  if (!campaign || campaign.status !== 'sending') return { outcome: 'skipped', batches: 0 };
+  if (campaign?.status !== 'sending') return { outcome: 'skipped', batches: 0 };
 
   // Compile before writing anything: a broken template pauses the campaign with the reason
   // instead of failing every batch.

@@ -33,7 +33,7 @@ export async function finishIfDone(
     .select(['status', 'prepared_at'])
     .where('id', '=', campaignId)
     .executeTakeFirst();
-  if (!campaign || campaign.status !== 'sending' || !campaign.prepared_at) return false;
+  if (campaign?.status !== 'sending' || !campaign.prepared_at) return false;
   const unsent = await db
     .selectFrom('deliveries')
     .select('subscriber_id')
