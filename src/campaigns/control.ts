@@ -2,7 +2,12 @@
 // state change in the store followed by the queue work it implies.
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
-import { enqueueBatches, enqueueCampaign, removeWaitingCampaignJob } from '../delivery/jobs.ts';
+import {
+  campaignJobId,
+  enqueueBatches,
+  enqueueCampaign,
+  removeWaitingCampaignJob,
+} from '../delivery/jobs.ts';
 import { pendingBatchNos } from '../delivery/progress.ts';
 import type { Queues } from '../delivery/queues.ts';
 import type { Database } from '../store/schema.ts';
@@ -59,8 +64,7 @@ export async function scheduleCampaign(deps: ControlDeps, id: number, at: Date):
   ) {
     refuse(campaign, 'schedule');
   }
-  await removeWaitingCampaignJob(deps.queues, id);
-  await enqueueCampaign(deps.queues, id, at.getTime() - now.getTime());
+  await placeCampaignJob(deps, id, at, now);
   return requireCampaign(deps.db, id);
 }
 
@@ -98,9 +102,24 @@ export async function scheduleCampaignAtLocalTime(
   ) {
     refuse(campaign, 'schedule');
   }
-  await removeWaitingCampaignJob(deps.queues, id);
-  await enqueueCampaign(deps.queues, id, first.getTime() - now.getTime());
+  await placeCampaignJob(deps, id, first, now);
   return requireCampaign(deps.db, id);
+}
+
+/**
+ * Replaces the campaign's delayed job with one that fires at `at`, and checks that it took: a
+ * reconciler pass between the removal and the add may have put back a job for the old time
+ * under the same id (the reconciler also moves a delayed job that is later than scheduled_at).
+ */
+async function placeCampaignJob(deps: ControlDeps, id: number, at: Date, now: Date) {
+  const delay = at.getTime() - now.getTime();
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    await removeWaitingCampaignJob(deps.queues, id);
+    const placedAt = Date.now();
+    await enqueueCampaign(deps.queues, id, delay);
+    const job = await deps.queues.campaigns.getJob(campaignJobId(id));
+    if (!job || Math.abs(job.timestamp + job.delay - (placedAt + delay)) < 1_000) return;
+  }
 }
 
 /** Takes a scheduled campaign back to draft (its time forgotten, its job removed). */

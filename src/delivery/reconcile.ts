@@ -1,5 +1,6 @@
 // The reconciler: compares the store (source of truth) with the queues and re-creates any job
 // that Redis lost, so that losing Redis's data never loses a send.
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
@@ -45,7 +46,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
     if (campaign.status === 'scheduled' || !campaign.prepared_at) {
       const job = await queues.campaigns.getJob(campaignJobId(campaign.id));
       const state = job ? await job.getState() : 'missing';
-      if (LIVE.has(state)) continue;
+      if (LIVE.has(state)) {
+        if (job && state === 'delayed' && campaign.status === 'scheduled' && campaign.scheduled_at)
+          result.campaignJobs += await moveLateJob(deps, job, campaign.id, campaign.scheduled_at);
+        continue;
+      }
       if (job && state === 'failed') await job.retry();
       else {
         if (job) await job.remove();
@@ -85,6 +90,29 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
     deps.logger.warn({ ...result }, 'delivery.reconcile.requeued');
   }
   return result;
+}
+
+/**
+ * Moves a scheduled campaign's delayed job that would fire later than its stored time (a
+ * reschedule raced a reconciler pass that put back the old job); returns 1 if it did. One that
+ * fires early is harmless: the fan-out refuses to start before scheduled_at.
+ */
+async function moveLateJob(
+  deps: ReconcileDeps,
+  job: Job,
+  campaignId: number,
+  scheduledAt: string,
+): Promise<number> {
+  const delay = Date.parse(scheduledAt) - deps.now().getTime();
+  // BullMQ measures delays on the real clock; the stored time is on deps.now's.
+  if (job.timestamp + job.delay <= Date.now() + delay + 1_000) return 0;
+  try {
+    await job.remove();
+  } catch {
+    return 0; // Taken by a worker meanwhile.
+  }
+  await enqueueCampaign(deps.queues, campaignId, delay);
+  return 1;
 }
 
 /**
