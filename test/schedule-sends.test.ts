@@ -11,6 +11,8 @@ import { saveArticle } from '../src/articles/repository.ts';
 import { articleSchema } from '../src/articles/schema.ts';
 import {
   type ControlDeps,
+  pauseCampaign,
+  resumeCampaign,
   scheduleCampaign,
   scheduleCampaignAtLocalTime,
   unscheduleCampaign,
@@ -175,6 +177,20 @@ describe.each(DIALECTS)('scheduled sends on %s', (dialect) => {
     await expect(
       scheduleCampaign(deps, moved.id, new Date(Date.now() + 60_000)),
     ).rejects.toBeInstanceOf(CampaignError);
+  });
+
+  it('holds a campaign paused before its instant and resumed until that instant', async () => {
+    const db = herald.app.store.db;
+    const { id } = await draftWithAudience(db, 'russia', 'held', ['UTC', 'Asia/Kolkata']);
+    const at = new Date(Date.now() + 2_500);
+    await scheduleCampaign(deps, id, at);
+    expect((await pauseCampaign(deps, id)).status).toBe('paused');
+    expect((await resumeCampaign(deps, id)).status).toBe('sending');
+    await waitForCampaign(herald.app, id, (r) => r.status === 'sent');
+    for (const row of await ledger(db, id)) {
+      expect(row.due_at).toBe(at.toISOString());
+      expect(row.sent_at! >= at.toISOString()).toBe(true);
+    }
   });
 
   it('answers the schedule API with 4xx naming the field, and accepts {localTime}', async () => {

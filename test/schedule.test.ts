@@ -113,6 +113,7 @@ describe('groupByDue', () => {
     const groups = groupByDue(
       { localTime: '07:00', scheduledAt: '2026-11-01T01:30:00.000Z', startedAt: null },
       members,
+      new Date('2026-11-01T01:30:00.200Z'),
     );
     expect(
       Object.fromEntries([...groups].map(([due, list]) => [due, list.map((m) => m.subscriberId)])),
@@ -124,8 +125,24 @@ describe('groupByDue', () => {
   });
 
   it('keeps one group due at once otherwise', () => {
-    const groups = groupByDue({ localTime: null, scheduledAt: null, startedAt: null }, members);
+    const now = new Date('2026-11-01T01:30:00.200Z');
+    const groups = groupByDue(
+      { localTime: null, scheduledAt: null, startedAt: null },
+      members,
+      now,
+    );
     expect([...groups.keys()]).toEqual([null]);
     expect(groups.get(null)).toHaveLength(4);
+    const started = { localTime: null, scheduledAt: '2026-11-01T01:30:00.000Z', startedAt: null };
+    expect([...groupByDue(started, members, now).keys()]).toEqual([null]);
+  });
+
+  it('holds a campaign resumed before its scheduled instant until that instant', () => {
+    const groups = groupByDue(
+      { localTime: null, scheduledAt: '2026-11-01T09:00:00.000Z', startedAt: null },
+      members,
+      new Date('2026-11-01T08:00:00Z'),
+    );
+    expect([...groups.keys()]).toEqual(['2026-11-01T09:00:00.000Z']);
   });
 });

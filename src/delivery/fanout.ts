@@ -78,11 +78,13 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       afterId = page.lastId;
       if (page.members.length === 0) continue;
       // One batch per due instant within the page (a single one unless local-time scheduled).
-      const groups = [...groupByDue(campaign, page.members).entries()].map(([dueAt, members]) => ({
-        dueAt,
-        members,
-        batchNo: ++batchNo,
-      }));
+      const groups = [...groupByDue(campaign, page.members, deps.now()).entries()].map(
+        ([dueAt, members]) => ({
+          dueAt,
+          members,
+          batchNo: ++batchNo,
+        }),
+      );
       await insertLedgerRows(
         db,
         campaignId,
@@ -130,20 +132,27 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
 
 /**
  * Groups a page of the audience by due instant (ISO text): local-time campaigns plan each
- * member in their own zone from the campaign's anchor (scheduled_at); others: one group, null.
+ * member in their own zone from the campaign's anchor (scheduled_at); a campaign whose
+ * scheduled instant is still ahead (paused before it, then resumed) is due at that instant;
+ * others form one group, due at once (null).
  */
 export function groupByDue(
   campaign: Pick<Campaign, 'localTime' | 'scheduledAt' | 'startedAt'>,
   members: readonly AudienceMember[],
+  now: Date,
 ): Map<string | null, AudienceMember[]> {
   const time = campaign.localTime ? parseLocalTime(campaign.localTime) : null;
   const anchor = campaign.scheduledAt ?? campaign.startedAt;
+  const ahead =
+    campaign.scheduledAt && Date.parse(campaign.scheduledAt) > now.getTime()
+      ? new Date(campaign.scheduledAt).toISOString()
+      : null;
   const groups = new Map<string | null, AudienceMember[]>();
   for (const member of members) {
     const due =
       time && anchor
         ? nextLocalOccurrence(time, member.timezone, new Date(anchor)).toISOString()
-        : null;
+        : ahead;
     const group = groups.get(due) ?? [];
     group.push(member);
     groups.set(due, group);
