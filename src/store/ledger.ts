@@ -1,5 +1,5 @@
 // The delivery ledger: one row per campaign × recipient, written and read in batches.
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { chunk } from './db.ts';
 import type { Database, DeliveryStatus } from './schema.ts';
 
@@ -80,7 +80,11 @@ export interface LedgerOutcome {
   attempted: boolean;
 }
 
-/** Records many recipients' outcomes in one transaction (grouped per status and reply). */
+/**
+ * Records many recipients' outcomes: one UPDATE per status (a CASE carries per-row replies, such
+ * as the queue ids real SMTP servers put in their 250 replies), in a transaction only when
+ * there is more than one statement.
+ */
 export async function recordOutcomes(
   db: Kysely<Database>,
   campaignId: number,
@@ -88,29 +92,54 @@ export async function recordOutcomes(
   now: string,
 ): Promise<void> {
   if (outcomes.length === 0) return;
-  const groups = new Map<string, { outcome: LedgerOutcome; ids: number[] }>();
+  const groups = new Map<string, LedgerOutcome[]>();
   for (const outcome of outcomes) {
-    const key = JSON.stringify([outcome.status, outcome.reply, outcome.attempted]);
-    const group = groups.get(key) ?? { outcome, ids: [] };
-    group.ids.push(outcome.subscriberId);
-    groups.set(key, group);
+    const key = `${outcome.status}:${outcome.attempted ? 1 : 0}`;
+    const group = groups.get(key);
+    if (group) group.push(outcome);
+    else groups.set(key, [outcome]);
   }
-  await db.transaction().execute(async (trx) => {
-    for (const { outcome, ids } of groups.values()) {
-      for (const part of chunk(ids, INSERT_CHUNK)) {
-        await trx
-          .updateTable('deliveries')
-          .set((eb) => ({
-            status: outcome.status,
-            last_reply: outcome.reply,
-            updated_at: now,
-            sent_at: outcome.status === 'sent' ? now : null,
-            attempts: outcome.attempted ? eb('attempts', '+', 1) : eb.ref('attempts'),
-          }))
-          .where('campaign_id', '=', campaignId)
-          .where('subscriber_id', 'in', part)
-          .execute();
-      }
-    }
-  });
+  const parts = [...groups.values()].flatMap((group) => chunk(group, UPDATE_CHUNK));
+  const write = async (executor: Kysely<Database>) => {
+    for (const part of parts) await updateOutcomes(executor, campaignId, part, now);
+  };
+  // A single UPDATE is atomic on its own; BEGIN/COMMIT would only add round trips.
+  if (parts.length === 1) await write(db);
+  else await db.transaction().execute(write);
+}
+
+/** Rows per outcome UPDATE: 3 parameters a row stays below both dialects' limits. */
+const UPDATE_CHUNK = 1_000;
+
+/** One UPDATE for outcomes sharing a status and `attempted`; replies may differ per row. */
+async function updateOutcomes(
+  db: Kysely<Database>,
+  campaignId: number,
+  part: readonly LedgerOutcome[],
+  now: string,
+): Promise<void> {
+  const first = part[0]!;
+  const sameReply = part.every((outcome) => outcome.reply === first.reply);
+  const reply = sameReply
+    ? first.reply
+    : sql<string | null>`case subscriber_id ${sql.join(
+        part.map((outcome) => sql`when ${outcome.subscriberId} then ${outcome.reply}`),
+        sql` `,
+      )} end`;
+  await db
+    .updateTable('deliveries')
+    .set((eb) => ({
+      status: first.status,
+      last_reply: reply,
+      updated_at: now,
+      sent_at: first.status === 'sent' ? now : null,
+      attempts: first.attempted ? eb('attempts', '+', 1) : eb.ref('attempts'),
+    }))
+    .where('campaign_id', '=', campaignId)
+    .where(
+      'subscriber_id',
+      'in',
+      part.map((outcome) => outcome.subscriberId),
+    )
+    .execute();
 }
