@@ -7,20 +7,28 @@ import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Queue } from 'bullmq';
 import mjml2html from 'mjml';
 import { type App, createApp } from '../src/app.ts';
 import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
-import { createCampaign, getCampaign, loadArticles } from '../src/campaigns/repository.ts';
+import {
+  createCampaign,
+  getCampaign,
+  loadArticles,
+  moveCampaign,
+} from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
+import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import {
   type BuiltMessage,
   composeWithNodemailer,
   type Recipient,
 } from '../src/delivery/message.ts';
-import { openQueues } from '../src/delivery/queues.ts';
+import { ALL_QUEUES, openQueues, type Queues } from '../src/delivery/queues.ts';
 import { campaignRenderer, newsletterInput } from '../src/delivery/renderer.ts';
 import { createTransport, type MailTransport } from '../src/delivery/transport.ts';
+import { createRedis } from '../src/redis/index.ts';
 import { countLedger } from '../src/store/ledger.ts';
 import { htmlToText, renderMjml } from '../src/templates/index.ts';
 import { topicNames } from '../src/topics/catalogue.ts';
@@ -46,6 +54,8 @@ export interface FanoutOptions {
   /** Recipients timed on the naive path (b). */
   naiveSample: number;
   sink: SinkProcess;
+  /** How many `herald worker` processes run (c). */
+  workers: number;
   /** Write a CPU profile of the worker process into this directory. */
   profileDir?: string;
 }
@@ -84,7 +94,11 @@ export interface FanoutResult {
   redisUsedDelta: number;
   redisPrefixBytes: number;
   redisPrefixKeys: number;
+  /** the largest peak RSS among the worker processes */
   workerRss: number;
+  workers: number;
+  /** fanOutCampaign run directly on a second campaign, nothing else running (ledger + enqueue). */
+  prepAloneMs: number;
   ledgerSent: number;
   sinkAccepted: number;
   sinkDuplicates: number;
@@ -174,6 +188,43 @@ async function stopWorkerProcess(child: ChildProcess): Promise<void> {
     );
 }
 
+/** Times fanOutCampaign for a new campaign to the same audience; its jobs are deleted after. */
+async function timeFanOutAlone(
+  app: App,
+  n: number,
+  articleId: number,
+  prefix: string,
+): Promise<number> {
+  const db = app.store.db;
+  const { campaign } = await createCampaign(
+    db,
+    createCampaignSchema.parse({ articleIds: [articleId], topics: [TOPIC] }),
+    new Date().toISOString(),
+  );
+  const now = new Date().toISOString();
+  await moveCampaign(db, campaign.id, ['draft'], 'sending', now, { startedAt: now });
+  const connection = createRedis(app.config, 'client');
+  const queues = Object.fromEntries(
+    ALL_QUEUES.map((name) => [name, new Queue(name, { connection, prefix })]),
+  ) as Queues;
+  try {
+    const started = performance.now();
+    const result = await fanOutCampaign(
+      { db, config: app.config, logger: app.logger, queues, now: () => new Date() },
+      campaign.id,
+    );
+    const elapsed = performance.now() - started;
+    const ledger = await countLedger(db, campaign.id);
+    if (result.outcome !== 'prepared' || ledger.total !== n)
+      throw new Error(`fan-out alone: ${result.outcome}, ${ledger.total} ledger rows of ${n}`);
+    return elapsed;
+  } finally {
+    await Promise.all(Object.values(queues).map((queue) => queue.close()));
+    await deletePrefix(connection, prefix);
+    connection.disconnect();
+  }
+}
+
 /** Runs (a), (b) and (c) for one dialect against a fresh store and queue prefix. */
 export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResult> {
   const { dialect, recipients: n, sink } = options;
@@ -184,7 +235,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
   const config = parseConfig(env);
   const lanes = Math.max(1, config.SMTP_POOL_SIZE * 2);
   let app: App | undefined;
-  let worker: ChildProcess | undefined;
+  let workers: ChildProcess[] = [];
   let transport: MailTransport | undefined;
   try {
     app = await createApp(config);
@@ -268,14 +319,17 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     transport = undefined;
 
     // (c) Herald end to end, workers in their own process.
-    log('(c) starting the worker process');
-    worker = await startWorkerProcess(env, options.profileDir);
+    log(`(c) starting ${options.workers} worker process(es)`);
+    workers = await Promise.all(
+      Array.from({ length: options.workers }, () => startWorkerProcess(env, options.profileDir)),
+    );
+    const workersCpu = () => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
     const queues = openQueues(app);
     const redis = app.redis();
     await sink.reset();
     const watcher = await watchRedis(redis, prefix);
     log(`(c) campaign send → ${n} messages`);
-    const cCpu0 = { worker: cpuMs(worker.pid!), sink: cpuMs(sink.pid) };
+    const cCpu0 = { worker: workersCpu(), sink: cpuMs(sink.pid) };
     const sendStart = Date.now();
     await sendCampaign({ db, config, queues, now: () => new Date() }, campaign.id);
     const timeoutMs = Math.max(180_000, n * 20);
@@ -290,7 +344,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       25,
     );
     const cMs = last.lastAt - sendStart;
-    const cCpu = { worker: cpuMs(worker.pid!) - cCpu0.worker, sink: cpuMs(sink.pid) - cCpu0.sink };
+    const cCpu = { worker: workersCpu() - cCpu0.worker, sink: cpuMs(sink.pid) - cCpu0.sink };
     await waitUntil(
       async () => (await getCampaign(db, campaign.id))?.status === 'sent',
       'campaign status sent',
@@ -299,7 +353,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     );
     const cSentMs = Date.now() - sendStart;
     const redisPeak = await watcher.stop();
-    const workerRss = peakRss(worker.pid!);
+    const workerRss = Math.max(...workers.map((w) => peakRss(w.pid!)));
     const finished = await getCampaign(db, campaign.id);
     const prepMs = finished?.preparedAt ? Date.parse(finished.preparedAt) - sendStart : Number.NaN;
     const ledger = await countLedger(db, campaign.id);
@@ -311,9 +365,14 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     // Let any stray duplicate arrive before the final count.
     await new Promise((done) => setTimeout(done, 200));
     const afterC = await sink.counts();
-    await stopWorkerProcess(worker);
-    worker = undefined;
+    await Promise.all(workers.map(stopWorkerProcess));
+    workers = [];
     await deletePrefix(redis, prefix);
+
+    // Ledger preparation alone: the same fan-out on a second campaign, with no worker running
+    // (so nothing sends and nothing competes), into a queue prefix of its own.
+    log('ledger preparation alone (fanOutCampaign on a second campaign)');
+    const prepAloneMs = await timeFanOutAlone(app, n, article.id, `${prefix}_prep`);
 
     return {
       dialect,
@@ -343,13 +402,15 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       redisPrefixBytes: redisPeak.prefixBytes,
       redisPrefixKeys: redisPeak.prefixKeys,
       workerRss,
+      workers: options.workers,
+      prepAloneMs,
       ledgerSent: ledger.sent,
       sinkAccepted: afterC.accepted,
       sinkDuplicates: afterC.duplicates,
     };
   } finally {
     transport?.close();
-    if (worker) await stopWorkerProcess(worker);
+    await Promise.all(workers.map(stopWorkerProcess));
     if (app) {
       await deletePrefix(app.redis(), prefix).catch(() => {});
       await app.close();

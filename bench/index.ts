@@ -1,6 +1,6 @@
 // `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both] [--only fanout|render]
-// [--naive-sample N] [--profile DIR]`: the fan-out bench (a raw transport, b naive, c Herald)
-// per dialect, then the rendering bench (bench/render.ts) when it exists.
+// [--naive-sample N] [--workers K] [--profile DIR]`: the fan-out bench (a raw transport, b naive,
+// c Herald) per dialect, then the rendering bench (bench/render.ts) when it exists.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -22,6 +22,7 @@ function readOptions() {
       only: { type: 'string' },
       'naive-sample': { type: 'string', default: '500' },
       profile: { type: 'string' },
+      workers: { type: 'string', default: '1' },
     },
     allowPositionals: false,
   });
@@ -41,10 +42,13 @@ function readOptions() {
       : (DIALECTS as readonly string[]).includes(values.dialect)
         ? [values.dialect as BenchDialect]
         : fail(`--dialect must be sqlite, postgres or both (got "${values.dialect}")`);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16)
+    fail(`--workers must be a whole number from 1 to 16 (got "${values.workers}")`);
   const only = values.only;
   if (only !== undefined && only !== 'fanout' && only !== 'render')
     fail(`--only must be fanout or render (got "${only}")`);
-  return { recipients, naiveSample, dialects, only, profile: values.profile };
+  return { recipients, naiveSample, dialects, only, workers, profile: values.profile };
 }
 
 const int = (value: number) => Math.round(value).toLocaleString('en-US');
@@ -70,11 +74,13 @@ function rows(r: FanoutResult): Array<[string, string]> {
       `(b) naive: MJML + nodemailer per recipient (${r.bSample})`,
       `${rate(r.bRate)} (${ms(r.bMs)})`,
     ],
+    ['worker processes in (c)', String(r.workers)],
     ['(c) Herald: send → last accepted', `${rate(r.cRate)} (${ms(r.cMs)})`],
     ['(c) send → campaign status sent', ms(r.cSentMs)],
     ['c/a', ratio(ca, TARGET_CA)],
     ['c/b', ratio(cb, TARGET_CB)],
     ['ledger preparation (send → prepared_at)', `${ms(r.prepMs)} (${r.batches} batches)`],
+    ['ledger preparation alone (fanOutCampaign, no sends)', ms(r.prepAloneMs)],
     ['Redis used_memory at peak − before', mib(r.redisUsedDelta)],
     [
       "Redis keys of this run's prefix at peak",
@@ -139,6 +145,7 @@ if (options.only !== 'render') {
         dialect,
         recipients: options.recipients,
         naiveSample: options.naiveSample,
+        workers: options.workers,
         sink,
         profileDir: options.profile ? profileDirectory(options.profile) : undefined,
       });
