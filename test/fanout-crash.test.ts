@@ -131,4 +131,14 @@ describe('crash safety', () => {
     // The reconciler's scheduler is back in Redis.
     expect(await herald.queues.reconcile.getJobSchedulersCount()).toBe(1);
   });
+
+  it('Redis going away and coming back empty: workers reconnect and the campaign completes', async () => {
+    const { campaignId, emails } = await startCampaign(true);
+    await waitForCampaign(herald.app, campaignId, (r) => r.sent >= 100);
+    await redis.restart(1_500);
+    const report = await waitForCampaign(herald.app, campaignId, (r) => r.status === 'sent');
+    expect(report.sent).toBe(RECIPIENTS);
+    expect(lostOf(emails)).toEqual([]);
+    expect(duplicates().extra).toBe(0);
+  });
 });

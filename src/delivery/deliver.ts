@@ -136,9 +136,19 @@ export async function deliverBatch(
   };
 
   const halt = watchCampaign(db, campaign.id, attempt.claim, deps.now);
-  const isHalted = () => deps.stopping() || halt.halted();
+  // A lane that fails (Redis gone from under the rate limiter, the store away) stops the
+  // others before anything is released: no lane may still be sending a released row.
+  let laneError: unknown;
+  const isHalted = () => laneError !== undefined || deps.stopping() || halt.halted();
   let next = 0;
   const lane = async () => {
+    try {
+      await sendFromLane();
+    } catch (error) {
+      laneError ??= error;
+    }
+  };
+  const sendFromLane = async () => {
     for (;;) {
       if (isHalted()) return;
       const row = sendable[next];
@@ -202,10 +212,14 @@ export async function deliverBatch(
     await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, sendable.length)) }, lane));
   } finally {
     halt.stop();
-    await flush(true);
-    // Rows this attempt claimed but did not send go back to pending for the next taker.
-    await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString());
+    try {
+      await flush(true);
+    } finally {
+      // Rows this attempt claimed but did not send go back to pending for the next taker.
+      await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString());
+    }
   }
+  if (laneError !== undefined) throw laneError;
 
   const attempts = result.sent + result.temporary + result.failed + result.bounced;
   if (attempts > 0)

@@ -29,6 +29,12 @@ export function openQueues(app: App): Queues {
       new Queue(name, { connection, prefix: app.config.QUEUE_PREFIX }),
     ]),
   ) as Queues;
+  // Connection errors are retried by ioredis; log them once each instead of printing stacks.
+  for (const queue of Object.values(queues)) {
+    queue.on('error', (error: Error) =>
+      app.logger.warn({ queue: queue.name, err: error.message }, 'queue.error'),
+    );
+  }
   app.onClose(async () => {
     await Promise.all(Object.values(queues).map((queue) => queue.close()));
     connection.disconnect();

@@ -20,6 +20,8 @@ export async function freePort(): Promise<number> {
 export interface PrivateRedis {
   url: string;
   client: Redis;
+  /** Stops the server (its data is gone: nothing is persisted) and starts a new one on the same port after `downMs`. */
+  restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,23 +40,32 @@ function answers(port: number): Promise<boolean> {
 /** Starts a redis-server of this test's own (nothing persisted), so it may be flushed. */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let i = 0; !(await answers(port)); i++) {
-    if (i > 100) throw new Error('private redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const launch = async () => {
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; !(await answers(port)); i++) {
+      if (i > 100) throw new Error('private redis-server did not start');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return server;
+  };
+  let child = await launch();
   const client = new Redis({ port, host: '127.0.0.1' });
   client.on('error', () => {});
   await client.ping();
   return {
     url: `redis://127.0.0.1:${port}`,
     client,
+    async restart(downMs) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      child = await launch();
+    },
     async stop() {
       client.disconnect();
       child.kill('SIGTERM');
