@@ -87,7 +87,8 @@ describe.each(DIALECTS)('herald queues (%s)', (dialect) => {
     expect(await herald('queues')).toMatch(
       /^queue\s+waiting\s+active\s+delayed\s+completed\s+failed\s+paused/,
     );
-  });
+    // Seven CLI starts (tsx compiles on each): a generous budget for a loaded machine.
+  }, 300_000);
 
   it('names the queues when given an unknown one, with exit code 2', async () => {
     const failure = await run('node', ['bin/herald.js', 'queues', 'pause', 'nope'], { env }).catch(
@@ -97,5 +98,5 @@ describe.each(DIALECTS)('herald queues (%s)', (dialect) => {
     expect((failure as { stderr: string }).stderr).toBe(
       'herald: unknown queue "nope"; queues are campaigns, deliveries, reconcile, digests\n',
     );
-  });
+  }, 120_000);
 });
