@@ -1,15 +1,43 @@
-// The `herald` command line: one module per command family under ./commands.
+// The `herald` command line: one module per command family under ./commands. Only the family
+// of the command being run is loaded (a family pulls in MJML, BullMQ, parsers…: seconds of
+// start-up), all of them for `--help` or an unknown command.
 import { Command } from 'commander';
-import * as articles from './commands/articles.ts';
-import * as campaigns from './commands/campaigns.ts';
-import * as demo from './commands/demo.ts';
-import * as digests from './commands/digests.ts';
-import * as keys from './commands/keys.ts';
-import * as queues from './commands/queues.ts';
-import * as render from './commands/render.ts';
-import * as start from './commands/start.ts';
-import * as subscribers from './commands/subscribers.ts';
 import { reportFatal } from './context.ts';
+
+interface Family {
+  register(program: Command): void;
+}
+
+const FAMILIES: Record<string, () => Promise<Family>> = {
+  start: () => import('./commands/start.ts'),
+  keys: () => import('./commands/keys.ts'),
+  articles: () => import('./commands/articles.ts'),
+  queues: () => import('./commands/queues.ts'),
+  campaigns: () => import('./commands/campaigns.ts'),
+  subscribers: () => import('./commands/subscribers.ts'),
+  render: () => import('./commands/render.ts'),
+  digests: () => import('./commands/digests.ts'),
+  demo: () => import('./commands/demo.ts'),
+};
+
+/** Which family defines each top-level command. */
+const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
+  start: 'start',
+  serve: 'start',
+  worker: 'start',
+  keys: 'keys',
+  ingest: 'articles',
+  topics: 'articles',
+  articles: 'articles',
+  queues: 'queues',
+  campaign: 'campaigns',
+  subscribers: 'subscribers',
+  suppressions: 'subscribers',
+  bounces: 'subscribers',
+  render: 'render',
+  digests: 'digests',
+  demo: 'demo',
+};
 
 const program = new Command()
   .name('herald')
@@ -17,10 +45,10 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-for (const family of [start, keys, articles, queues, campaigns, subscribers, render, digests, demo])
-  family.register(program);
-
 try {
+  const family = COMMAND_FAMILY[process.argv[2] ?? ''];
+  const loaders = family ? [FAMILIES[family]!] : Object.values(FAMILIES);
+  for (const load of loaders) (await load()).register(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   // commander signals --help and --version through exitOverride with exit code 0.

@@ -15,7 +15,6 @@ import {
 import { createCampaignSchema } from '../../campaigns/model.ts';
 import { CampaignError, campaignStatus, createCampaign } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
-import { CampaignPreviewError, previewCampaign } from '../../delivery/preview.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 
@@ -172,6 +171,8 @@ export function register(program: Command): void {
     .option('--html <file>', 'write the HTML part here')
     .action(async (rawId: string, options: { to: string; eml?: string; html?: string }) => {
       const id = parseId(rawId);
+      // The renderer (MJML) loads only for this subcommand.
+      const { CampaignPreviewError, previewCampaign } = await import('../../delivery/preview.ts');
       await withControl(async (deps, app) => {
         const preview = await previewCampaign(deps.db, app.config, id, options.to).catch(
           (error: unknown) => {
