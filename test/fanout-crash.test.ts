@@ -29,13 +29,17 @@ beforeEach(async () => {
   t = await openTestStore('sqlite');
   sink = await startSmtpSink();
   redis = await startPrivateRedis();
-  env = testEnv(t.databaseUrl, {
-    SMTP_URL: sink.url,
-    REDIS_URL: redis.url,
-    SEND_RATE: '200',
-    BATCH_SIZE: '50',
-    JOB_LOCK_MS: '2000',
-  });
+  env = testEnv(
+    t.databaseUrl,
+    {
+      SMTP_URL: sink.url,
+      REDIS_URL: redis.url,
+      SEND_RATE: '200',
+      BATCH_SIZE: '50',
+      JOB_LOCK_MS: '2000',
+    },
+    240_000,
+  );
 });
 afterEach(async () => {
   for (const child of children.splice(0)) await stopChild(child, 'SIGKILL');
@@ -97,7 +101,7 @@ describe('crash safety', () => {
     console.info(`[SIGKILL] in flight at the kill: ${inFlight}, duplicates: ${extra}`);
     expect(extra).toBeLessThanOrEqual(inFlight);
     expect(await stopChild(second, 'SIGTERM')).toBe(0);
-  });
+  }, 240_000);
 
   it('a worker stopped with SIGTERM and started again sends no duplicate', async () => {
     const { campaignId, emails } = await startCampaign(false);
@@ -116,7 +120,7 @@ describe('crash safety', () => {
     expect(lostOf(emails)).toEqual([]);
     expect(duplicates().extra).toBe(0);
     expect(sink.messages.length).toBe(RECIPIENTS);
-  });
+  }, 240_000);
 
   it('FLUSHALL on Redis mid-campaign: the reconciler finishes it with nothing lost', async () => {
     const { campaignId, emails } = await startCampaign(true);
@@ -130,7 +134,7 @@ describe('crash safety', () => {
     expect(extra).toBe(0);
     // The reconciler's scheduler is back in Redis.
     expect(await herald.queues.reconcile.getJobSchedulersCount()).toBe(1);
-  });
+  }, 240_000);
 
   it('Redis going away and coming back empty: workers reconnect and the campaign completes', async () => {
     const { campaignId, emails } = await startCampaign(true);
@@ -140,5 +144,5 @@ describe('crash safety', () => {
     expect(report.sent).toBe(RECIPIENTS);
     expect(lostOf(emails)).toEqual([]);
     expect(duplicates().extra).toBe(0);
-  });
+  }, 240_000);
 });

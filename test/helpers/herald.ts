@@ -70,7 +70,7 @@ export async function waitForCampaign(
   app: App,
   id: number,
   done: (report: CampaignStatusReport) => boolean,
-  timeoutMs = 90_000,
+  timeoutMs = 180_000,
 ): Promise<CampaignStatusReport> {
   const deadline = Date.now() + timeoutMs;
   let report = await campaignStatus(app.store.db, id);
