@@ -29,18 +29,14 @@ beforeEach(async () => {
   t = await openTestStore('sqlite');
   sink = await startSmtpSink();
   redis = await startPrivateRedis();
-  env = testEnv(
-    t.databaseUrl,
-    {
-      SMTP_URL: sink.url,
-      REDIS_URL: redis.url,
-      SEND_RATE: '200',
-      BATCH_SIZE: '50',
-      JOB_LOCK_MS: '2000',
-    },
-    240_000,
-  );
-});
+  env = testEnv(t.databaseUrl, {
+    SMTP_URL: sink.url,
+    REDIS_URL: redis.url,
+    SEND_RATE: '200',
+    BATCH_SIZE: '50',
+    JOB_LOCK_MS: '2000',
+  });
+}, 240_000);
 afterEach(async () => {
   for (const child of children.splice(0)) await stopChild(child, 'SIGKILL');
   await herald?.close();

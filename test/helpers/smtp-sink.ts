@@ -7,6 +7,8 @@ export interface SinkMessage {
   from: string;
   to: string[];
   raw: Buffer;
+  /** When the sink accepted it (ms since the epoch). */
+  at: number;
 }
 
 export interface SmtpSinkOptions {
@@ -60,11 +62,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
+          at: Date.now(),
         };
         const code = options.dataReply?.(message);
         if (code !== undefined)
           return callback(smtpError(code, `${code} try again later (test sink)`));
         const accept = () => {
+          message.at = Date.now();
           messages.push(message);
           callback(null, 'queued by the test sink');
         };
