@@ -41,6 +41,17 @@ function jsonOf(body: unknown): unknown {
   }
 }
 
+/** Content types an article may be posted as (none or octet-stream: detected from the body). */
+const ARTICLE_MEDIA_TYPES = new Set([
+  'text/plain',
+  'text/markdown',
+  'text/x-markdown',
+  'text/html',
+  'application/xhtml+xml',
+  'application/json',
+  'application/octet-stream',
+]);
+
 export async function articleRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
   // Every body reaches the handlers as raw bytes: the article parser picks the format from
   // the Content-Type and reports bad input itself (inside this plugin only).
@@ -53,6 +64,12 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
   server.post('/api/articles', async (request, reply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const contentType = request.headers['content-type'];
+    const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+    if (mediaType && !ARTICLE_MEDIA_TYPES.has(mediaType) && !mediaType.endsWith('+json')) {
+      throw new HttpError(415, `articles come as ${[...ARTICLE_MEDIA_TYPES].join(', ')}`, [
+        { field: 'content-type', message: `${mediaType} is not an article format` },
+      ]);
+    }
     try {
       const article = parseArticle({ body, ...(contentType ? { contentType } : {}) });
       const saved = await saveArticle(app.store.db, article);
