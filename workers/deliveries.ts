@@ -34,6 +34,10 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
           finalAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
         },
       );
+      app.logger.info(
+        { campaign_id: data.campaignId, batch_no: data.batchNo, job_id: job.id, ...result },
+        'delivery.batch.done',
+      );
       if (result.outcome === 'stopped' && token) {
         // Shutting down: hand the job back untouched (no attempt used); another worker resumes it.
         await job.moveToDelayed(Date.now() + 100, token);
@@ -52,6 +56,12 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       lockDuration: app.config.JOB_LOCK_MS,
       stalledInterval: app.config.JOB_LOCK_MS,
     },
+  );
+  worker.on('failed', (job, error) =>
+    app.logger.warn(
+      { job_id: job?.id, attempts: job?.attemptsMade, reason: error.message },
+      'delivery.batch.failed',
+    ),
   );
   worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.deliveries.error'));
   return {
