@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { signToken, verifyToken } from '../src/tokens/index.ts';
+
+const SECRET = 'a-test-secret-of-enough-length';
+
+describe('link tokens', () => {
+  it('round-trips subscriber, campaign and expiry for its purpose', () => {
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const token = signToken(SECRET, 'confirm', { subscriberId: 42, campaignId: 7, expiresAt });
+    expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const result = verifyToken(SECRET, 'confirm', token);
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.claims.subscriberId).toBe(42);
+      expect(result.claims.campaignId).toBe(7);
+      expect(result.claims.expiresAt?.getTime()).toBe(
+        Math.floor(expiresAt.getTime() / 1000) * 1000,
+      );
+    }
+  });
+
+  it('rejects a token altered in any one character', () => {
+    const token = signToken(SECRET, 'unsubscribe', { subscriberId: 42, campaignId: 7 });
+    for (let i = 0; i < token.length; i++) {
+      const replacement = token[i] === 'A' ? 'B' : 'A';
+      const altered = token.slice(0, i) + replacement + token.slice(i + 1);
+      expect(verifyToken(SECRET, 'unsubscribe', altered).ok, `position ${i}`).toBe(false);
+    }
+  });
+
+  it('rejects a token made for another purpose, another secret, or past its expiry', () => {
+    const token = signToken(SECRET, 'preferences', { subscriberId: 1 });
+    expect(verifyToken(SECRET, 'unsubscribe', token)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyToken('another-secret-of-enough-length', 'preferences', token).ok).toBe(false);
+    const expired = signToken(SECRET, 'confirm', {
+      subscriberId: 1,
+      expiresAt: new Date(Date.now() - 2_000),
+    });
+    expect(verifyToken(SECRET, 'confirm', expired)).toEqual({ ok: false, reason: 'expired' });
+    expect(verifyToken(SECRET, 'confirm', 'not-a-token').ok).toBe(false);
+  });
+
+  it('keeps a VERP bounce address within 64 characters of local part', () => {
+    const token = signToken(SECRET, 'bounce', { subscriberId: 9_999_999, campaignId: 9_999_999 });
+    expect(`bounces+${token}`.length).toBeLessThanOrEqual(64);
+  });
+});
