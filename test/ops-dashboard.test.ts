@@ -4,25 +4,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
 import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
   let t: TestStore;
@@ -52,7 +42,7 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     await queues.deliveries.add('batch', { campaignId: 3, to: 'someone.private@example.com' });
     opsKey = (await createApiKey(app.store.db, 'ops')).key;
     editorKey = (await createApiKey(app.store.db, 'editor')).key;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

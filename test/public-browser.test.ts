@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { simpleParser } from 'mailparser';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
@@ -14,6 +14,7 @@ import { countAudience, readAudiencePage } from '../src/campaigns/audience.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
 import { findSubscriberByEmail } from '../src/subscribers/repository.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { createTestTarget, uniqueName } from './helpers/stores.ts';
 
 const NOW = new Date().toISOString();
@@ -85,19 +86,7 @@ describe('subscriber journey in chromium (SQLite)', () => {
       .execute();
     server = await buildServer(app);
     await server.listen({ port, host: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

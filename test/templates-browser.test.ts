@@ -1,20 +1,10 @@
 // The personalised HTML renders without horizontal scrolling at phone and desktop widths.
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
 import { createPersonaliser } from '../src/templates/personalise.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { alertInput, digestInput, fixtureArticle, testConfig } from './helpers/newsletter.ts';
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // A 1200x800 image (served by the test's route), so a wide photo is laid out as in a client.
 const wideImage = 'https://img.example.com/wide.svg';
@@ -46,7 +36,7 @@ const inputs: Array<[string, NewsletterInput]> = [
 describe('HTML in headless Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

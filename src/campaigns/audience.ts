@@ -1,6 +1,6 @@
 // Who a campaign goes to: active subscribers following any audience topic, minus suppressed
 // addresses. Read in pages by subscriber id, never loaded whole.
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { emailHash } from '../subscribers/identity.ts';
 
@@ -17,6 +17,19 @@ export interface AudiencePage {
   lastId: number | null;
 }
 
+/** `subscribers as s` follows at least one of the topics (the audience's defining filter). */
+export function followsAny(eb: ExpressionBuilder<SubscriberScope, 's'>, topics: readonly string[]) {
+  return eb.exists(
+    eb
+      .selectFrom('subscriptions as f')
+      .select('f.subscriber_id')
+      .whereRef('f.subscriber_id', '=', 's.id')
+      .where('f.topic_id', 'in', [...topics]),
+  );
+}
+
+type SubscriberScope = Database & { s: Database['subscribers'] };
+
 /** Reads the next page of the audience after `afterId`, in subscriber-id order. */
 export async function readAudiencePage(
   db: Kysely<Database>,
@@ -30,15 +43,7 @@ export async function readAudiencePage(
     .select(['s.id', 's.email', 's.timezone'])
     .where('s.status', '=', 'active')
     .where('s.id', '>', afterId)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('subscriptions as f')
-          .select('f.subscriber_id')
-          .whereRef('f.subscriber_id', '=', 's.id')
-          .where('f.topic_id', 'in', [...topics]),
-      ),
-    )
+    .where((eb) => followsAny(eb, topics))
     .orderBy('s.id')
     .limit(limit)
     .execute();

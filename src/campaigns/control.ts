@@ -11,6 +11,7 @@ import {
 import { pendingBatchNos } from '../delivery/progress.ts';
 import type { Queues } from '../delivery/queues.ts';
 import type { Database } from '../store/schema.ts';
+import { followsAny } from './audience.ts';
 import { type Campaign, type CampaignAction, transitions } from './model.ts';
 import { CampaignError, moveCampaign, requireCampaign } from './repository.ts';
 import { firstLocalOccurrence, formatLocalTime, parseLocalTime } from './schedule.ts';
@@ -149,15 +150,7 @@ async function audienceZones(db: Kysely<Database>, topics: readonly string[]): P
     .select('s.timezone')
     .distinct()
     .where('s.status', '=', 'active')
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('subscriptions as f')
-          .select('f.subscriber_id')
-          .whereRef('f.subscriber_id', '=', 's.id')
-          .where('f.topic_id', 'in', [...topics]),
-      ),
-    )
+    .where((eb) => followsAny(eb, topics))
     .execute();
   return rows.map((row) => row.timezone);
 }
