@@ -6,13 +6,14 @@ import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { type LedgerOutcome, recordOutcomes } from '../store/ledger.ts';
+import type { LedgerOutcome } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
 import type { BatchJobData } from './jobs.ts';
 import type { Recipient } from './message.ts';
 import { messagesTotal } from './metrics.ts';
+import type { OutcomeWriter } from './outcome-writer.ts';
 import { finishIfDone, recordFailureWindow, shouldAutoPause } from './progress.ts';
 import type { SendLimiter } from './rate.ts';
 import { campaignRenderer } from './renderer.ts';
@@ -26,6 +27,8 @@ export interface DeliverDeps {
   redis: Redis;
   transport: MailTransport;
   limiter: SendLimiter | null;
+  /** The process's ledger writer (outcomes of all batches, written together). */
+  writer: OutcomeWriter;
   now: () => Date;
   /** True once the process is shutting down: finish the message in hand, take no more. */
   stopping: () => boolean;
@@ -59,9 +62,6 @@ interface ClaimedRow {
   active: boolean;
 }
 
-/** Outcomes are written in groups: this many rows, or after this long, whichever first. */
-const FLUSH_ROWS = 200;
-const FLUSH_MS = 100;
 /** How often a running batch re-reads its campaign's status (pause must act within a second). */
 const STATUS_POLL_MS = 250;
 
@@ -95,12 +95,17 @@ export async function deliverBatch(
     rows.map((row) => emailHash(row.email)),
   );
 
-  const outcomes: LedgerOutcome[] = [];
-  const bounces: Array<{ subscriberId: number; reply: string }> = [];
+  // Outcomes reach the ledger through the process's writer, grouped with other batches';
+  // what is not yet written when the process dies is the in-flight allowance of DESIGN.md.
+  const cycles = new Set<Promise<void>>();
+  const record = (outcome: LedgerOutcome) => {
+    cycles.add(deps.writer.record(campaign.id, outcome));
+    messagesTotal.inc({ kind: campaign.kind, status: outcome.status });
+  };
   const sendable: ClaimedRow[] = [];
   for (const row of rows) {
     if (!row.active || suppressed.has(emailHash(row.email))) {
-      outcomes.push({
+      record({
         subscriberId: row.subscriberId,
         status: 'suppressed',
         reply: null,
@@ -111,29 +116,6 @@ export async function deliverBatch(
       sendable.push(row);
     }
   }
-
-  // Outcomes reach the ledger in groups; what is not yet written when the process dies is
-  // the "in flight" that DESIGN.md allows to be sent twice.
-  let lastFlush = Date.now();
-  const flush = async (force: boolean) => {
-    if (outcomes.length === 0 && bounces.length === 0) return;
-    if (!force && outcomes.length < FLUSH_ROWS && Date.now() - lastFlush < FLUSH_MS) return;
-    lastFlush = Date.now();
-    const batch = outcomes.splice(0);
-    const bounced = bounces.splice(0);
-    const now = deps.now().toISOString();
-    await recordOutcomes(db, campaign.id, batch, now);
-    for (const bounce of bounced) {
-      await applyBounce(db, {
-        subscriberId: bounce.subscriberId,
-        campaignId: campaign.id,
-        kind: 'hard',
-        reply: bounce.reply,
-        now,
-      });
-    }
-    for (const outcome of batch) messagesTotal.inc({ kind: campaign.kind, status: outcome.status });
-  };
 
   const halt = watchCampaign(db, campaign.id, attempt.claim, deps.now);
   // A lane that fails (Redis gone from under the rate limiter, the store away) stops the
@@ -168,7 +150,7 @@ export async function deliverBatch(
       const message = renderer.build(recipient);
       try {
         const { response } = await deps.transport.send(message);
-        outcomes.push({
+        record({
           subscriberId: row.subscriberId,
           status: 'sent',
           reply: response.slice(0, 500),
@@ -178,16 +160,23 @@ export async function deliverBatch(
       } catch (error) {
         const failure = classifySendError(error);
         if (failure.kind === 'permanent') {
-          outcomes.push({
+          record({
             subscriberId: row.subscriberId,
             status: 'bounced',
             reply: failure.reply,
             attempted: true,
           });
-          bounces.push({ subscriberId: row.subscriberId, reply: failure.reply });
           result.bounced += 1;
+          // Suppress at once: the next campaign must not mail this address again.
+          await applyBounce(db, {
+            subscriberId: row.subscriberId,
+            campaignId: campaign.id,
+            kind: 'hard',
+            reply: failure.reply,
+            now: deps.now().toISOString(),
+          });
         } else if (attempt.finalAttempt) {
-          outcomes.push({
+          record({
             subscriberId: row.subscriberId,
             status: 'failed',
             reply: failure.reply,
@@ -195,7 +184,7 @@ export async function deliverBatch(
           });
           result.failed += 1;
         } else {
-          outcomes.push({
+          record({
             subscriberId: row.subscriberId,
             status: 'pending',
             reply: failure.reply,
@@ -204,7 +193,6 @@ export async function deliverBatch(
           result.temporary += 1;
         }
       }
-      await flush(false);
     }
   };
   const lanes = deps.transport.kind === 'smtp' ? Math.max(1, config.SMTP_POOL_SIZE * 2) : 4;
@@ -213,7 +201,8 @@ export async function deliverBatch(
   } finally {
     halt.stop();
     try {
-      await flush(true);
+      await deps.writer.flush();
+      await Promise.all(cycles);
     } finally {
       // Rows this attempt claimed but did not send go back to pending for the next taker.
       await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString());

@@ -3,6 +3,7 @@
 import type { Redis } from 'ioredis';
 import type { App } from '../app.ts';
 import { createRedis } from '../redis/index.ts';
+import { createOutcomeWriter, type OutcomeWriter } from './outcome-writer.ts';
 import { openQueues, type Queues } from './queues.ts';
 import { createSendLimiter, type SendLimiter } from './rate.ts';
 import { createTransport, type MailTransport } from './transport.ts';
@@ -12,6 +13,7 @@ export interface DeliveryRuntime {
   queues: Queues;
   transport: MailTransport;
   limiter: SendLimiter | null;
+  writer: OutcomeWriter;
   redis: Redis;
   now: () => Date;
   stopping: () => boolean;
@@ -37,6 +39,7 @@ export function createDeliveryRuntime(
     queues,
     transport,
     limiter: createSendLimiter(redis, app.config.QUEUE_PREFIX, app.config.SEND_RATE),
+    writer: createOutcomeWriter(app.store.db, now),
     redis,
     now,
     stopping: () => stopping,

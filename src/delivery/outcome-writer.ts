@@ -1,0 +1,77 @@
+// Writes delivery outcomes of every batch running in this process to the ledger together:
+// one write per campaign every FLUSH_MS (or FLUSH_ROWS) instead of one per batch, so that
+// eight concurrent batches do not each commit a handful of rows.
+import type { Kysely } from 'kysely';
+import { type LedgerOutcome, recordOutcomes } from '../store/ledger.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Outcomes not yet written when a process dies are the in-flight allowance of DESIGN.md. */
+const FLUSH_MS = 100;
+const FLUSH_ROWS = 1_000;
+
+export interface OutcomeWriter {
+  /** Queues an outcome; the promise settles once it (and its cycle) is in the ledger. */
+  record(campaignId: number, outcome: LedgerOutcome): Promise<void>;
+  /** Writes whatever is queued now. */
+  flush(): Promise<void>;
+}
+
+interface Cycle {
+  byCampaign: Map<number, LedgerOutcome[]>;
+  rows: number;
+  done: Promise<void>;
+  settle: (error?: unknown) => void;
+}
+
+/** A writer for one process; `now` stamps the rows. */
+export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): OutcomeWriter {
+  let cycle: Cycle | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  // Cycles are written one after another, in order.
+  let writing: Promise<void> = Promise.resolve();
+
+  const newCycle = (): Cycle => {
+    let settle!: (error?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    // A cycle nobody awaits must not become an unhandled rejection.
+    done.catch(() => {});
+    return { byCampaign: new Map(), rows: 0, done, settle };
+  };
+
+  const flush = (): Promise<void> => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const current = cycle;
+    cycle = null;
+    if (!current) return writing;
+    writing = writing.then(async () => {
+      try {
+        const stamp = now().toISOString();
+        for (const [campaignId, outcomes] of current.byCampaign) {
+          await recordOutcomes(db, campaignId, outcomes, stamp);
+        }
+        current.settle();
+      } catch (error) {
+        current.settle(error);
+      }
+    });
+    return current.done;
+  };
+
+  return {
+    record(campaignId, outcome) {
+      cycle ??= newCycle();
+      const list = cycle.byCampaign.get(campaignId);
+      if (list) list.push(outcome);
+      else cycle.byCampaign.set(campaignId, [outcome]);
+      cycle.rows += 1;
+      const done = cycle.done;
+      if (cycle.rows >= FLUSH_ROWS) void flush();
+      else timer ??= setTimeout(() => void flush(), FLUSH_MS);
+      return done;
+    },
+    flush,
+  };
+}
