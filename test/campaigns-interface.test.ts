@@ -104,6 +104,14 @@ describe('campaign API and CLI', () => {
       { payload: { articleIds: [articleId], template: 'poster' }, field: 'template' },
       { payload: { articleIds: [articleId], topics: ['no-such-topic'] }, field: 'topics' },
       { payload: { articleIds: [999_999] }, field: 'articleIds' },
+      { payload: { articleIds: [3_000_000_000] }, field: 'articleIds.0' },
+      {
+        payload: {
+          articleIds: [articleId],
+          topics: Array.from({ length: 200 }, (_, i) => `t${i}`),
+        },
+        field: 'topics',
+      },
     ];
     for (const { payload, field } of cases) {
       const response = await server.inject({
@@ -116,6 +124,12 @@ describe('campaign API and CLI', () => {
       expect(response.statusCode).toBeLessThan(500);
       expect(JSON.stringify(response.json().details)).toContain(field);
     }
+    const outOfRange = await server.inject({
+      method: 'GET',
+      url: '/api/campaigns/3000000000',
+      headers: auth,
+    });
+    expect(outOfRange.statusCode).toBe(400);
     const past = await server.inject({
       method: 'POST',
       url: '/api/campaigns/1/schedule',

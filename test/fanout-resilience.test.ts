@@ -154,6 +154,27 @@ describe('fan-out under failures', () => {
   });
 });
 
+describe('unsubscribes during a send', () => {
+  it('a subscriber who unsubscribes while their batch is sending gets nothing more', async () => {
+    await boot({}, { SEND_RATE: '40', BATCH_SIZE: '200' });
+    const { article, emails } = await seedAudience(120);
+    const campaign = await newCampaign(article.id, ['russia-china-relations']);
+    await sendCampaign(controls(), campaign.id);
+    await waitForCampaign(herald.app, campaign.id, (r) => r.sent >= 10);
+    // The last ten, not yet reached by the one running batch, unsubscribe now.
+    const leaving = emails.slice(-10);
+    await herald.app.store.db
+      .updateTable('subscribers')
+      .set({ status: 'unsubscribed' })
+      .where('email', 'in', leaving)
+      .execute();
+    const report = await waitForCampaign(herald.app, campaign.id, (r) => r.status === 'sent');
+    const counts = sink.countsByRecipient();
+    for (const email of leaving) expect(counts.has(email)).toBe(false);
+    expect(report).toMatchObject({ total: 120, sent: 110, suppressed: 10 });
+  });
+});
+
 describe('pause, resume, cancel', () => {
   it('pause stops new sends within a second; resume finishes with one email each', async () => {
     await boot({}, { SEND_RATE: '60', BATCH_SIZE: '50' });

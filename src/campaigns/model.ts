@@ -4,21 +4,34 @@ import type { CampaignKind, CampaignRow, CampaignStatus } from '../store/schema.
 
 export const templateChoices = ['alert', 'digest'] as const;
 
-/** `a;b` or `["a","b"]` → list of topic ids. */
+/** The largest id either store can hold (PostgreSQL `serial` is a 32-bit integer). */
+export const MAX_ID = 2_147_483_647;
+
+/** A store id: a positive whole number in range. */
+export const storeId = (what: string) =>
+  z.coerce
+    .number()
+    .int(`${what} ids are whole numbers`)
+    .positive(`${what} ids are above 0`)
+    .max(MAX_ID, `${what} ids are at most ${MAX_ID}`);
+
+/** `a;b` or `["a","b"]` → list of distinct topic ids. */
 const topicList = z
   .union([z.string(), z.array(z.string())])
-  .transform((value) =>
-    (typeof value === 'string' ? value.split(';') : value).map((t) => t.trim()).filter(Boolean),
-  )
+  .transform((value) => [
+    ...new Set(
+      (typeof value === 'string' ? value.split(';') : value).map((t) => t.trim()).filter(Boolean),
+    ),
+  ])
   .pipe(
-    z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'topic ids are lower-case words joined by -')),
+    z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'topic ids are lower-case words joined by -'))
+      .max(100, 'at most 100 topics'),
   );
 
 export const createCampaignSchema = z.object({
   articleIds: z
-    .array(
-      z.coerce.number().int('article ids are whole numbers').positive('article ids are above 0'),
-    )
+    .array(storeId('article'))
     .min(1, 'name at least one article')
     .max(50, 'at most 50 articles per campaign'),
   topics: topicList.optional(),

@@ -88,12 +88,35 @@ export async function deliverBatch(
     await finishIfDone(db, campaign.id, deps.now().toISOString());
     return result;
   }
-  const renderer = await campaignRenderer(db, config, campaign);
-  const followed = await followedTopics(db, campaign, rows, renderer.topicNames);
-  const suppressed = await suppressedHashes(
-    db,
-    rows.map((row) => emailHash(row.email)),
-  );
+  let renderer: Awaited<ReturnType<typeof campaignRenderer>>;
+  let followed: Map<number, string[]>;
+  let suppressed: Set<string>;
+  try {
+    try {
+      renderer = await campaignRenderer(db, config, campaign);
+    } catch (error) {
+      // The content cannot be rendered any more (an article deleted, a template broken):
+      // pause with the reason instead of failing every batch.
+      const reason =
+        `render failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+      await moveCampaign(db, campaign.id, ['sending'], 'paused', deps.now().toISOString(), {
+        reason,
+      });
+      deps.logger.error({ campaign_id: campaign.id, reason }, 'delivery.batch.render_failed');
+      await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString(), []);
+      return { ...result, outcome: 'halted' };
+    }
+    followed = await followedTopics(db, campaign, rows, renderer.topicNames);
+    suppressed = await suppressedHashes(
+      db,
+      rows.map((row) => emailHash(row.email)),
+    );
+  } catch (error) {
+    await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString(), []).catch(
+      () => {},
+    );
+    throw error;
+  }
 
   // Outcomes reach the ledger through the process's writer, grouped with other batches';
   // what is not yet written when the process dies is the in-flight allowance of DESIGN.md.
@@ -117,7 +140,12 @@ export async function deliverBatch(
     }
   }
 
-  const halt = watchCampaign(db, campaign.id, attempt.claim, deps.now);
+  // Who unsubscribed, bounced elsewhere or was suppressed while this batch runs is dropped
+  // before their turn (re-read every second).
+  const attempted = new Set<number>();
+  const halt = watchCampaign(db, campaign.id, attempt.claim, deps.now, () =>
+    sendable.filter((row) => !attempted.has(row.subscriberId)),
+  );
   // A lane that fails (Redis gone from under the rate limiter, the store away) stops the
   // others before anything is released: no lane may still be sending a released row.
   let laneError: unknown;
@@ -141,6 +169,18 @@ export async function deliverBatch(
         // Not sent: releaseClaim below hands it to whoever continues this batch.
         if (isHalted()) return;
       }
+      if (halt.blocked(row.subscriberId)) {
+        attempted.add(row.subscriberId);
+        record({
+          subscriberId: row.subscriberId,
+          status: 'suppressed',
+          reply: null,
+          attempted: false,
+        });
+        result.suppressed += 1;
+        continue;
+      }
+      attempted.add(row.subscriberId);
       const recipient: Recipient = {
         subscriberId: row.subscriberId,
         email: row.email,
@@ -204,8 +244,9 @@ export async function deliverBatch(
       await deps.writer.flush();
       await Promise.all(cycles);
     } finally {
-      // Rows this attempt claimed but did not send go back to pending for the next taker.
-      await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString());
+      // Rows this attempt claimed but did not send go back to pending for the next taker; a
+      // row whose message left keeps its claim even if its outcome could not be written.
+      await releaseClaim(db, campaign.id, attempt.claim, deps.now().toISOString(), [...attempted]);
     }
   }
   if (laneError !== undefined) throw laneError;
@@ -220,7 +261,12 @@ export async function deliverBatch(
     );
 
   if (deps.stopping()) return { ...result, outcome: 'stopped' };
-  if (halt.halted()) return { ...result, outcome: 'halted' };
+  if (halt.halted()) {
+    // Paused and already resumed while this job ran: its resume could not enqueue this job
+    // (its id was taken), so hand the job back rather than leave rows without one.
+    const now = await getCampaign(db, campaign.id);
+    return { ...result, outcome: now?.status === 'sending' ? 'stopped' : 'halted' };
+  }
   if (result.temporary > 0) return { ...result, outcome: 'retry' };
   await finishIfDone(db, campaign.id, deps.now().toISOString());
   return result;
@@ -283,15 +329,22 @@ async function claimRows(
   }));
 }
 
-/** Puts rows still claimed by this attempt back to pending. */
-async function releaseClaim(db: Kysely<Database>, campaignId: number, claim: string, now: string) {
-  await db
+/** Puts rows still claimed by this attempt back to pending, except those it attempted. */
+async function releaseClaim(
+  db: Kysely<Database>,
+  campaignId: number,
+  claim: string,
+  now: string,
+  attempted: readonly number[],
+) {
+  let update = db
     .updateTable('deliveries')
     .set({ status: 'pending', claim: null, updated_at: now })
     .where('campaign_id', '=', campaignId)
     .where('status', '=', 'sending')
-    .where('claim', '=', claim)
-    .execute();
+    .where('claim', '=', claim);
+  if (attempted.length > 0) update = update.where('subscriber_id', 'not in', attempted);
+  await update.execute();
 }
 
 /** Each recipient's followed topics among the campaign's audience topics, as display names. */
@@ -323,12 +376,24 @@ async function followedTopics(
 /** Claimed rows get a fresh `updated_at` this often, so the reconciler sees them as alive. */
 const HEARTBEAT_MS = 20_000;
 
+/** How often a running batch re-reads who of its remaining recipients may no longer be mailed. */
+const BLOCKED_POLL_MS = 1_000;
+
 /**
- * Polls the campaign's status so a pause or cancel stops the batch within a second, and keeps
- * this attempt's claimed rows alive (a crashed worker's rows go stale and are released).
+ * Polls the campaign's status so a pause or cancel stops the batch within a second; re-reads
+ * which remaining recipients were unsubscribed, bounced or suppressed meanwhile; keeps this
+ * attempt's claimed rows alive (a crashed worker's rows go stale and are released). A failed
+ * heartbeat halts the batch: its rows could be released under it.
  */
-function watchCampaign(db: Kysely<Database>, campaignId: number, claim: string, now: () => Date) {
+function watchCampaign(
+  db: Kysely<Database>,
+  campaignId: number,
+  claim: string,
+  now: () => Date,
+  remaining: () => ClaimedRow[],
+) {
   let halted = false;
+  const blocked = new Set<number>();
   const heartbeat = setInterval(() => {
     db.updateTable('deliveries')
       .set({ updated_at: now().toISOString() })
@@ -336,7 +401,9 @@ function watchCampaign(db: Kysely<Database>, campaignId: number, claim: string, 
       .where('status', '=', 'sending')
       .where('claim', '=', claim)
       .execute()
-      .catch(() => {});
+      .catch(() => {
+        halted = true;
+      });
   }, HEARTBEAT_MS);
   const timer = setInterval(() => {
     db.selectFrom('campaigns')
@@ -348,13 +415,45 @@ function watchCampaign(db: Kysely<Database>, campaignId: number, claim: string, 
       })
       .catch(() => {});
   }, STATUS_POLL_MS);
+  const blockedTimer = setInterval(() => {
+    const rows = remaining();
+    if (rows.length === 0) return;
+    refreshBlocked(db, rows, blocked).catch(() => {});
+  }, BLOCKED_POLL_MS);
   return {
     halted: () => halted,
+    blocked: (subscriberId: number) => blocked.has(subscriberId),
     stop: () => {
       clearInterval(timer);
       clearInterval(heartbeat);
+      clearInterval(blockedTimer);
     },
   };
+}
+
+/** Adds to `blocked` the recipients no longer active (or erased) or now on the suppression list. */
+async function refreshBlocked(
+  db: Kysely<Database>,
+  rows: readonly ClaimedRow[],
+  blocked: Set<number>,
+) {
+  const active = await db
+    .selectFrom('subscribers')
+    .select('id')
+    .where(
+      'id',
+      'in',
+      rows.map((row) => row.subscriberId),
+    )
+    .where('status', '=', 'active')
+    .execute();
+  const stillActive = new Set(active.map((row) => row.id));
+  for (const row of rows) if (!stillActive.has(row.subscriberId)) blocked.add(row.subscriberId);
+  const hashes = await suppressedHashes(
+    db,
+    rows.map((row) => emailHash(row.email)),
+  );
+  for (const row of rows) if (hashes.has(emailHash(row.email))) blocked.add(row.subscriberId);
 }
 
 /** Pauses the campaign, saying why, when its recent failure ratio crosses the threshold. */

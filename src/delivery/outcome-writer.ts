@@ -9,6 +9,22 @@ import type { Database } from '../store/schema.ts';
 const FLUSH_MS = 100;
 const FLUSH_ROWS = 1_000;
 
+/**
+ * A passing store error (a busy SQLite file, a PostgreSQL failover) must not turn messages
+ * that already left into unsent rows: try the write again a few times before giving up.
+ */
+async function withRetries(write: () => Promise<void>, attempts = 5): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+}
+
 export interface OutcomeWriter {
   /** Queues an outcome; the promise settles once it (and its cycle) is in the ledger. */
   record(campaignId: number, outcome: LedgerOutcome): Promise<void>;
@@ -50,7 +66,7 @@ export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): Outc
       try {
         const stamp = now().toISOString();
         for (const [campaignId, outcomes] of current.byCampaign) {
-          await recordOutcomes(db, campaignId, outcomes, stamp);
+          await withRetries(() => recordOutcomes(db, campaignId, outcomes, stamp));
         }
         current.settle();
       } catch (error) {

@@ -51,7 +51,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
           result.campaignJobs += await moveLateJob(deps, job, campaign.id, campaign.scheduled_at);
         continue;
       }
-      if (job && state === 'failed') await job.retry();
+      if (job && state === 'failed') await job.retry('failed', { resetAttemptsMade: true });
       else {
         if (job) await job.remove();
         const delay = campaign.scheduled_at ? Date.parse(campaign.scheduled_at) - now.getTime() : 0;
@@ -76,7 +76,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
       if (Number(exists[i]?.[1] ?? 0) === 1) {
         const job = await queues.deliveries.getJob(batchJobId(campaign.id, batchNo));
         if (job && (await job.getState()) === 'failed') {
-          await job.retry();
+          await job.retry('failed', { resetAttemptsMade: true });
           result.batchJobs += 1;
         }
         continue;

@@ -12,7 +12,7 @@ import {
   sendCampaign,
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
-import { createCampaignSchema } from '../../campaigns/model.ts';
+import { createCampaignSchema, MAX_ID } from '../../campaigns/model.ts';
 import { CampaignError, campaignStatus, createCampaign } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
@@ -20,7 +20,7 @@ import { printJson, UserError, withApp } from '../context.ts';
 
 function parseId(raw: string): number {
   const id = Number(raw);
-  if (!Number.isInteger(id) || id <= 0)
+  if (!Number.isInteger(id) || id <= 0 || id > MAX_ID)
     throw new UserError(`campaign id must be a positive whole number, got "${raw}"`);
   return id;
 }

@@ -13,7 +13,7 @@ import {
   sendCampaign,
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
-import { createCampaignSchema } from '../../campaigns/model.ts';
+import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
 import {
   CampaignError,
   campaignStatus,
@@ -25,9 +25,7 @@ import { openQueues } from '../../delivery/queues.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
-const idParams = z.object({
-  id: z.coerce.number().int().positive('campaign ids are positive whole numbers'),
-});
+const idParams = z.object({ id: storeId('campaign') });
 /** `{at}` (an instant; or a local date-time with `timezone`) or `{localTime}` (HH:MM, each zone). */
 const scheduleBody = z
   .object({
