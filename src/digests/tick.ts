@@ -69,18 +69,21 @@ async function dueCombos(db: Kysely<Database>, at: Date): Promise<Combo[]> {
     .where('status', '=', 'active')
     .where('digest', 'in', ['daily', 'weekly'])
     .execute();
-  const combos: Combo[] = [];
+  const combos = new Map<string, Combo>();
   for (const row of rows) {
     const prefs = {
       digest: row.digest as DigestFrequency,
       sendHour: row.send_hour,
-      weekday: row.digest_weekday,
+      // The weekday matters for weekly digests only: daily ones must not be read once per weekday.
+      weekday: row.digest === 'weekly' ? row.digest_weekday : 0,
       timezone: row.timezone,
     };
+    const key = `${prefs.digest}|${prefs.sendHour}|${prefs.weekday}|${prefs.timezone}`;
+    if (combos.has(key)) continue;
     const period = duePeriod(prefs, at);
-    if (period) combos.push({ ...prefs, period });
+    if (period) combos.set(key, { ...prefs, period });
   }
-  return combos;
+  return [...combos.values()];
 }
 
 /** Runs one tick as if the clock read `at`; returns what it found and queued. */
