@@ -5,7 +5,12 @@ import { type Options, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
 import type { Kysely, Transaction } from 'kysely';
 import { chunk, nowIso } from '../store/db.ts';
-import type { Database, DigestFrequency, SuppressionReason } from '../store/schema.ts';
+import type {
+  Database,
+  DigestFrequency,
+  SubscriberStatus,
+  SuppressionReason,
+} from '../store/schema.ts';
 import { emailHash, parseEmail } from './identity.ts';
 import {
   canonicalTimeZone,
@@ -14,6 +19,7 @@ import {
   SubscriberInputError,
   topicIds,
   toSubscriber,
+  updateFromInput,
   type ValidSubscriberInput,
 } from './repository.ts';
 
@@ -142,7 +148,7 @@ async function writeBatch(
   }
   if (accepted.length === 0) return;
 
-  const existing = new Map<string, { id: number; status: string }>();
+  const existing = new Map<string, { id: number; status: SubscriberStatus }>();
   for (const part of chunk(
     accepted.map((r) => r.valid.email),
     INSERT_CHUNK,
@@ -192,16 +198,9 @@ async function writeBatch(
   for (const { valid } of accepted) {
     const found = existing.get(valid.email);
     if (!found) continue;
-    const activate = options.status === 'active' && found.status === 'pending';
     await trx
       .updateTable('subscribers')
-      .set({
-        ...(valid.name !== undefined ? { name: valid.name } : {}),
-        ...(valid.timezone !== undefined ? { timezone: valid.timezone } : {}),
-        ...(valid.digest !== undefined ? { digest: valid.digest } : {}),
-        ...(activate ? { status: 'active' as const, confirmed_at: now } : {}),
-        updated_at: now,
-      })
+      .set(updateFromInput(valid, options.status, found.status, now))
       .where('id', '=', found.id)
       .execute();
     ids.set(valid.email, found.id);

@@ -8,6 +8,7 @@ import type {
   DigestFrequency,
   SubscriberRow,
   SubscriberStatus,
+  SubscriberUpdate,
 } from '../store/schema.ts';
 import { parseEmail } from './identity.ts';
 
@@ -71,6 +72,27 @@ export interface ValidSubscriberInput {
   digest?: DigestFrequency;
   sendHour?: number;
   status?: 'pending' | 'active';
+}
+
+/**
+ * The changes an input brings to an existing subscriber: only the fields it gives, and
+ * pending → active when the input comes in confirmed (a status never moves otherwise).
+ */
+export function updateFromInput(
+  valid: ValidSubscriberInput,
+  incomingStatus: 'pending' | 'active' | undefined,
+  currentStatus: SubscriberStatus,
+  now: string,
+): SubscriberUpdate {
+  const activate = incomingStatus === 'active' && currentStatus === 'pending';
+  return {
+    ...(valid.name !== undefined ? { name: valid.name } : {}),
+    ...(valid.timezone !== undefined ? { timezone: valid.timezone } : {}),
+    ...(valid.digest !== undefined ? { digest: valid.digest } : {}),
+    ...(valid.sendHour !== undefined ? { send_hour: valid.sendHour } : {}),
+    ...(activate ? { status: 'active' as const, confirmed_at: now } : {}),
+    updated_at: now,
+  };
 }
 
 /**
@@ -158,17 +180,9 @@ export async function upsertSubscriber(
       .where('email', '=', valid.email)
       .executeTakeFirst();
     if (existing) {
-      const activate = valid.status === 'active' && existing.status === 'pending';
       await trx
         .updateTable('subscribers')
-        .set({
-          ...(valid.name !== undefined ? { name: valid.name } : {}),
-          ...(valid.timezone !== undefined ? { timezone: valid.timezone } : {}),
-          ...(valid.digest !== undefined ? { digest: valid.digest } : {}),
-          ...(valid.sendHour !== undefined ? { send_hour: valid.sendHour } : {}),
-          ...(activate ? { status: 'active' as const, confirmed_at: now } : {}),
-          updated_at: now,
-        })
+        .set(updateFromInput(valid, valid.status, existing.status, now))
         .where('id', '=', existing.id)
         .execute();
       if (valid.topics !== undefined) await setSubscriptions(trx, existing.id, valid.topics, now);
