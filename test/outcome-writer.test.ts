@@ -3,6 +3,8 @@ import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
 import { countLedger, insertLedgerRows } from '../src/store/ledger.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
+const CLAIM = 'b-1-1@1';
+
 describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
   let t: TestStore;
   beforeAll(async () => {
@@ -33,6 +35,12 @@ describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
       Array.from({ length: count }, (_, i) => ({ subscriberId: i + 1 })),
       now,
     );
+    // As a batch attempt does: the rows are claimed before their outcomes are written.
+    await t.store.db
+      .updateTable('deliveries')
+      .set({ status: 'sending', claim: CLAIM })
+      .where('campaign_id', '=', id)
+      .execute();
     return id;
   }
 
@@ -41,15 +49,25 @@ describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
     const second = await campaignWithRows(2);
     const writer = createOutcomeWriter(t.store.db, () => new Date());
     const written = [
-      writer.record(first, { subscriberId: 1, status: 'sent', reply: '250 id=a', attempted: true }),
-      writer.record(first, { subscriberId: 2, status: 'sent', reply: '250 id=b', attempted: true }),
-      writer.record(first, {
+      writer.record(first, CLAIM, {
+        subscriberId: 1,
+        status: 'sent',
+        reply: '250 id=a',
+        attempted: true,
+      }),
+      writer.record(first, CLAIM, {
+        subscriberId: 2,
+        status: 'sent',
+        reply: '250 id=b',
+        attempted: true,
+      }),
+      writer.record(first, CLAIM, {
         subscriberId: 3,
         status: 'bounced',
         reply: '550 unknown',
         attempted: true,
       }),
-      writer.record(second, {
+      writer.record(second, CLAIM, {
         subscriberId: 1,
         status: 'pending',
         reply: '451 later',
@@ -60,7 +78,7 @@ describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
     expect((await countLedger(t.store.db, first)).sent).toBe(0);
     await Promise.all(written);
     expect(await countLedger(t.store.db, first)).toMatchObject({ sent: 2, bounced: 1, pending: 0 });
-    expect(await countLedger(t.store.db, second)).toMatchObject({ pending: 2 });
+    expect(await countLedger(t.store.db, second)).toMatchObject({ pending: 1, sending: 1 });
     const rows = await t.store.db
       .selectFrom('deliveries')
       .select(['campaign_id', 'subscriber_id', 'last_reply', 'attempts'])
@@ -78,9 +96,27 @@ describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
     expect(rows.map((r) => r.attempts)).toEqual([1, 1, 1, 1, 0]);
   });
 
+  it('does not write over a row that was released from the claim meanwhile', async () => {
+    const campaign = await campaignWithRows(1);
+    // The reconciler released the row (its worker went silent) and another attempt took it.
+    await t.store.db
+      .updateTable('deliveries')
+      .set({ claim: 'b-1-1@2' })
+      .where('campaign_id', '=', campaign)
+      .execute();
+    const writer = createOutcomeWriter(t.store.db, () => new Date());
+    await writer.record(campaign, CLAIM, {
+      subscriberId: 1,
+      status: 'failed',
+      reply: '451',
+      attempted: true,
+    });
+    expect(await countLedger(t.store.db, campaign)).toMatchObject({ failed: 0, sending: 1 });
+  });
+
   it('rejects the waiting batches when the write fails', async () => {
     const writer = createOutcomeWriter(t.store.db, () => new Date(Number.NaN));
-    const pending = writer.record(1, {
+    const pending = writer.record(1, CLAIM, {
       subscriberId: 1,
       status: 'sent',
       reply: null,

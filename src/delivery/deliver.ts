@@ -122,7 +122,7 @@ export async function deliverBatch(
   // what is not yet written when the process dies is the in-flight allowance of DESIGN.md.
   const cycles = new Set<Promise<void>>();
   const record = (outcome: LedgerOutcome) => {
-    cycles.add(deps.writer.record(campaign.id, outcome));
+    cycles.add(deps.writer.record(campaign.id, attempt.claim, outcome));
     messagesTotal.inc({ kind: campaign.kind, status: outcome.status });
   };
   const sendable: ClaimedRow[] = [];

@@ -27,13 +27,14 @@ async function withRetries(write: () => Promise<void>, attempts = 5): Promise<vo
 
 export interface OutcomeWriter {
   /** Queues an outcome; the promise settles once it (and its cycle) is in the ledger. */
-  record(campaignId: number, outcome: LedgerOutcome): Promise<void>;
+  record(campaignId: number, claim: string, outcome: LedgerOutcome): Promise<void>;
   /** Writes whatever is queued now. */
   flush(): Promise<void>;
 }
 
 interface Cycle {
-  byCampaign: Map<number, LedgerOutcome[]>;
+  /** Outcomes by campaign and claim (one write each). */
+  byClaim: Map<string, { campaignId: number; claim: string; outcomes: LedgerOutcome[] }>;
   rows: number;
   done: Promise<void>;
   settle: (error?: unknown) => void;
@@ -53,7 +54,7 @@ export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): Outc
     });
     // A cycle nobody awaits must not become an unhandled rejection.
     done.catch(() => {});
-    return { byCampaign: new Map(), rows: 0, done, settle };
+    return { byClaim: new Map(), rows: 0, done, settle };
   };
 
   const flush = (): Promise<void> => {
@@ -65,8 +66,8 @@ export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): Outc
     writing = writing.then(async () => {
       try {
         const stamp = now().toISOString();
-        for (const [campaignId, outcomes] of current.byCampaign) {
-          await withRetries(() => recordOutcomes(db, campaignId, outcomes, stamp));
+        for (const { campaignId, claim, outcomes } of current.byClaim.values()) {
+          await withRetries(() => recordOutcomes(db, campaignId, outcomes, stamp, claim));
         }
         current.settle();
       } catch (error) {
@@ -77,11 +78,12 @@ export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): Outc
   };
 
   return {
-    record(campaignId, outcome) {
+    record(campaignId, claim, outcome) {
       cycle ??= newCycle();
-      const list = cycle.byCampaign.get(campaignId);
-      if (list) list.push(outcome);
-      else cycle.byCampaign.set(campaignId, [outcome]);
+      const key = `${campaignId}|${claim}`;
+      const group = cycle.byClaim.get(key);
+      if (group) group.outcomes.push(outcome);
+      else cycle.byClaim.set(key, { campaignId, claim, outcomes: [outcome] });
       cycle.rows += 1;
       const done = cycle.done;
       if (cycle.rows >= FLUSH_ROWS) void flush();

@@ -90,6 +90,8 @@ export async function recordOutcomes(
   campaignId: number,
   outcomes: readonly LedgerOutcome[],
   now: string,
+  /** When given, only rows still under this claim are written (a released row is not). */
+  claim?: string,
 ): Promise<void> {
   if (outcomes.length === 0) return;
   const groups = new Map<string, LedgerOutcome[]>();
@@ -101,7 +103,7 @@ export async function recordOutcomes(
   }
   const parts = [...groups.values()].flatMap((group) => chunk(group, UPDATE_CHUNK));
   const write = async (executor: Kysely<Database>) => {
-    for (const part of parts) await updateOutcomes(executor, campaignId, part, now);
+    for (const part of parts) await updateOutcomes(executor, campaignId, part, now, claim);
   };
   // A single UPDATE is atomic on its own; BEGIN/COMMIT would only add round trips.
   if (parts.length === 1) await write(db);
@@ -117,6 +119,7 @@ async function updateOutcomes(
   campaignId: number,
   part: readonly LedgerOutcome[],
   now: string,
+  claim?: string,
 ): Promise<void> {
   const first = part[0]!;
   const sameReply = part.every((outcome) => outcome.reply === first.reply);
@@ -141,5 +144,7 @@ async function updateOutcomes(
       'in',
       part.map((outcome) => outcome.subscriberId),
     )
+    // The claim is cleared only by a release: a row released meanwhile is not overwritten.
+    .$if(claim !== undefined, (qb) => qb.where('claim', '=', claim!))
     .execute();
 }
