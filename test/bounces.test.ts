@@ -17,6 +17,7 @@ import { suppressionOf } from '../src/subscribers/events.ts';
 import { startBounceListener } from '../src/subscribers/listener.ts';
 import { getSubscriber, upsertSubscriber } from '../src/subscribers/repository.ts';
 import { signToken } from '../src/tokens/index.ts';
+import { insertCampaign } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
 const SECRET = 'bounce-test-secret-0123456789';
@@ -72,20 +73,10 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
         MAIL_FROM: 'Herald <news@herald.localhost>',
       }),
     );
-    const row = await app.store.db
-      .insertInto('campaigns')
-      .values({
-        subject: 'Lavrov in Beijing',
-        template: 'alert',
-        article_ids: '[]',
-        audience_topics: '[]',
-        status: 'sent',
-        created_at: NOW,
-        updated_at: NOW,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    campaignId = row.id;
+    campaignId = await insertCampaign(app.store.db, {
+      subject: 'Lavrov in Beijing',
+      status: 'sent',
+    });
   });
   afterAll(async () => {
     await app?.close();

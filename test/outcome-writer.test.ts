@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
 import { countLedger, insertLedgerRows } from '../src/store/ledger.ts';
+import { insertCampaign } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const CLAIM = 'b-1-1@1';
@@ -16,19 +17,7 @@ describe.each(DIALECTS)('outcome writer on %s', (dialect) => {
 
   async function campaignWithRows(count: number): Promise<number> {
     const now = new Date().toISOString();
-    const { id } = await t.store.db
-      .insertInto('campaigns')
-      .values({
-        subject: 's',
-        template: 'alert',
-        article_ids: '[]',
-        audience_topics: '[]',
-        status: 'sending',
-        created_at: now,
-        updated_at: now,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const id = await insertCampaign(t.store.db, { status: 'sending' });
     await insertLedgerRows(
       t.store.db,
       id,

@@ -15,9 +15,8 @@ import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
 import { findSubscriberByEmail } from '../src/subscribers/repository.ts';
 import { launchChromium } from './helpers/browser.ts';
+import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, uniqueName } from './helpers/stores.ts';
-
-const NOW = new Date().toISOString();
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -68,22 +67,10 @@ describe('subscriber journey in chromium (SQLite)', () => {
         SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       }),
     );
-    await app.store.db
-      .insertInto('topics')
-      .values(
-        [
-          ['russia-china', 'Russia-China relations'],
-          ['economy', 'Economy'],
-        ].map(([id, name]) => ({
-          id: id!,
-          name: name!,
-          description: '',
-          rules: '{}',
-          created_at: NOW,
-          updated_at: NOW,
-        })),
-      )
-      .execute();
+    await insertTopics(app.store.db, [
+      ['russia-china', 'Russia-China relations'],
+      ['economy', 'Economy'],
+    ]);
     server = await buildServer(app);
     await server.listen({ port, host: '127.0.0.1' });
     browser = await launchChromium();

@@ -15,11 +15,11 @@ import {
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
 import { signToken } from '../src/tokens/index.ts';
+import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
 const SECRET = 'public-test-secret-0123456789';
 const PUBLIC_URL = 'https://news.example.org';
-const NOW = new Date().toISOString();
 
 interface Sink {
   url: string;
@@ -95,22 +95,10 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
         SMTP_URL: sink.url,
       }),
     );
-    await app.store.db
-      .insertInto('topics')
-      .values(
-        [
-          ['russia-china', 'Russia-China relations'],
-          ['economy', 'Economy'],
-        ].map(([id, name]) => ({
-          id: id!,
-          name: name!,
-          description: '',
-          rules: '{}',
-          created_at: NOW,
-          updated_at: NOW,
-        })),
-      )
-      .execute();
+    await insertTopics(app.store.db, [
+      ['russia-china', 'Russia-China relations'],
+      ['economy', 'Economy'],
+    ]);
     server = await buildServer(app);
   });
   afterAll(async () => {

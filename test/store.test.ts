@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/db.ts';
 import { countLedger, insertLedgerRows, recordOutcomes } from '../src/store/ledger.ts';
 import { appliedMigrations, migrateToLatest } from '../src/store/migrations.ts';
+import { insertCampaign } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 describe.each(DIALECTS)('store on %s', (dialect) => {
@@ -33,23 +34,7 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     }
   });
 
-  async function newCampaign(): Promise<number> {
-    const now = new Date().toISOString();
-    const row = await t.store.db
-      .insertInto('campaigns')
-      .values({
-        subject: 's',
-        template: 'alert',
-        article_ids: '[]',
-        audience_topics: '[]',
-        status: 'draft',
-        created_at: now,
-        updated_at: now,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return row.id;
-  }
+  const newCampaign = () => insertCampaign(t.store.db);
 
   it('keeps one ledger row per campaign and recipient', async () => {
     const campaignId = await newCampaign();

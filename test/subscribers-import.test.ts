@@ -16,20 +16,10 @@ import {
   importSubscribersCsv,
 } from '../src/subscribers/import.ts';
 import { findSubscriberByEmail } from '../src/subscribers/repository.ts';
+import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';
 
 const NOW = '2026-01-10T08:00:00.000Z';
-
-function topicRows(ids: string[]) {
-  return ids.map((id) => ({
-    id,
-    name: id,
-    description: '',
-    rules: '{}',
-    created_at: NOW,
-    updated_at: NOW,
-  }));
-}
 
 async function text(stream: NodeJS.ReadableStream): Promise<string> {
   let out = '';
@@ -65,10 +55,7 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
         HERALD_DATA_DIR: mkdtempSync(join(tmpdir(), 'herald-import-')),
       }),
     );
-    await app.store.db
-      .insertInto('topics')
-      .values(topicRows(['russia-china', 'economy']))
-      .execute();
+    await insertTopics(app.store.db, ['russia-china', 'economy']);
     await addSuppression(app.store.db, 'suppressed@example.org', 'manual');
     server = await buildServer(app);
   });
@@ -256,10 +243,7 @@ describe('100k-row import on SQLite', () => {
   it('imports 100,000 rows in batched transactions (time printed, not asserted)', async () => {
     const ts = await openTestStore('sqlite');
     try {
-      await ts.store.db
-        .insertInto('topics')
-        .values(topicRows(['economy', 'sport']))
-        .execute();
+      await insertTopics(ts.store.db, ['economy', 'sport']);
       const zones = ['UTC', 'Europe/Paris', 'Asia/Tokyo', 'America/New_York'];
       const lines = ['email,name,topics,timezone,digest'];
       for (let i = 0; i < 100_000; i++) {

@@ -17,6 +17,7 @@ import {
   updatePreferences,
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
+import { insertCampaign, insertTopics } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const NOW = '2026-01-10T08:00:00.000Z';
@@ -25,19 +26,7 @@ describe.each(DIALECTS)('subscribers on %s', (dialect) => {
   let ts: TestStore;
   beforeAll(async () => {
     ts = await openTestStore(dialect);
-    await ts.store.db
-      .insertInto('topics')
-      .values(
-        ['russia-china', 'economy', 'sport'].map((id) => ({
-          id,
-          name: id,
-          description: '',
-          rules: '{}',
-          created_at: NOW,
-          updated_at: NOW,
-        })),
-      )
-      .execute();
+    await insertTopics(ts.store.db, ['russia-china', 'economy', 'sport']);
   });
   afterAll(async () => {
     await ts?.dispose();
@@ -98,19 +87,9 @@ describe.each(DIALECTS)('subscribers on %s', (dialect) => {
   it('hard bounce: bounced, suppressed, ledger row bounced, one event even when replayed', async () => {
     const db = ts.store.db;
     const { id } = await upsertSubscriber(db, { email: 'hard@example.com', topics: ['sport'] });
-    const campaign = await db
-      .insertInto('campaigns')
-      .values({
-        subject: 's',
-        template: 'alert',
-        article_ids: '[]',
-        audience_topics: '["sport"]',
-        status: 'sending',
-        created_at: NOW,
-        updated_at: NOW,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const campaign = {
+      id: await insertCampaign(db, { audience_topics: '["sport"]', status: 'sending' }),
+    };
     await db
       .insertInto('deliveries')
       .values({ campaign_id: campaign.id, subscriber_id: id, status: 'sent', updated_at: NOW })
@@ -144,20 +123,7 @@ describe.each(DIALECTS)('subscribers on %s', (dialect) => {
     const { id } = await upsertSubscriber(db, { email: 'soft@example.com' });
     const campaignIds: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const row = await db
-        .insertInto('campaigns')
-        .values({
-          subject: `s${i}`,
-          template: 'alert',
-          article_ids: '[]',
-          audience_topics: '[]',
-          status: 'sent',
-          created_at: NOW,
-          updated_at: NOW,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      campaignIds.push(row.id);
+      campaignIds.push(await insertCampaign(db, { subject: `s${i}`, status: 'sent' }));
     }
     const soft = (campaignId: number, now: string) =>
       applyBounce(db, { subscriberId: id, campaignId, kind: 'soft', reply: '4.2.2 full', now });
