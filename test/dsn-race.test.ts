@@ -1,23 +1,30 @@
 // A DSN that arrives between the send and the (grouped, later) outcome write of the same
 // ledger row: the row stays `bounced` and the subscriber suppressed. Once with the pieces
 // called in that order (the writer held open), once end to end through an MTA that returns
-// the DSN to the bounce listener before it answers 250.
+// the DSN to the bounce listener before it answers 250. And the `delivery.batch.failed` log,
+// which carries the failure's SMTP codes and never the address.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
 import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { parseConfig } from '../src/config/index.ts';
 import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
+import { openQueues } from '../src/delivery/queues.ts';
+import { classifySendError } from '../src/delivery/smtp-reply.ts';
+import { createLogger } from '../src/log/index.ts';
 import { insertLedgerRows } from '../src/store/ledger.ts';
 import { ingestReport } from '../src/subscribers/bounces.ts';
 import { suppressionOf } from '../src/subscribers/events.ts';
 import { type BounceListener, startBounceListener } from '../src/subscribers/listener.ts';
 import { getSubscriber, upsertSubscriber } from '../src/subscribers/repository.ts';
 import { signToken } from '../src/tokens/index.ts';
+import { startWorkers } from '../workers/index.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
@@ -230,6 +237,94 @@ describe.each(DIALECTS)('DSN race end to end (%s)', (dialect) => {
         .executeTakeFirstOrThrow();
       expect(subscriber.status).toBe('bounced');
       expect(await suppressionOf(db, email)).toBe('hard-bounce');
+    }
+  });
+});
+
+describe('delivery.batch.failed log', () => {
+  it('classifySendError reads the reply code and enhanced status', () => {
+    const error = Object.assign(new Error("Can't send mail"), {
+      responseCode: 450,
+      response: '450 4.2.0 <grey@example.net>: Recipient address rejected: Greylisted',
+    });
+    expect(classifySendError(error)).toMatchObject({
+      kind: 'temporary',
+      smtpCode: 450,
+      enhancedStatus: '4.2.0',
+    });
+    expect(classifySendError(Object.assign(new Error('x'), { code: 'ECONNECTION' }))).toMatchObject(
+      { kind: 'temporary', smtpCode: null, enhancedStatus: null },
+    );
+    expect(
+      classifySendError({
+        responseCode: 550,
+        response: '550-5.1.1 The email account does not exist',
+      }),
+    ).toMatchObject({ kind: 'permanent', smtpCode: 550, enhancedStatus: '5.1.1' });
+  });
+
+  it('carries the SMTP code and enhanced status of a greylisted batch, never the address', async () => {
+    const t = await openTestStore('sqlite');
+    // An MTA that greylists every recipient, quoting the address as Postfix does.
+    const mta = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onRcptTo(address, _session, callback) {
+        const error = Object.assign(
+          new Error(`4.2.0 <${address.address}>: Recipient address rejected: Greylisted`),
+          { responseCode: 450 },
+        );
+        callback(error);
+      },
+    });
+    mta.on('error', () => {});
+    await new Promise<void>((resolve) => mta.listen(0, '127.0.0.1', () => resolve()));
+    const port = (mta.server.address() as AddressInfo).port;
+    const lines: string[] = [];
+    const logger = createLogger('info', {
+      write(line: string) {
+        lines.push(line);
+      },
+    });
+    const env = testEnv(t.databaseUrl, {
+      SMTP_URL: `smtp://127.0.0.1:${port}`,
+      SEND_RETRY_ATTEMPTS: '1',
+      LOG_LEVEL: 'info',
+    });
+    const app = await createApp(parseConfig(env), { logger });
+    const queues = openQueues(app);
+    const workers = await startWorkers(app, ['campaigns', 'deliveries']);
+    try {
+      const db = app.store.db;
+      const article = await seedFixtureArticle(db);
+      await seedSubscribers(db, [
+        { email: 'grey.listed@example.net', topics: ['russia-china-relations'] },
+      ]);
+      const input = createCampaignSchema.parse({
+        articleIds: [article.id],
+        topics: ['russia-china-relations'],
+      });
+      const { campaign } = await createCampaign(db, input, new Date().toISOString());
+      await sendCampaign({ db, config: app.config, queues, now: () => new Date() }, campaign.id);
+      await waitForCampaign(app, campaign.id, (r) => r.status === 'sent');
+      const failed = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry.msg === 'delivery.batch.failed');
+      expect(failed.length).toBeGreaterThanOrEqual(1);
+      expect(failed[0]).toMatchObject({
+        campaign_id: campaign.id,
+        smtp_code: 450,
+        enhanced_status: '4.2.0',
+      });
+      // The address appears nowhere in what was logged.
+      expect(lines.join('\n')).not.toContain('grey.listed');
+    } finally {
+      for (const worker of workers.reverse()) await worker.stop();
+      await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
+      await app.close();
+      await new Promise<void>((resolve) => mta.close(() => resolve()));
+      await t.dispose();
     }
   });
 });
