@@ -53,6 +53,11 @@ export interface ImportOptions {
 
 type CsvRecord = Record<string, string | undefined>;
 
+/** A cell as it was before the export neutralised it as a formula (`'=…` → `=…`). */
+function unescapeFormula(value: string | undefined): string | undefined {
+  return value !== undefined && /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
+}
+
 /**
  * Turns one CSV record into a validated input; empty cells mean "not given". Checks the same
  * rules as validateSubscriberInput without building a zod object per row (100k rows).
@@ -63,10 +68,10 @@ function rowToInput(
   status: 'active' | 'pending',
 ): ValidSubscriberInput {
   const cell = (key: string) => {
-    const value = record[key]?.trim();
+    const value = unescapeFormula(record[key]?.trim());
     return value === undefined || value === '' ? undefined : value;
   };
-  const email = parseEmail(record.email ?? '');
+  const email = parseEmail(unescapeFormula(record.email ?? '') ?? '');
   if (!email) throw new SubscriberInputError('email', 'bad email: not a valid address');
   const valid: ValidSubscriberInput = { email, status };
   const name = cell('name');
@@ -348,6 +353,9 @@ export function exportSubscribersCsv(db: Kysely<Database>): Readable {
   return records.pipe(
     stringify({
       header: true,
+      // A cell starting with = + - @, tab or CR is a formula to a spreadsheet (a name such as
+      // `=cmd|' /C calc'!A0` runs a command): prefix it with ' so it stays text.
+      escape_formulas: true,
       columns: [...CSV_COLUMNS, 'status', 'send_hour', 'created_at', 'confirmed_at'],
     }),
   );
