@@ -86,7 +86,9 @@ export function verpToken(address: string | undefined): string | null {
 }
 
 /** The header fields of the returned or complained message (message/rfc822 or its headers). */
-function originalHeaders(parts: ReadonlyArray<{ type: string; text: string }>): Map<string, string> {
+function originalHeaders(
+  parts: ReadonlyArray<{ type: string; text: string }>,
+): Map<string, string> {
   const original = parts.find(
     (p) => p.type === 'message/rfc822' || p.type === 'text/rfc822-headers',
   );
