@@ -242,7 +242,9 @@ async function writeBatch(
 /**
  * Imports subscribers from CSV (columns email,name,topics,timezone,digest; topics split by
  * `;`), upserting by normalised email. Good rows are written; each bad row is reported with
- * one reason (bad email, unknown topic, bad time zone, bad digest, suppressed, …).
+ * one reason (bad email, unknown topic, bad time zone, bad digest, suppressed, a bad quote, a
+ * line too long, …). Memory stays bounded whatever the file: one line at a time, the first
+ * `keepRejected` rejected rows kept, every one counted and passed to `onRejected`.
  */
 export async function importSubscribersCsv(
   db: Kysely<Database>,
