@@ -136,7 +136,7 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
     expect(await suppressionOf(app.store.db, 'full@example.org')).toBe('hard-bounce');
   });
 
-  it('ARF complaint: complained and suppressed (token from the report or its unsubscribe link)', async () => {
+  it('ARF complaint: complained and suppressed (token from Original-Mail-From or the Return-Path)', async () => {
     const id = await recipient('angry@example.com');
     const result = await ingestReport(app.store.db, fixture('complaint.eml', id, campaignId), {
       secret: SECRET,
@@ -145,16 +145,58 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
     expect((await getSubscriber(app.store.db, id))?.status).toBe('complained');
     expect(await suppressionOf(app.store.db, 'angry@example.com')).toBe('complaint');
 
+    // Without Original-Mail-From, the reported message's own Return-Path names the subscriber.
     const other = await recipient('angry2@example.com');
-    const onlyLink = fixture('complaint.eml', other, campaignId).replace(
-      /Original-Mail-From: .*\n/,
-      '',
-    );
-    expect(await ingestReport(app.store.db, onlyLink, { secret: SECRET })).toMatchObject({
+    const verp = signToken(SECRET, 'bounce', { subscriberId: other, campaignId });
+    const byReturnPath = fixture('complaint.eml', other, campaignId)
+      .replace(/Original-Mail-From: .*\n/, '')
+      .replace(
+        'From: Herald <newsletter@herald.localhost>\n',
+        `Return-Path: <bounces+${verp}@herald.localhost>\nFrom: Herald <newsletter@herald.localhost>\nFeedback-ID: ${campaignId}:campaign:herald:herald.localhost\n`,
+      );
+    expect(await ingestReport(app.store.db, byReturnPath, { secret: SECRET })).toMatchObject({
       ok: true,
       subscriberId: other,
     });
     expect((await getSubscriber(app.store.db, other))?.status).toBe('complained');
+  });
+
+  it("ARF complaint quoting someone else's footer link does not touch them", async () => {
+    const victim = await recipient('victim@example.com');
+    const reporter = await recipient('reporter@example.com');
+    // The victim's unsubscribe link (from a forwarded newsletter) in the quoted body; no VERP.
+    const onlyLink = fixture('complaint.eml', victim, campaignId).replace(
+      /Original-Mail-From: .*\n/,
+      '',
+    );
+    expect(await ingestReport(app.store.db, onlyLink, { secret: SECRET })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('VERP'),
+    });
+    // The reporter's own VERP with the victim's link quoted: only the reporter is affected.
+    const reporterVerp = signToken(SECRET, 'bounce', { subscriberId: reporter, campaignId });
+    const quoted = onlyLink.replace(
+      'Arrival-Date:',
+      `Original-Mail-From: <bounces+${reporterVerp}@herald.localhost>\nArrival-Date:`,
+    );
+    expect(await ingestReport(app.store.db, quoted, { secret: SECRET })).toMatchObject({
+      ok: true,
+      subscriberId: reporter,
+    });
+    expect((await getSubscriber(app.store.db, victim))?.status).toBe('active');
+    expect(await suppressionOf(app.store.db, 'victim@example.com')).toBeNull();
+    expect((await getSubscriber(app.store.db, reporter))?.status).toBe('complained');
+
+    // A VERP token for one campaign on a message whose Feedback-ID names another: refused.
+    const mismatched = fixture('complaint.eml', victim, campaignId).replace(
+      'From: Herald <newsletter@herald.localhost>\n',
+      `From: Herald <newsletter@herald.localhost>\nFeedback-ID: ${campaignId + 1000}:campaign:herald:herald.localhost\n`,
+    );
+    expect(await ingestReport(app.store.db, mismatched, { secret: SECRET })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('Feedback-ID'),
+    });
+    expect((await getSubscriber(app.store.db, victim))?.status).toBe('active');
   });
 
   it('garbage and forged tokens are reported, not applied', async () => {

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
+import { checkHealth } from '../src/http/routes/health.ts';
 import { buildServer } from '../src/http/server.ts';
 import { openTestStore, type TestStore } from './helpers/stores.ts';
 
@@ -34,16 +35,25 @@ describe('GET /healthz', () => {
     expect(body).toEqual({ status: 'ok', redis: 'ok', store: 'ok' });
   });
 
-  it('answers 503 naming REDIS_URL when Redis is not there', async () => {
-    const { status, body } = await healthWith({ REDIS_URL: 'redis://127.0.0.1:1' });
+  it('answers 503 naming the part that is down, without the reason (that is for /readyz)', async () => {
+    const { status, body } = await healthWith({ REDIS_URL: 'redis://:hunter2@127.0.0.1:1' });
     expect(status).toBe(503);
-    expect(body.store).toBe('ok');
-    expect(body.redis).toMatch(/REDIS_URL=redis:\/\/127\.0\.0\.1:1.*unreachable/);
+    expect(body).toEqual({ status: 'unavailable', redis: 'unavailable', store: 'ok' });
+    // The reason, for ops: it names the variable and hides the password.
+    const app = apps[apps.length - 1]!;
+    const report = await checkHealth(app);
+    expect(report.redis).toMatch(/REDIS_URL=redis:\/\/:\*\*\*@127\.0\.0\.1:1.*unreachable/);
   });
 
-  it('`herald start` serves it and stops cleanly on SIGTERM', async () => {
+  it('`herald start` serves it (and nothing for ops) and stops cleanly on SIGTERM', async () => {
     const child = spawn('node', ['bin/herald.js', 'start'], {
-      env: { ...process.env, PORT: '0', DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        PORT: '0',
+        DATABASE_URL: t.databaseUrl,
+        LOG_LEVEL: 'warn',
+        HERALD_SECRET: 'healthz-test-secret-0123456789abcdef',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -57,9 +67,51 @@ describe('GET /healthz', () => {
     });
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ redis: 'ok', store: 'ok' });
+    expect(await response.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok' });
+    // The default is safe: no metrics on the public port, readiness details need a key.
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(401);
+    expect(stderr).not.toContain('metrics on');
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
+  });
+});
+
+describe('METRICS_PORT', () => {
+  it('`herald start` with METRICS_PORT serves /metrics and /readyz on loopback there', async () => {
+    const t = await openTestStore('sqlite');
+    const child = spawn('node', ['bin/herald.js', 'start'], {
+      env: {
+        ...process.env,
+        PORT: '0',
+        METRICS_PORT: '0',
+        DATABASE_URL: t.databaseUrl,
+        LOG_LEVEL: 'warn',
+        HERALD_SECRET: 'healthz-test-secret-0123456789abcdef',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stderr = '';
+      const metricsUrl = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (data: Buffer) => {
+          stderr += data.toString();
+          const match = /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
+      });
+      const metrics = await fetch(`${metricsUrl}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('# TYPE herald_queue_jobs gauge');
+      const ready = await fetch(`${metricsUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok', smtp: 'ok' });
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      await t.dispose();
+    }
   });
 });

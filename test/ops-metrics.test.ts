@@ -1,4 +1,4 @@
-// /metrics moves with the ledger and the queues; the queue ops (pause, drain, retry) do what
+// /metrics (on the loopback metrics listener) moves with the ledger and the queues; the queue ops (pause, drain, retry) do what
 // they say, on a unique QUEUE_PREFIX so no other test's queues are touched.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
+import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { type MetricsListener, startMetricsListener } from '../src/ops/metrics-listener.ts';
 import { drainQueue, queueStats, retryFailed } from '../src/ops/queues.ts';
 import { createRedis } from '../src/redis/index.ts';
 import type { DeliveryStatus } from '../src/store/schema.ts';
@@ -35,6 +37,7 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
   let server: FastifyInstance;
   let queues: Queues;
   let dataDir: string;
+  let listener: MetricsListener;
   const prefix = uniqueName('opsmetrics');
 
   beforeAll(async () => {
@@ -50,9 +53,11 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
     );
     server = await buildServer(app);
     queues = openQueues(app);
+    listener = (await startMetricsListener(app, { port: 0 }))!;
   });
   afterAll(async () => {
     await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
+    await listener.stop();
     await server.close();
     await app.close();
     await t.dispose();
@@ -60,10 +65,10 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
   });
 
   async function scrape(): Promise<string> {
-    const response = await server.inject({ method: 'GET', url: '/metrics' });
-    expect(response.statusCode).toBe(200);
-    expect(response.headers['content-type']).toMatch(/^text\/plain/);
-    return response.body;
+    const response = await fetch(`http://127.0.0.1:${listener.port}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    return response.text();
   }
 
   it('shows ledger counts, campaign progress and queue counts moving', async () => {
@@ -195,7 +200,6 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
     expect(stats).toMatchObject({ failed: 1, waiting: 2 });
 
     // The dashboard's API never shows an address, even in a failure reason.
-    const { createApiKey } = await import('../src/http/auth.ts');
     const ops = await createApiKey(app.store.db, 'ops');
     const failed = await server.inject({
       method: 'GET',
@@ -232,10 +236,18 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
     expect(bad.json()).toMatchObject({ error: 'invalid queue' });
   });
 
-  it('answers /readyz with Redis, store and the outbox transport', async () => {
-    const response = await server.inject({ method: 'GET', url: '/readyz' });
-    expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok', smtp: 'ok' });
+  it('answers /readyz with Redis, store and the outbox transport (metrics listener, ops key)', async () => {
+    const response = await fetch(`http://127.0.0.1:${listener.port}/readyz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok', smtp: 'ok' });
+    const ops = await createApiKey(app.store.db, 'ops');
+    const viaKey = await server.inject({
+      method: 'GET',
+      url: '/readyz',
+      headers: { authorization: `Bearer ${ops.key}` },
+    });
+    expect(viaKey.statusCode).toBe(200);
+    expect(viaKey.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok', smtp: 'ok' });
   });
 });
 
@@ -252,12 +264,64 @@ describe('GET /readyz without an SMTP server', () => {
     );
     try {
       const server = await buildServer(app);
-      const response = await server.inject({ method: 'GET', url: '/readyz' });
+      const ops = await createApiKey(app.store.db, 'ops');
+      const response = await server.inject({
+        method: 'GET',
+        url: '/readyz',
+        headers: { authorization: `Bearer ${ops.key}` },
+      });
       expect(response.statusCode).toBe(503);
       const body = response.json() as Record<string, string>;
       expect(body).toMatchObject({ status: 'unavailable', redis: 'ok', store: 'ok' });
       expect(body.smtp).toMatch(/^SMTP_URL: /);
       await server.close();
+    } finally {
+      await app.close();
+      await t.dispose();
+    }
+  });
+});
+
+describe('the default keeps ops data off the public port', () => {
+  it('serves no /metrics on the public port, /readyz only to ops, and no metrics listener unless METRICS_PORT is set', async () => {
+    const t = await openTestStore('sqlite');
+    const config = parseConfig({
+      DATABASE_URL: t.databaseUrl,
+      QUEUE_PREFIX: uniqueName('opsdefault'),
+      LOG_LEVEL: 'silent',
+    });
+    expect(config.METRICS_PORT).toBeUndefined();
+    expect(config.METRICS_HOST).toBe('127.0.0.1');
+    const app = await createApp(config);
+    try {
+      expect(await startMetricsListener(app)).toBeNull();
+      const server = await buildServer(app);
+      const metrics = await server.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.statusCode).toBe(404);
+      expect(metrics.body).not.toContain('herald_campaign');
+      const anonymous = await server.inject({ method: 'GET', url: '/readyz' });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.body).not.toContain('smtp');
+      const editor = await createApiKey(app.store.db, 'editor');
+      const asEditor = await server.inject({
+        method: 'GET',
+        url: '/readyz',
+        headers: { authorization: `Bearer ${editor.key}` },
+      });
+      expect(asEditor.statusCode).toBe(403);
+      await server.close();
+
+      // Set, it listens on loopback only.
+      const listener = (await startMetricsListener(app, { port: 0 }))!;
+      try {
+        expect(listener.host).toBe('127.0.0.1');
+        const scraped = await fetch(`http://127.0.0.1:${listener.port}/metrics`);
+        expect(scraped.status).toBe(200);
+        expect(await scraped.text()).toContain('# TYPE herald_campaign_deliveries gauge');
+        expect((await fetch(`http://127.0.0.1:${listener.port}/subscribe`)).status).toBe(404);
+      } finally {
+        await listener.stop();
+      }
     } finally {
       await app.close();
       await t.dispose();

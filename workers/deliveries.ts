@@ -1,7 +1,7 @@
 // Worker for the `deliveries` queue: one job = one batch of one campaign.
 import { DelayedError, Worker } from 'bullmq';
 import type { Service } from '../src/cli/lifecycle.ts';
-import { deliverBatch } from '../src/delivery/deliver.ts';
+import { BatchRetryError, batchFailureFields, deliverBatch } from '../src/delivery/deliver.ts';
 import { batchJobSchema } from '../src/delivery/jobs.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
 import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
@@ -46,7 +46,7 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       }
       if (result.outcome === 'retry') {
         // BullMQ retries the job with exponential backoff; only the rows still pending are sent.
-        throw new Error(`${result.temporary} temporary failures; retrying the batch later`);
+        throw new BatchRetryError(result.temporary, result.lastFailure);
       }
       return result;
     },
@@ -58,9 +58,16 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       stalledInterval: app.config.JOB_LOCK_MS,
     },
   );
+  // Codes only: the server's reply text often quotes the recipient's address.
   worker.on('failed', (job, error) =>
     app.logger.warn(
-      { job_id: job?.id, attempts: job?.attemptsMade, reason: error.message },
+      {
+        job_id: job?.id,
+        campaign_id: job?.data?.campaignId,
+        batch_no: job?.data?.batchNo,
+        attempts: job?.attemptsMade,
+        ...batchFailureFields(error),
+      },
       'delivery.batch.failed',
     ),
   );

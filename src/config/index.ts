@@ -52,6 +52,9 @@ export const envSchema = z.object({
     .default('Herald Newsroom, 1 Example Street, 00000 Example City'),
   PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** The separate /metrics and /readyz listener; unset: off (per-campaign counts stay private). */
+  METRICS_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SEND_RATE: z.coerce.number().positive('must be above 0 messages per second').optional(),
   SEND_CONCURRENCY: positiveInt.default(8),
   BATCH_SIZE: positiveInt.default(500),

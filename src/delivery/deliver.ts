@@ -5,7 +5,7 @@ import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
-import type { Logger } from '../log/index.ts';
+import { type Logger, maskEmails } from '../log/index.ts';
 import type { LedgerOutcome } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
@@ -17,7 +17,7 @@ import type { OutcomeWriter } from './outcome-writer.ts';
 import { finishIfDone, recordFailureWindow, shouldAutoPause } from './progress.ts';
 import type { SendLimiter } from './rate.ts';
 import { campaignRenderer } from './renderer.ts';
-import { classifySendError } from './smtp-reply.ts';
+import { classifySendError, type ReplyCodes } from './smtp-reply.ts';
 import type { MailTransport } from './transport.ts';
 
 export interface DeliverDeps {
@@ -53,6 +53,42 @@ export interface BatchResult {
   failed: number;
   bounced: number;
   suppressed: number;
+  /** The codes of the last failed send (temporary or permanent), for logs; null when none. */
+  lastFailure: ReplyCodes | null;
+}
+
+/**
+ * Thrown for a batch that ends with temporary failures so BullMQ retries it later; carries the
+ * last failure's reply codes for the `delivery.batch.failed` log.
+ */
+export class BatchRetryError extends Error {
+  constructor(
+    readonly temporary: number,
+    readonly lastFailure: ReplyCodes | null,
+  ) {
+    super(`${temporary} temporary failures; retrying the batch later`);
+    this.name = 'BatchRetryError';
+  }
+}
+
+/**
+ * The fields `delivery.batch.failed` logs for a failed attempt: the SMTP code and enhanced
+ * status of the failure and a reason with addresses masked; never the server's free text.
+ */
+export function batchFailureFields(error: Error): {
+  smtp_code: number | null;
+  enhanced_status: string | null;
+  reason: string;
+} {
+  const codes =
+    error instanceof BatchRetryError
+      ? (error.lastFailure ?? { smtpCode: null, enhancedStatus: null })
+      : classifySendError(error);
+  return {
+    smtp_code: codes.smtpCode,
+    enhanced_status: codes.enhancedStatus,
+    reason: maskEmails(error.message),
+  };
 }
 
 interface ClaimedRow {
@@ -79,6 +115,7 @@ export async function deliverBatch(
     failed: 0,
     bounced: 0,
     suppressed: 0,
+    lastFailure: null,
   };
   const campaign = await getCampaign(db, data.campaignId);
   if (campaign?.status !== 'sending') return { ...result, outcome: 'skipped' };
@@ -199,6 +236,7 @@ export async function deliverBatch(
         result.sent += 1;
       } catch (error) {
         const failure = classifySendError(error);
+        result.lastFailure = { smtpCode: failure.smtpCode, enhancedStatus: failure.enhancedStatus };
         if (failure.kind === 'permanent') {
           record({
             subscriberId: row.subscriberId,

@@ -40,8 +40,16 @@ interface Cycle {
   settle: (error?: unknown) => void;
 }
 
-/** A writer for one process; `now` stamps the rows. */
-export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): OutcomeWriter {
+/**
+ * A writer for one process; `now` stamps the rows. `flushMs` (default 100) is how long a
+ * cycle collects outcomes; tests hold a cycle open with a long one and end it with flush().
+ */
+export function createOutcomeWriter(
+  db: Kysely<Database>,
+  now: () => Date,
+  options: { flushMs?: number } = {},
+): OutcomeWriter {
+  const flushMs = options.flushMs ?? FLUSH_MS;
   let cycle: Cycle | null = null;
   let timer: NodeJS.Timeout | null = null;
   // Cycles are written one after another, in order.
@@ -87,7 +95,7 @@ export function createOutcomeWriter(db: Kysely<Database>, now: () => Date): Outc
       cycle.rows += 1;
       const done = cycle.done;
       if (cycle.rows >= FLUSH_ROWS) void flush();
-      else timer ??= setTimeout(() => void flush(), FLUSH_MS);
+      else timer ??= setTimeout(() => void flush(), flushMs);
       return done;
     },
     flush,

@@ -22,7 +22,11 @@ function serializeError(error: unknown) {
   };
 }
 
-export function createLogger(level: string = 'info'): Logger {
+/** The process logger; `destination` (default: stderr) lets a test read what was logged. */
+export function createLogger(
+  level: string = 'info',
+  destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
+): Logger {
   return pino(
     {
       level,
@@ -48,6 +52,6 @@ export function createLogger(level: string = 'info'): Logger {
         remove: true,
       },
     },
-    pino.destination({ fd: 2, sync: true }),
+    destination,
   );
 }

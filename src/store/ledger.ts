@@ -110,6 +110,13 @@ export async function recordOutcomes(
   else await db.transaction().execute(write);
 }
 
+/**
+ * Ledger states an outcome write never leaves: a bounce report is the final word on a row.
+ * (A complaint leaves the row `sent`, which is what it was: the message was delivered; the
+ * complaint lives on the subscriber and the suppression list.)
+ */
+const FINAL_STATUSES: ReadonlySet<DeliveryStatus> = new Set<DeliveryStatus>(['bounced']);
+
 /** Rows per outcome UPDATE: 3 parameters a row stays below both dialects' limits. */
 const UPDATE_CHUNK = 1_000;
 
@@ -146,5 +153,10 @@ async function updateOutcomes(
     )
     // The claim is cleared only by a release: a row released meanwhile is not overwritten.
     .$if(claim !== undefined, (qb) => qb.where('claim', '=', claim!))
+    // A DSN can land between the send and this (grouped, later) write: a row the bounce
+    // processing already marked bounced stays bounced whatever the send's own outcome was.
+    .$if(!FINAL_STATUSES.has(first.status), (qb) =>
+      qb.where('status', 'not in', [...FINAL_STATUSES]),
+    )
     .execute();
 }

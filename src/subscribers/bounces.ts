@@ -1,7 +1,7 @@
 // Bounce and complaint reports: DSNs (RFC 3464, multipart/report; delivery-status) and ARF
 // complaints (RFC 5965, feedback-report), parsed with mailparser. The VERP token in the bounce
-// address (bounces+TOKEN@domain) names the subscriber and campaign; a report we cannot read
-// is returned as such, never thrown.
+// address (bounces+TOKEN@domain) of the reported message names the subscriber and campaign;
+// a report we cannot read is returned as such, never thrown.
 import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import type { Database } from '../store/schema.ts';
@@ -24,9 +24,10 @@ export type ParsedReport =
       /** The status code and diagnostic we keep as the reply. */
       reply: string;
       recipient: string | null;
-      /** Signed tokens found in the report (VERP addresses, unsubscribe links). */
+      /** VERP tokens of the reported message (never links from its quoted body). */
       bounceTokens: string[];
-      unsubscribeTokens: string[];
+      /** The campaign the reported message's Feedback-ID names, when it carries one. */
+      feedbackCampaignId: number | null;
     }
   | { ok: false; reason: string };
 
@@ -79,31 +80,60 @@ export function classifyEntry(entry: DeliveryStatusEntry): BounceKind | 'none' {
   return 'none';
 }
 
-const TOKEN = '[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+';
-
-/** Signed tokens carried in VERP addresses and unsubscribe links anywhere in `text`. */
-export function findTokens(text: string): { bounce: string[]; unsubscribe: string[] } {
-  const bounce = [...text.matchAll(new RegExp(`bounces\\+(${TOKEN})@`, 'g'))].map((m) => m[1]!);
-  const unsubscribe = [
-    ...text.matchAll(new RegExp(`unsubscribe(?:\\?token=|\\+)(${TOKEN})`, 'g')),
-  ].map((m) => m[1]!);
-  return { bounce: [...new Set(bounce)], unsubscribe: [...new Set(unsubscribe)] };
+/** The signed token of a VERP address `bounces+TOKEN@domain` (optionally in <>), or null. */
+export function verpToken(address: string | undefined): string | null {
+  return /^\s*<?bounces\+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)@/i.exec(address ?? '')?.[1] ?? null;
 }
 
-/** Parses a raw message as a DSN or an ARF report; anything else is `{ok: false, reason}`. */
+/** The header fields of the returned or complained message (message/rfc822 or its headers). */
+function originalHeaders(
+  parts: ReadonlyArray<{ type: string; text: string }>,
+): Map<string, string> {
+  const original = parts.find(
+    (p) => p.type === 'message/rfc822' || p.type === 'text/rfc822-headers',
+  );
+  if (!original) return new Map();
+  // Only the header block: the body is quoted content anyone could have written.
+  const headerBlock = original.text.replace(/\r\n/g, '\n').split('\n\n', 1)[0] ?? '';
+  return parseFieldGroups(headerBlock)[0] ?? new Map();
+}
+
+/** The campaign id a Herald Feedback-ID (`<campaign>:<kind>:herald:<domain>`) names, or null. */
+export function feedbackCampaignId(feedbackId: string | undefined): number | null {
+  const match = /^\s*(\d{1,12}):[a-z]+:herald:/.exec(feedbackId ?? '');
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * Parses a raw message as a DSN or an ARF report; anything else is `{ok: false, reason}`.
+ * Who the report is about comes only from VERP data of the reported message (its envelope
+ * sender as the report states it, its Return-Path) and from the report's own VERP address;
+ * never from links in the quoted body, which can be someone else's forwarded footer.
+ */
 export async function parseReport(raw: Buffer | string): Promise<ParsedReport> {
   let mail: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    mail = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true });
+    mail = await simpleParser(raw, {
+      keepDeliveryStatus: true,
+      skipHtmlToText: true,
+      // The reported message stays an attachment: its headers are read, its body is not.
+      ignoreEmbedded: true,
+    });
   } catch (error) {
     return { ok: false, reason: `unreadable MIME: ${(error as Error).message}` };
   }
-  const rawText = Buffer.isBuffer(raw) ? raw.toString('utf8') : raw;
-  const tokens = findTokens(rawText);
   const parts = mail.attachments.map((a) => ({
     type: a.contentType.toLowerCase(),
     text: a.content.toString('utf8'),
   }));
+  const original = originalHeaders(parts);
+  const addressedTo = (Array.isArray(mail.to) ? mail.to : mail.to ? [mail.to] : []).flatMap(
+    (group) => group.value.map((entry) => entry.address ?? ''),
+  );
+  const tokensFrom = (...addresses: Array<string | undefined>) => [
+    ...new Set(addresses.map(verpToken).filter((t): t is string => t !== null)),
+  ];
+  const feedbackCampaign = feedbackCampaignId(original.get('feedback-id'));
 
   const feedback = parts.find((p) => p.type === 'message/feedback-report');
   if (feedback) {
@@ -115,8 +145,12 @@ export async function parseReport(raw: Buffer | string): Promise<ParsedReport> {
       kind: type.toLowerCase() === 'not-spam' ? 'none' : 'complaint',
       reply: `ARF ${type}`,
       recipient: fields.get('original-rcpt-to') ?? null,
-      bounceTokens: tokens.bounce,
-      unsubscribeTokens: tokens.unsubscribe,
+      bounceTokens: tokensFrom(
+        fields.get('original-mail-from'),
+        original.get('return-path'),
+        ...addressedTo,
+      ),
+      feedbackCampaignId: feedbackCampaign,
     };
   }
 
@@ -137,8 +171,8 @@ export async function parseReport(raw: Buffer | string): Promise<ParsedReport> {
       kind,
       reply: [entry.status, entry.diagnostic].filter(Boolean).join(' ') || `action ${entry.action}`,
       recipient: entry.finalRecipient,
-      bounceTokens: tokens.bounce,
-      unsubscribeTokens: tokens.unsubscribe,
+      bounceTokens: tokensFrom(...addressedTo, original.get('return-path')),
+      feedbackCampaignId: feedbackCampaign,
     };
   }
   return { ok: false, reason: 'not a delivery-status or feedback report' };
@@ -202,9 +236,16 @@ export async function ingestReport(
   const who = resolveTokens(
     options.secret,
     [...(options.envelopeTokens ?? []), ...report.bounceTokens],
-    report.unsubscribeTokens,
+    [],
   );
-  if (!who) return { ok: false, reason: 'no valid VERP or unsubscribe token in the report' };
+  if (!who) return { ok: false, reason: 'no valid VERP token for the reported message' };
+  if (
+    report.feedbackCampaignId !== null &&
+    who.campaignId !== null &&
+    report.feedbackCampaignId !== who.campaignId
+  ) {
+    return { ok: false, reason: 'the VERP token and the Feedback-ID name different campaigns' };
+  }
   if (report.kind === 'none') {
     return { ok: true, kind: 'none', ...who, outcome: 'ignored' };
   }

@@ -1,6 +1,6 @@
 // What happens to a subscriber after a message: bounces, complaints, unsubscribes, and the
 // suppression list they feed. Every function here is idempotent (safe to replay a webhook).
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { nowIso } from '../store/db.ts';
 import type { Database, SuppressionReason } from '../store/schema.ts';
 import { emailHash, normaliseEmail } from './identity.ts';
@@ -291,9 +291,89 @@ export async function unsubscribe(
   });
 }
 
+/** What stands where an erased address was quoted (in SMTP replies, event details). */
+export const ERASED_ADDRESS = '[erased address]';
+
+/** `text` with every occurrence of `email` (any letter case) replaced by ERASED_ADDRESS. */
+export function redactAddress(text: string, email: string): string {
+  const literal = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(literal, 'gi'), ERASED_ADDRESS);
+}
+
+/** A LIKE pattern matching `text` anywhere, with LIKE's own wildcards escaped by `\`. */
+function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+}
+
 /**
- * Erases a subscriber ("delete me"): the row, their topics and the address go; only the
- * address's hash stays on the suppression list (reason 'erased') so it is never mailed again.
+ * Rewrites the text columns outside the subscriber row that can quote an address: the
+ * ledger's last SMTP reply (`550 5.1.1 <ana@…>: unknown user`), event details (bounce and
+ * complaint replies) and suppression notes. Rows of this subscriber, and any other row quoting the address
+ * (a DSN for someone else can quote it too), in any letter case.
+ */
+async function redactQuotedAddress(
+  trx: Transaction<Database>,
+  subscriberId: number,
+  email: string,
+): Promise<void> {
+  const pattern = containsPattern(email);
+  const deliveries = await trx
+    .selectFrom('deliveries')
+    .select(['campaign_id', 'subscriber_id', 'last_reply'])
+    .where((eb) =>
+      eb.or([
+        eb('subscriber_id', '=', subscriberId),
+        eb(sql`lower(last_reply)`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    )
+    .where('last_reply', 'is not', null)
+    .execute();
+  for (const row of deliveries) {
+    const redacted = redactAddress(row.last_reply ?? '', email);
+    if (redacted === row.last_reply) continue;
+    await trx
+      .updateTable('deliveries')
+      .set({ last_reply: redacted })
+      .where('campaign_id', '=', row.campaign_id)
+      .where('subscriber_id', '=', row.subscriber_id)
+      .execute();
+  }
+  const events = await trx
+    .selectFrom('events')
+    .select(['id', 'detail'])
+    .where((eb) =>
+      eb.or([
+        eb('subscriber_id', '=', subscriberId),
+        eb(sql`lower(detail)`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    )
+    .execute();
+  for (const row of events) {
+    const redacted = redactAddress(row.detail, email);
+    if (redacted !== row.detail) {
+      await trx.updateTable('events').set({ detail: redacted }).where('id', '=', row.id).execute();
+    }
+  }
+  // An editor's note on someone else's suppression can name the address too.
+  const notes = await trx
+    .selectFrom('suppressions')
+    .select(['id', 'note'])
+    .where(sql`lower(note)`, 'like', sql`${pattern} escape '\\'`)
+    .execute();
+  for (const row of notes) {
+    await trx
+      .updateTable('suppressions')
+      .set({ note: redactAddress(row.note ?? '', email) })
+      .where('id', '=', row.id)
+      .execute();
+  }
+}
+
+/**
+ * Erases a subscriber ("delete me"): the row, their topics and the address go, and every copy
+ * of the address quoted elsewhere in the store (ledger replies, event details) is redacted;
+ * only the address's hash stays on the suppression list (reason 'erased') so it is never
+ * mailed again. The ledger rows stay (a campaign's counts are derived from them) without it.
  */
 export async function eraseSubscriber(
   db: Kysely<Database>,
@@ -308,9 +388,10 @@ export async function eraseSubscriber(
       .executeTakeFirst();
     if (!subscriber) return false;
     const hash = emailHash(subscriber.email);
-    // Whatever the earlier reason, the stored address must go: keep the hash only.
+    // Whatever the earlier reason (and its note), the stored address must go: keep the hash.
     await trx.deleteFrom('suppressions').where('email_hash', '=', hash).execute();
     await addSuppression(trx, subscriber.email, 'erased', null, now);
+    await redactQuotedAddress(trx, subscriberId, subscriber.email);
     await trx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
     await trx.deleteFrom('subscribers').where('id', '=', subscriberId).execute();
     await recordEvent(trx, 'erased', { subscriberId }, now);

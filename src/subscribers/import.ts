@@ -1,7 +1,7 @@
 // CSV import and export of subscribers. Import streams the file (csv-parse), validates each row,
 // and upserts in batches of BATCH rows per transaction; every rejected row gets one reason.
 import { Readable } from 'node:stream';
-import { type Options, parse } from 'csv-parse';
+import { type CsvError, type Options, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
 import type { Kysely, Transaction } from 'kysely';
 import { chunk, nowIso } from '../store/db.ts';
@@ -12,6 +12,7 @@ import type {
   SuppressionReason,
 } from '../store/schema.ts';
 import { emailHash, parseEmail } from './identity.ts';
+import { guardCsvLines, MAX_LINE_CHARS } from './import-lines.ts';
 import {
   canonicalTimeZone,
   digestFrequencies,
@@ -37,10 +38,16 @@ export interface RejectedRow {
   reason: string;
 }
 
+/** Rejected rows kept in the report by default; the rest are counted (and streamed). */
+export const KEEP_REJECTED = 1_000;
+
 export interface ImportReport {
   imported: number;
   updated: number;
+  /** The first rejected rows (at most `keepRejected`), in line order. */
   rejected: RejectedRow[];
+  /** Every rejected row, kept or not. */
+  rejectedCount: number;
   /** New pending subscribers (with `status: 'pending'`): each is owed a confirmation mail. */
   pending: Array<{ subscriberId: number; email: string; name: string | null }>;
 }
@@ -49,9 +56,18 @@ export interface ImportOptions {
   /** 'active' (the editor vouches for consent) or 'pending' (double opt-in by mail). */
   status: 'active' | 'pending';
   now?: string;
+  /** How many rejected rows the report keeps (default KEEP_REJECTED); the rest are counted. */
+  keepRejected?: number;
+  /** Called for every rejected row as it is found: a report of any length, streamed. */
+  onRejected?: (row: RejectedRow) => void;
 }
 
 type CsvRecord = Record<string, string | undefined>;
+
+/** A cell as it was before the export neutralised it as a formula (`'=…` → `=…`). */
+function unescapeFormula(value: string | undefined): string | undefined {
+  return value !== undefined && /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
+}
 
 /**
  * Turns one CSV record into a validated input; empty cells mean "not given". Checks the same
@@ -63,10 +79,10 @@ function rowToInput(
   status: 'active' | 'pending',
 ): ValidSubscriberInput {
   const cell = (key: string) => {
-    const value = record[key]?.trim();
+    const value = unescapeFormula(record[key]?.trim());
     return value === undefined || value === '' ? undefined : value;
   };
-  const email = parseEmail(record.email ?? '');
+  const email = parseEmail(unescapeFormula(record.email ?? '') ?? '');
   if (!email) throw new SubscriberInputError('email', 'bad email: not a valid address');
   const valid: ValidSubscriberInput = { email, status };
   const name = cell('name');
@@ -121,6 +137,7 @@ async function writeBatch(
   rows: PendingRow[],
   options: ImportOptions & { now: string },
   report: ImportReport,
+  reject: (row: RejectedRow) => void,
 ): Promise<void> {
   const now = options.now;
   const suppressed = new Map<string, SuppressionReason>();
@@ -139,11 +156,7 @@ async function writeBatch(
   for (const row of rows) {
     const reason = suppressed.get(row.hash);
     if (reason) {
-      report.rejected.push({
-        line: row.line,
-        email: row.valid.email,
-        reason: `suppressed: ${reason}`,
-      });
+      reject({ line: row.line, email: row.valid.email, reason: `suppressed: ${reason}` });
     } else accepted.push(row);
   }
   if (accepted.length === 0) return;
@@ -229,7 +242,9 @@ async function writeBatch(
 /**
  * Imports subscribers from CSV (columns email,name,topics,timezone,digest; topics split by
  * `;`), upserting by normalised email. Good rows are written; each bad row is reported with
- * one reason (bad email, unknown topic, bad time zone, bad digest, suppressed, …).
+ * one reason (bad email, unknown topic, bad time zone, bad digest, suppressed, a bad quote, a
+ * line too long, …). Memory stays bounded whatever the file: one line at a time, the first
+ * `keepRejected` rejected rows kept, every one counted and passed to `onRejected`.
  */
 export async function importSubscribersCsv(
   db: Kysely<Database>,
@@ -238,19 +253,47 @@ export async function importSubscribersCsv(
 ): Promise<ImportReport> {
   const now = options.now ?? nowIso();
   const knownTopics = await topicIds(db);
-  const report: ImportReport = { imported: 0, updated: 0, rejected: [], pending: [] };
+  const report: ImportReport = {
+    imported: 0,
+    updated: 0,
+    rejected: [],
+    rejectedCount: 0,
+    pending: [],
+  };
+  const keep = options.keepRejected ?? KEEP_REJECTED;
+  const reject = (row: RejectedRow) => {
+    report.rejectedCount += 1;
+    if (report.rejected.length < keep) report.rejected.push(row);
+    options.onRejected?.(row);
+  };
   const input =
     typeof source === 'string' || Buffer.isBuffer(source) ? Readable.from([source]) : source;
+  // csv-parse reports a record with a bad quote once per field it touches: report it once.
+  let lastBadLine = 0;
+  const guard = guardCsvLines(({ line, reason }) => reject({ line, email: null, reason }));
+  input.on('error', (error) => guard.destroy(error));
   // Arrays, not objects, and the line number from on_record: the cheap way through 100k rows.
   // Each record comes as [line number, ...cells]: the line rides in the first cell.
-  const parser = input.pipe(
+  const parser = input.pipe(guard).pipe(
     parse({
       bom: true,
       skip_empty_lines: true,
       relax_column_count: true,
+      // The guard keeps lines shorter; this only backs it up (and then fails the import).
+      max_record_size: MAX_LINE_CHARS * 2,
+      // A bad quote rejects its line and the import goes on.
+      skip_records_with_error: true,
+      on_skip: (error: CsvError | undefined) => {
+        if (!error || error.code === 'CSV_MAX_RECORD_SIZE') throw error;
+        const line = Number((error as CsvError & { lines?: number }).lines ?? 0);
+        if (line === lastBadLine) return;
+        lastBadLine = line;
+        reject({ line, email: null, reason: `bad CSV: ${error.message.slice(0, 200)}` });
+      },
       on_record: (record: string[], context) => [String(context.lines), ...record],
     } satisfies Options),
   );
+  guard.on('error', (error) => parser.destroy(error));
   let batch: PendingRow[] = [];
   let inBatch = new Set<string>();
   const flush = async () => {
@@ -258,7 +301,9 @@ export async function importSubscribersCsv(
     const rows = batch;
     batch = [];
     inBatch = new Set();
-    await db.transaction().execute((trx) => writeBatch(trx, rows, { ...options, now }, report));
+    await db
+      .transaction()
+      .execute((trx) => writeBatch(trx, rows, { ...options, now }, report, reject));
   };
   let columns: string[] | null = null;
   for await (const [lineText, ...cells] of parser as AsyncIterable<string[]>) {
@@ -277,7 +322,7 @@ export async function importSubscribersCsv(
     try {
       valid = rowToInput(record, knownTopics, options.status);
     } catch (error) {
-      report.rejected.push({ line, email: record.email?.trim() || null, reason: reasonOf(error) });
+      reject({ line, email: record.email?.trim() || null, reason: reasonOf(error) });
       continue;
     }
     // The same address twice in one batch: write the earlier one first, so the later wins.
@@ -287,6 +332,8 @@ export async function importSubscribersCsv(
     if (batch.length >= BATCH) await flush();
   }
   await flush();
+  // The guard runs ahead of the parser: put the kept rows back in file order.
+  report.rejected.sort((a, b) => a.line - b.line);
   return report;
 }
 
@@ -348,6 +395,9 @@ export function exportSubscribersCsv(db: Kysely<Database>): Readable {
   return records.pipe(
     stringify({
       header: true,
+      // A cell starting with = + - @, tab or CR is a formula to a spreadsheet (a name such as
+      // `=cmd|' /C calc'!A0` runs a command): prefix it with ' so it stays text.
+      escape_formulas: true,
       columns: [...CSV_COLUMNS, 'status', 'send_hour', 'created_at', 'confirmed_at'],
     }),
   );

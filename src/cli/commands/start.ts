@@ -4,6 +4,7 @@ import { startWorkers, WORKER_NAMES, type WorkerName } from '../../../workers/in
 import { type App, createApp, requireRedis } from '../../app.ts';
 import { loadConfig } from '../../config/index.ts';
 import { buildServer } from '../../http/server.ts';
+import { startMetricsListener } from '../../ops/metrics-listener.ts';
 import { startBounceListener } from '../../subscribers/listener.ts';
 import { UserError } from '../context.ts';
 import { runUntilSignal, type Service } from '../lifecycle.ts';
@@ -27,6 +28,14 @@ async function startBounces(app: App): Promise<Service[]> {
   return [{ name: 'bounces', stop: () => listener.stop() }];
 }
 
+/** Starts the loopback /metrics and /readyz listener when METRICS_PORT is set. */
+async function startMetrics(app: App): Promise<Service[]> {
+  const listener = await startMetricsListener(app);
+  if (!listener) return [];
+  process.stderr.write(`herald: metrics on http://${listener.host}:${listener.port}/metrics\n`);
+  return [{ name: 'metrics', stop: () => listener.stop() }];
+}
+
 /**
  * Ends the process once every service has stopped: a library's idle handle (a connection it
  * was handed, a timer) must not keep a stopped process alive.
@@ -42,7 +51,8 @@ export function register(program: Command): void {
     .action(async () => {
       const app = await createApp(loadConfig());
       const http = await startHttp(app);
-      await runUntilSignal(app, [http]);
+      const metrics = await startMetrics(app);
+      await runUntilSignal(app, [http, ...metrics]);
       exitAfterStop();
     });
 
@@ -60,7 +70,8 @@ export function register(program: Command): void {
       const workers = await startWorkers(app);
       const bounces = await startBounces(app);
       const http = await startHttp(app);
-      await runUntilSignal(app, [...workers, ...bounces, http]);
+      const metrics = await startMetrics(app);
+      await runUntilSignal(app, [...workers, ...bounces, http, ...metrics]);
       exitAfterStop();
     });
 
@@ -82,7 +93,9 @@ export function register(program: Command): void {
       process.stderr.write(
         `herald: workers running: ${names.length > 0 ? names.join(', ') : WORKER_NAMES.join(', ')}\n`,
       );
-      await runUntilSignal(app, workers);
+      // A worker's own delivery counters and histograms are scraped here.
+      const metrics = await startMetrics(app);
+      await runUntilSignal(app, [...workers, ...metrics]);
       exitAfterStop();
     });
 }

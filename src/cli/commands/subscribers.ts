@@ -93,17 +93,23 @@ export function register(program: Command): void {
           imported: report.imported,
           updated: report.updated,
           rejected: report.rejected,
+          rejectedCount: report.rejectedCount,
           confirmations,
           seconds: Number(seconds.toFixed(3)),
         };
         if (options.json) printJson(summary);
         else {
           process.stdout.write(
-            `imported ${report.imported}, updated ${report.updated}, rejected ${report.rejected.length} (${summary.seconds} s)\n`,
+            `imported ${report.imported}, updated ${report.updated}, rejected ${report.rejectedCount} (${summary.seconds} s)\n`,
           );
           for (const row of report.rejected) {
             process.stdout.write(
               `  line ${row.line}: ${row.email ?? '(no email)'}: ${row.reason}\n`,
+            );
+          }
+          if (report.rejectedCount > report.rejected.length) {
+            process.stdout.write(
+              `  … and ${report.rejectedCount - report.rejected.length} more rejected rows\n`,
             );
           }
           if (report.pending.length > 0) {
@@ -112,7 +118,7 @@ export function register(program: Command): void {
             );
           }
         }
-        if (report.rejected.length > 0) process.exitCode = 1;
+        if (report.rejectedCount > 0) process.exitCode = 1;
       });
     });
 

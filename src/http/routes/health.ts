@@ -1,4 +1,5 @@
-// GET /healthz: 200 when Redis and the store answer, 503 naming what does not.
+// GET /healthz: 200 when Redis and the store answer, 503 naming which does not (the reasons
+// are for /readyz, which ops reach with a key or on the metrics listener).
 import type { FastifyPluginAsync } from 'fastify';
 import type { App } from '../../app.ts';
 import { pingRedis } from '../../redis/index.ts';
@@ -21,9 +22,22 @@ export async function checkHealth(app: App, timeoutMs = 2_000): Promise<HealthRe
   return { status: redis === 'ok' && store === 'ok' ? 'ok' : 'unavailable', redis, store };
 }
 
+/** What the public /healthz shows: up or not per part, never why (reasons name hosts). */
+export interface PublicHealth {
+  status: 'ok' | 'unavailable';
+  redis: 'ok' | 'unavailable';
+  store: 'ok' | 'unavailable';
+}
+
+/** The public view of a health report. */
+export function publicHealth(report: HealthReport): PublicHealth {
+  const state = (value: string) => (value === 'ok' ? 'ok' : 'unavailable');
+  return { status: report.status, redis: state(report.redis), store: state(report.store) };
+}
+
 export const healthRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   fastify.get('/healthz', async (_request, reply) => {
     const report = await checkHealth(app);
-    return reply.status(report.status === 'ok' ? 200 : 503).send(report);
+    return reply.status(report.status === 'ok' ? 200 : 503).send(publicHealth(report));
   });
 };

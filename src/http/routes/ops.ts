@@ -1,4 +1,4 @@
-// Ops routes: /metrics, /readyz, the queue dashboard (/admin/queues), the outbox viewer
+// Ops routes: /readyz (ops role), the queue dashboard (/admin/queues), the outbox viewer
 // (/admin/outbox), the console login, and the /api/queues endpoints.
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -9,7 +9,6 @@ import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
 import { createTransport, type MailTransport } from '../../delivery/transport.ts';
-import { createOpsMetrics } from '../../ops/metrics.ts';
 import { listOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
@@ -72,18 +71,9 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
   const queues = openQueues(app);
   let transport: MailTransport | undefined;
   fastify.addHook('onClose', async () => transport?.close());
-  const metrics = createOpsMetrics({
-    db,
-    queues,
-    onError: (error, part) => app.logger.warn({ err: error, part }, 'ops.metrics.collect.failed'),
-  });
-
-  fastify.get('/metrics', async (_request, reply) => {
-    const text = await metrics.text();
-    return reply.header('content-type', metrics.contentType).send(text);
-  });
-
-  fastify.get('/readyz', async (_request, reply) => {
+  // /metrics lives on its own loopback listener (src/ops/metrics-listener.ts); /readyz names
+  // what fails and why, so on the public port it is for the ops role only.
+  fastify.get('/readyz', { preHandler: requireRole(db, 'ops') }, async (_request, reply) => {
     transport ??= createTransport(app.config);
     const report = await checkReadiness(app, transport);
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);

@@ -154,7 +154,7 @@ export async function subscriberRoutes(
       status: pending ? 'pending' : 'active',
     }).catch(inputError);
     log.info(
-      { imported: report.imported, updated: report.updated, rejected: report.rejected.length },
+      { imported: report.imported, updated: report.updated, rejected: report.rejectedCount },
       'subscribers.import.done',
     );
     if (report.pending.length > 0) {
@@ -170,7 +170,9 @@ export async function subscriberRoutes(
     return {
       imported: report.imported,
       updated: report.updated,
+      // The first rejected rows with their reasons; the count covers them all.
       rejected: report.rejected,
+      rejectedCount: report.rejectedCount,
       confirmationsQueued: report.pending.length,
     };
   });
