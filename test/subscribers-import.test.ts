@@ -143,8 +143,8 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
     }>;
     // CSV import stores the normal form only (import.ts does not keep the typed casing).
     expect(json.map((s) => s.email).sort()).toEqual([
-      'bob@example.org',
       'ann@example.org',
+      'bob@example.org',
       'new1@example.org',
     ]);
     const back = await importSubscribersCsv(app.store.db, csv, { status: 'active' });
