@@ -193,7 +193,9 @@ export function register(program: Command): void {
 
   campaign
     .command('status <id>')
-    .description('{id,status,total,sent,failed,bounced,suppressed,pending}')
+    .description(
+      '{id,status,total,sent,failed,bounced,suppressed,pending}, and when: scheduledAt, localTime, zones [{zone, at}]',
+    )
     .option('--json', 'print JSON')
     .action(async (rawId: string, options: { json?: boolean }) => {
       const id = parseId(rawId);
@@ -202,9 +204,18 @@ export function register(program: Command): void {
         if (options.json) printJson(report);
         else {
           const { status, total, sent, failed, bounced, suppressed, pending, reason } = report;
-          process.stdout.write(
-            `campaign ${id}: ${status}${reason ? ` (${reason})` : ''}\n  total ${total} · sent ${sent} · pending ${pending} · failed ${failed} · bounced ${bounced} · suppressed ${suppressed}\n`,
-          );
+          const lines = [
+            `campaign ${id}: ${status}${reason ? ` (${reason})` : ''}`,
+            `  total ${total} · sent ${sent} · pending ${pending} · failed ${failed} · bounced ${bounced} · suppressed ${suppressed}`,
+          ];
+          if (status === 'scheduled' && report.scheduledAt)
+            lines.push(
+              report.localTime
+                ? `  scheduled at ${report.localTime} in each subscriber’s zone, first at ${report.scheduledAt}`
+                : `  scheduled for ${report.scheduledAt}`,
+            );
+          for (const zone of report.zones ?? []) lines.push(`  ${zone.zone}: ${zone.at}`);
+          process.stdout.write(`${lines.join('\n')}\n`);
         }
       });
     });
