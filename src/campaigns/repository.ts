@@ -198,3 +198,78 @@ async function zoneSends(
   }
   return zones.sort((a, b) => a.at.localeCompare(b.at) || a.zone.localeCompare(b.zone));
 }
+
+/** What a campaign list shows of each campaign. */
+export interface CampaignSummary {
+  id: number;
+  kind: Campaign['kind'];
+  subject: string;
+  status: CampaignStatus;
+  template: Campaign['template'];
+  articleIds: number[];
+  audienceTopics: string[];
+  scheduledAt: string | null;
+  localTime: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/**
+ * Campaigns newest first, `limit` of them after the campaign `after` (its id; null: from the
+ * newest), filtered by status and kind when given; reads one extra row so the caller knows
+ * whether another page follows.
+ */
+export async function listCampaigns(
+  db: Kysely<Database>,
+  filter: { status?: CampaignStatus; kind?: Campaign['kind'] },
+  page: { limit: number; after: number | null },
+): Promise<CampaignSummary[]> {
+  let query = db.selectFrom('campaigns').selectAll();
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.kind) query = query.where('kind', '=', filter.kind);
+  if (page.after !== null) query = query.where('id', '<', page.after);
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1)
+    .execute();
+  return rows.map((row) => {
+    const campaign = toCampaign(row);
+    return {
+      id: campaign.id,
+      kind: campaign.kind,
+      subject: campaign.subject,
+      status: campaign.status,
+      template: campaign.template,
+      articleIds: campaign.articleIds,
+      audienceTopics: campaign.audienceTopics,
+      scheduledAt: campaign.scheduledAt,
+      localTime: campaign.localTime,
+      createdAt: campaign.createdAt,
+      finishedAt: campaign.finishedAt,
+    };
+  });
+}
+
+/** Campaign states in which a campaign still needs its articles (it may yet send). */
+export const LIVE_CAMPAIGN_STATUSES = [
+  'draft',
+  'scheduled',
+  'sending',
+  'paused',
+] as const satisfies CampaignStatus[];
+
+/** The campaigns not finished (draft, scheduled, sending, paused) that use the article. */
+export async function liveCampaignsUsingArticle(
+  db: Kysely<Database>,
+  articleId: number,
+): Promise<Array<{ id: number; status: CampaignStatus }>> {
+  const rows = await db
+    .selectFrom('campaigns')
+    .select(['id', 'status', 'article_ids'])
+    .where('status', 'in', [...LIVE_CAMPAIGN_STATUSES])
+    .orderBy('id')
+    .execute();
+  return rows
+    .filter((row) => (JSON.parse(row.article_ids) as number[]).includes(articleId))
+    .map((row) => ({ id: row.id, status: row.status }));
+}

@@ -1,6 +1,6 @@
 // Subscribers in the store: validation of what a subscriber is, one-at-a-time upsert and reads.
 // Bulk writes (CSV import) live in import.ts; state changes from events in events.ts.
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { z } from 'zod';
 import { nowIso } from '../store/db.ts';
 import type {
@@ -344,4 +344,69 @@ export async function confirmSubscriber(
     .where('id', '=', subscriberId)
     .executeTakeFirst();
   return row?.status ?? null;
+}
+
+/** What `subscribers find` filters by; every given filter must hold. */
+export interface SubscriberQuery {
+  /** Part of the address or the name, in any case. */
+  text?: string;
+  status?: SubscriberStatus;
+  topic?: string;
+}
+
+/** Escapes LIKE wildcards so a search text matches itself only. */
+function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Subscribers matching the query in id order, `limit` of them after the subscriber `after`;
+ * reads one extra row so the caller knows whether another page follows.
+ */
+export async function findSubscribers(
+  db: Kysely<Database>,
+  filter: SubscriberQuery,
+  page: { limit: number; after: number | null },
+): Promise<Subscriber[]> {
+  let query = db.selectFrom('subscribers').selectAll();
+  if (filter.text) {
+    // `email` is stored lower-cased; names compare lower-cased on both dialects.
+    const pattern = likePattern(filter.text.trim().toLowerCase());
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`email`, 'like', sql`${pattern} escape '\\'`),
+        eb(sql`lower(coalesce(name, ''))`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    );
+  }
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.topic) {
+    const topic = filter.topic;
+    query = query.where('id', 'in', (sub) =>
+      sub.selectFrom('subscriptions').select('subscriber_id').where('topic_id', '=', topic),
+    );
+  }
+  if (page.after !== null) query = query.where('id', '>', page.after);
+  const rows = await query
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .execute();
+  if (rows.length === 0) return [];
+  const follows = await db
+    .selectFrom('subscriptions')
+    .select(['subscriber_id', 'topic_id'])
+    .where(
+      'subscriber_id',
+      'in',
+      rows.map((row) => row.id),
+    )
+    .orderBy('topic_id')
+    .execute();
+  const topics = new Map<number, string[]>();
+  for (const follow of follows) {
+    const list = topics.get(follow.subscriber_id) ?? [];
+    list.push(follow.topic_id);
+    topics.set(follow.subscriber_id, list);
+  }
+  return rows.map((row) => toSubscriber(row, topics.get(row.id) ?? []));
 }
