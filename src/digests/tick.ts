@@ -139,7 +139,7 @@ export async function runDigestTick(
     for (;;) {
       let query = db
         .selectFrom('subscribers')
-        .select(['id', 'email', 'last_digest_at'])
+        .select(['id', 'email', 'email_display', 'last_digest_at'])
         .where('status', '=', 'active')
         .where('digest', '=', combo.digest)
         .where('timezone', '=', combo.timezone)
@@ -179,7 +179,7 @@ export async function runDigestTick(
           result.nothingNew += 1;
           continue;
         }
-        if (options.dryRun) emails.set(row.id, row.email);
+        if (options.dryRun) emails.set(row.id, row.email_display ?? row.email);
         candidates.push({
           subscriberId: row.id,
           frequency: combo.digest,
