@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../src/app.ts';
+import { createApp } from '../src/app.ts';
 import { saveArticle } from '../src/articles/repository.ts';
 import { articleSchema } from '../src/articles/schema.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';

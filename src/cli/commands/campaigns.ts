@@ -261,13 +261,13 @@ export function register(program: Command): void {
             return;
           }
           process.stdout.write(
-            [
+            `${[
               `campaign ${id} as subscriber ${summary.subscriberId} <${to}>${summary.sample ? ' (a sample of the audience; --to picks one)' : ''} would get:`,
               `  subject: ${summary.subject}`,
               `  size: ${(summary.bytes / 1024).toFixed(1)} kB raw, ${(summary.htmlBytes / 1024).toFixed(1)} kB HTML`,
               `  html: ${htmlPath}`,
               ...(emlPath ? [`  eml: ${emlPath}`] : ['  raw message: add --eml FILE']),
-            ].join('\n') + '\n',
+            ].join('\n')}\n`,
           );
         });
       },
