@@ -205,6 +205,8 @@ describe('campaign API and CLI', () => {
       suppressed: 0,
       pending: 0,
       reason: null,
+      scheduledAt: null,
+      localTime: null,
     });
   });
 });

@@ -46,6 +46,27 @@ describe('config', () => {
     });
   });
 
+  it('points links at HOST/PORT when PUBLIC_URL is unset', () => {
+    expect(parseConfig({}).PUBLIC_URL).toBe('http://localhost:3000');
+    expect(parseConfig({ PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
+    expect(parseConfig({ HOST: '0.0.0.0', PORT: '4000' }).PUBLIC_URL).toBe('http://localhost:4000');
+    expect(parseConfig({ HOST: '::', PORT: '4000' }).PUBLIC_URL).toBe('http://localhost:4000');
+    expect(parseConfig({ HOST: '127.0.0.2', PORT: '4000' }).PUBLIC_URL).toBe(
+      'http://localhost:4000',
+    );
+    expect(parseConfig({ HOST: 'news.example.org', PORT: '8443' }).PUBLIC_URL).toBe(
+      'http://news.example.org:8443',
+    );
+    expect(parseConfig({ HOST: '2001:db8::5', PORT: '80' }).PUBLIC_URL).toBe(
+      'http://[2001:db8::5]:80',
+    );
+    // An explicit PUBLIC_URL wins whatever the listener.
+    expect(parseConfig({ PUBLIC_URL: 'https://news.example.org', PORT: '8080' }).PUBLIC_URL).toBe(
+      'https://news.example.org',
+    );
+    expect(parseConfig({ PUBLIC_URL: '', PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
+  });
+
   it('treats empty variables as unset', () => {
     expect(parseConfig({ SEND_RATE: '', SMTP_URL: '' }).SEND_RATE).toBeUndefined();
   });

@@ -141,9 +141,10 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
     const json = JSON.parse(await text(exportSubscribersJson(app.store.db))) as Array<{
       email: string;
     }>;
+    // CSV import stores the normal form only (import.ts does not keep the typed casing).
     expect(json.map((s) => s.email).sort()).toEqual([
-      'Bob@example.org',
       'ann@example.org',
+      'bob@example.org',
       'new1@example.org',
     ]);
     const back = await importSubscribersCsv(app.store.db, csv, { status: 'active' });

@@ -90,3 +90,19 @@ export async function countAudience(
     after = page.lastId;
   }
 }
+
+/** The distinct time zones of a campaign's current audience (active followers of its topics). */
+export async function audienceZones(
+  db: Kysely<Database>,
+  topics: readonly string[],
+): Promise<string[]> {
+  if (topics.length === 0) return [];
+  const rows = await db
+    .selectFrom('subscribers as s')
+    .select('s.timezone')
+    .distinct()
+    .where('s.status', '=', 'active')
+    .where((eb) => followsAny(eb, topics))
+    .execute();
+  return rows.map((row) => row.timezone);
+}

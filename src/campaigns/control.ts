@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
 import {
+  batchJobId,
   campaignJobId,
   enqueueBatches,
   enqueueCampaign,
@@ -11,7 +12,7 @@ import {
 import { pendingBatchNos } from '../delivery/progress.ts';
 import type { Queues } from '../delivery/queues.ts';
 import type { Database } from '../store/schema.ts';
-import { followsAny } from './audience.ts';
+import { audienceZones } from './audience.ts';
 import { type Campaign, type CampaignAction, transitions } from './model.ts';
 import { CampaignError, moveCampaign, requireCampaign } from './repository.ts';
 import { firstLocalOccurrence, formatLocalTime, parseLocalTime } from './schedule.ts';
@@ -142,19 +143,6 @@ export async function unscheduleCampaign(deps: ControlDeps, id: number): Promise
   return requireCampaign(deps.db, id);
 }
 
-/** The distinct time zones of a campaign's current audience (active followers of its topics). */
-async function audienceZones(db: Kysely<Database>, topics: readonly string[]): Promise<string[]> {
-  if (topics.length === 0) return [];
-  const rows = await db
-    .selectFrom('subscribers as s')
-    .select('s.timezone')
-    .distinct()
-    .where('s.status', '=', 'active')
-    .where((eb) => followsAny(eb, topics))
-    .execute();
-  return rows.map((row) => row.timezone);
-}
-
 /** Stops new sends within a second; resume continues where it stopped. */
 export async function pauseCampaign(deps: ControlDeps, id: number): Promise<Campaign> {
   const campaign = await requireCampaign(deps.db, id);
@@ -204,5 +192,25 @@ export async function cancelCampaign(deps: ControlDeps, id: number): Promise<Cam
     refuse(campaign, 'cancel');
   }
   await removeWaitingCampaignJob(deps.queues, id);
+  await removeBatchJobs(deps, id);
   return requireCampaign(deps.db, id);
+}
+
+/**
+ * Removes the cancelled campaign's batch jobs still waiting or delayed in Redis (a local-time
+ * send holds one delayed job per zone group for up to a day); returns how many went. A job a
+ * worker holds is locked and stays: it reads the status and sends nothing more.
+ */
+async function removeBatchJobs(deps: ControlDeps, id: number): Promise<number> {
+  const batches = await deps.db
+    .selectFrom('deliveries')
+    .select('batch_no')
+    .distinct()
+    .where('campaign_id', '=', id)
+    .execute();
+  let removed = 0;
+  for (const { batch_no } of batches) {
+    removed += await deps.queues.deliveries.remove(batchJobId(id, batch_no));
+  }
+  return removed;
 }

@@ -4,8 +4,9 @@ import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import { countLedger } from '../store/ledger.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
-import { countAudience } from './audience.ts';
+import { audienceZones, countAudience } from './audience.ts';
 import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';
+import { nextLocalOccurrence, parseLocalTime } from './schedule.ts';
 
 /** A request that names something missing or not allowed now; the caller answers 4xx. */
 export class CampaignError extends Error {
@@ -115,6 +116,12 @@ export async function moveCampaign(
   return Number(result.numUpdatedRows) > 0;
 }
 
+/** When one time zone's group of a local-time send goes out. */
+export interface ZoneSend {
+  zone: string;
+  at: string;
+}
+
 export interface CampaignStatusReport {
   id: number;
   status: CampaignStatus;
@@ -126,6 +133,12 @@ export interface CampaignStatusReport {
   pending: number;
   /** Why the campaign is in its status (e.g. an auto-pause), if there is a reason. */
   reason: string | null;
+  /** When a scheduled campaign starts (a local-time send: its first zone), else null. */
+  scheduledAt: string | null;
+  /** HH:MM in each subscriber's zone, for a local-time send; else null. */
+  localTime: string | null;
+  /** A local-time send still to go out: each zone's instant, earliest first. */
+  zones?: ZoneSend[];
 }
 
 /** The status and counts of a campaign, derived from its ledger rows. */
@@ -135,7 +148,7 @@ export async function campaignStatus(
 ): Promise<CampaignStatusReport> {
   const campaign = await requireCampaign(db, id);
   const counts = await countLedger(db, id);
-  return {
+  const report: CampaignStatusReport = {
     id,
     status: campaign.status,
     total: counts.total,
@@ -145,5 +158,118 @@ export async function campaignStatus(
     suppressed: counts.suppressed,
     pending: counts.pending + counts.sending,
     reason: campaign.statusReason,
+    scheduledAt: campaign.scheduledAt,
+    localTime: campaign.localTime,
   };
+  const zones = await zoneSends(db, campaign);
+  if (zones) report.zones = zones;
+  return report;
+}
+
+/**
+ * Each zone's send instant of a local-time campaign not yet finished: before the fan-out,
+ * planned from the audience's zones as the fan-out will plan them; after it, read from the
+ * unsent ledger rows (zones already sent drop out). Undefined for other campaigns.
+ */
+async function zoneSends(
+  db: Kysely<Database>,
+  campaign: Campaign,
+): Promise<ZoneSend[] | undefined> {
+  const time = campaign.localTime ? parseLocalTime(campaign.localTime) : null;
+  if (!time || campaign.status === 'sent' || campaign.status === 'cancelled') return undefined;
+  let zones: ZoneSend[];
+  if (!campaign.preparedAt) {
+    const anchor = new Date(campaign.scheduledAt ?? campaign.createdAt);
+    zones = (await audienceZones(db, campaign.audienceTopics)).map((zone) => ({
+      zone,
+      at: nextLocalOccurrence(time, zone, anchor).toISOString(),
+    }));
+  } else {
+    const rows = await db
+      .selectFrom('deliveries as d')
+      .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+      .select(['s.timezone', (eb) => eb.fn.min('d.due_at').as('at')])
+      .where('d.campaign_id', '=', campaign.id)
+      .where('d.status', 'in', ['pending', 'sending'])
+      .where('d.due_at', 'is not', null)
+      .groupBy('s.timezone')
+      .execute();
+    zones = rows.map((row) => ({ zone: row.timezone, at: String(row.at) }));
+  }
+  return zones.sort((a, b) => a.at.localeCompare(b.at) || a.zone.localeCompare(b.zone));
+}
+
+/** What a campaign list shows of each campaign. */
+export interface CampaignSummary {
+  id: number;
+  kind: Campaign['kind'];
+  subject: string;
+  status: CampaignStatus;
+  template: Campaign['template'];
+  articleIds: number[];
+  audienceTopics: string[];
+  scheduledAt: string | null;
+  localTime: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/**
+ * Campaigns newest first, `limit` of them after the campaign `after` (its id; null: from the
+ * newest), filtered by status and kind when given; reads one extra row so the caller knows
+ * whether another page follows.
+ */
+export async function listCampaigns(
+  db: Kysely<Database>,
+  filter: { status?: CampaignStatus; kind?: Campaign['kind'] },
+  page: { limit: number; after: number | null },
+): Promise<CampaignSummary[]> {
+  let query = db.selectFrom('campaigns').selectAll();
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.kind) query = query.where('kind', '=', filter.kind);
+  if (page.after !== null) query = query.where('id', '<', page.after);
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1)
+    .execute();
+  return rows.map((row) => {
+    const campaign = toCampaign(row);
+    return {
+      id: campaign.id,
+      kind: campaign.kind,
+      subject: campaign.subject,
+      status: campaign.status,
+      template: campaign.template,
+      articleIds: campaign.articleIds,
+      audienceTopics: campaign.audienceTopics,
+      scheduledAt: campaign.scheduledAt,
+      localTime: campaign.localTime,
+      createdAt: campaign.createdAt,
+      finishedAt: campaign.finishedAt,
+    };
+  });
+}
+
+/** Campaign states in which a campaign still needs its articles (it may yet send). */
+export const LIVE_CAMPAIGN_STATUSES = [
+  'draft',
+  'scheduled',
+  'sending',
+  'paused',
+] as const satisfies CampaignStatus[];
+
+/** The campaigns not finished (draft, scheduled, sending, paused) that use the article. */
+export async function liveCampaignsUsingArticle(
+  db: Kysely<Database>,
+  articleId: number,
+): Promise<Array<{ id: number; status: CampaignStatus }>> {
+  const rows = await db
+    .selectFrom('campaigns')
+    .select(['id', 'status', 'article_ids'])
+    .where('status', 'in', [...LIVE_CAMPAIGN_STATUSES])
+    .orderBy('id')
+    .execute();
+  return rows
+    .filter((row) => (JSON.parse(row.article_ids) as number[]).includes(articleId))
+    .map((row) => ({ id: row.id, status: row.status }));
 }

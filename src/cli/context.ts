@@ -1,6 +1,7 @@
 // Shared helpers for CLI commands: opening the app, printing JSON, failing with a clear line.
 import { type App, createApp } from '../app.ts';
-import { ConfigError, loadConfig } from '../config/index.ts';
+import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { createLogger } from '../log/index.ts';
 
 /** An error whose message is meant for the user as it is (no stack trace). */
 export class UserError extends Error {
@@ -13,9 +14,19 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * The log level of a one-shot command: none at the default level (the command's own output
+ * and one-line errors say what happened), whatever LOG_LEVEL asks for when set to another
+ * level (debug, warn…). Long-running commands (start, serve, worker, demo) log as configured.
+ */
+export function commandLogLevel(config: Pick<Config, 'LOG_LEVEL'>): Config['LOG_LEVEL'] {
+  return config.LOG_LEVEL === 'info' ? 'silent' : config.LOG_LEVEL;
+}
+
 /** Opens the app from the environment, runs `fn`, and always closes the app. */
 export async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
-  const app = await createApp(loadConfig());
+  const config = loadConfig();
+  const app = await createApp(config, { logger: createLogger(commandLogLevel(config)) });
   try {
     return await fn(app);
   } finally {

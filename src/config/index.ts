@@ -40,7 +40,8 @@ export const envSchema = z.object({
     .optional(),
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']).optional(),
   SMTP_POOL_SIZE: positiveInt.default(5),
-  PUBLIC_URL: urlWithScheme(['http:', 'https:']).default('http://localhost:3000'),
+  // Unset: follows HOST and PORT (see defaultPublicUrl).
+  PUBLIC_URL: urlWithScheme(['http:', 'https:']).optional(),
   HERALD_SECRET: z
     .string()
     .min(16, 'must be at least 16 characters')
@@ -87,7 +88,9 @@ export type DatabaseTarget =
   | { dialect: 'sqlite'; path: string }
   | { dialect: 'postgres'; url: string };
 
-export interface Config extends Env {
+export interface Config extends Omit<Env, 'PUBLIC_URL'> {
+  /** Base of links in emails: PUBLIC_URL, or where the api listens when it is unset. */
+  PUBLIC_URL: string;
   dataDir: string;
   outboxDir: string;
   database: DatabaseTarget;
@@ -139,6 +142,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   return {
     ...parsed,
+    PUBLIC_URL: parsed.PUBLIC_URL ?? defaultPublicUrl(parsed.HOST, parsed.PORT),
     dataDir,
     outboxDir: resolve(dataDir, 'outbox'),
     database,
@@ -152,6 +156,25 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
           }
         : undefined,
   };
+}
+
+/**
+ * Where links point when PUBLIC_URL is unset: the api's own HOST and PORT, with a wildcard or
+ * loopback HOST shown as `localhost` (a browser on this machine reaches it there).
+ */
+export function defaultPublicUrl(host: string, port: number): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const local =
+    bare === '' ||
+    bare === '0.0.0.0' ||
+    bare === '::' ||
+    bare === '::1' ||
+    bare === 'localhost' ||
+    bare.endsWith('.localhost') ||
+    /^127\./.test(bare) ||
+    /^::ffff:127\./.test(bare);
+  const name = local ? 'localhost' : bare.includes(':') ? `[${bare}]` : bare;
+  return `http://${name}:${port}`;
 }
 
 function resolveSqlitePath(path: string): string {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../config/index.ts';
+import { envelopeHeaders } from '../ops/outbox.ts';
 import { smtpSendSeconds } from './metrics.ts';
 
 export interface OutgoingMessage {
@@ -83,7 +84,11 @@ function createOutboxTransport(outboxDir: string): MailTransport {
         const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${id}.eml`;
         // Write then rename: a reader of the outbox never sees half a message.
         const temporary = join(outboxDir, `.${name}.tmp`);
-        writeFileSync(temporary, message.raw);
+        // Keep the envelope (VERP sender, recipients) as a delivering server would.
+        writeFileSync(
+          temporary,
+          Buffer.concat([Buffer.from(envelopeHeaders(message.envelope)), Buffer.from(message.raw)]),
+        );
         renameSync(temporary, join(outboxDir, name));
         return { response: `250 stored in outbox as ${name}` };
       }),

@@ -48,6 +48,17 @@ export interface DigestTickResult {
   nothingNew: number;
   /** The digest campaigns this tick created, one per distinct content. */
   campaigns: number[];
+  /** A dry run only: the digests the tick would queue, and to whom; nothing was written. */
+  plan?: DigestPlanEntry[];
+}
+
+/** One digest a dry-run tick would queue: its content and its recipients. */
+export interface DigestPlanEntry {
+  subject: string;
+  frequency: DigestFrequency;
+  topics: string[];
+  articles: Array<{ id: number; title: string }>;
+  recipients: Array<{ id: number; email: string }>;
 }
 
 const PAGE = 1_000;
@@ -86,9 +97,17 @@ async function dueCombos(db: Kysely<Database>, at: Date): Promise<Combo[]> {
   return [...combos.values()];
 }
 
-/** Runs one tick as if the clock read `at`; returns what it found and queued. */
-export async function runDigestTick(deps: DigestDeps, at: Date): Promise<DigestTickResult> {
+/**
+ * Runs one tick as if the clock read `at`; returns what it found and queued. With `dryRun`
+ * it writes and queues nothing and returns the plan instead (who would get which digest).
+ */
+export async function runDigestTick(
+  deps: DigestDeps,
+  at: Date,
+  options: { dryRun?: boolean } = {},
+): Promise<DigestTickResult> {
   const { db } = deps;
+  const emails = new Map<number, string>();
   const result: DigestTickResult = {
     at: at.toISOString(),
     due: 0,
@@ -120,7 +139,7 @@ export async function runDigestTick(deps: DigestDeps, at: Date): Promise<DigestT
     for (;;) {
       let query = db
         .selectFrom('subscribers')
-        .select(['id', 'email', 'last_digest_at'])
+        .select(['id', 'email', 'email_display', 'last_digest_at'])
         .where('status', '=', 'active')
         .where('digest', '=', combo.digest)
         .where('timezone', '=', combo.timezone)
@@ -160,6 +179,7 @@ export async function runDigestTick(deps: DigestDeps, at: Date): Promise<DigestT
           result.nothingNew += 1;
           continue;
         }
+        if (options.dryRun) emails.set(row.id, row.email_display ?? row.email);
         candidates.push({
           subscriberId: row.id,
           frequency: combo.digest,
@@ -171,6 +191,19 @@ export async function runDigestTick(deps: DigestDeps, at: Date): Promise<DigestT
     }
   }
 
+  if (options.dryRun) {
+    result.plan = groupDigests(candidates).map((group) => ({
+      subject: digestSubject(group.frequency, group.articles.length),
+      frequency: group.frequency,
+      topics: group.topics,
+      articles: group.articles.map((article) => ({ id: article.id, title: article.title })),
+      recipients: group.members.map((m) => ({
+        id: m.subscriberId,
+        email: emails.get(m.subscriberId) ?? '',
+      })),
+    }));
+    return result;
+  }
   for (const group of groupDigests(candidates)) {
     const written = await writeDigestCampaign(deps, group, at);
     if (!written) continue;

@@ -1,8 +1,10 @@
-// The outbox viewer's logic: list the .eml files the outbox transport wrote, newest first,
-// and read one back as rendered HTML, text or raw source (a small mail catcher).
+// The outbox viewer's logic: list the .eml files the outbox transport wrote, newest first, a
+// page at a time, and read one back as rendered HTML, text or raw source (a small mail
+// catcher). The transport writes each message as a final delivery would: the envelope (MAIL
+// FROM, RCPT TO) in `Return-Path:` and `X-Original-To:` header lines before the message, so a
+// VERP bounce address can be checked offline.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { simpleParser } from 'mailparser';
 
 /** Names the outbox transport writes: no path separators, no leading dot (temp files). */
 const MESSAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.eml$/;
@@ -18,6 +20,8 @@ export interface OutboxMessage {
   subject: string;
   from: string;
   to: string;
+  /** The envelope as the transport recorded it (null for messages written before it did). */
+  envelope: { from: string | null; to: string | null };
   date: string | null;
   html: string | null;
   text: string | null;
@@ -28,30 +32,77 @@ export function isOutboxName(name: string): boolean {
   return MESSAGE_NAME.test(name) && !name.includes('..');
 }
 
-/** Lists the outbox messages, newest first; an absent outbox is an empty one. */
-export async function listOutbox(outboxDir: string, limit = 200): Promise<OutboxEntry[]> {
+/** Keeps a header value on one line (an address never holds CR or LF; a bug must not split it). */
+function oneLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ');
+}
+
+/**
+ * The lines a delivering server adds in front of a message it files: `Return-Path:` with the
+ * envelope sender and `X-Original-To:` with the envelope recipients.
+ */
+export function envelopeHeaders(envelope: { from: string; to: readonly string[] }): string {
+  return `Return-Path: <${oneLine(envelope.from)}>\r\nX-Original-To: ${envelope.to.map(oneLine).join(', ')}\r\n`;
+}
+
+/** One page of the outbox: its entries, and how many messages the whole outbox holds. */
+export interface OutboxPage {
+  total: number;
+  page: number;
+  pages: number;
+  entries: OutboxEntry[];
+}
+
+/** Messages per outbox page. */
+export const OUTBOX_PAGE_SIZE = 100;
+
+/**
+ * One page (from 1) of the outbox, newest first, with the true total; an absent outbox is an
+ * empty one. File names start with the time they were written, so names sort by age and only
+ * the page's files are stat'ed (an outbox of 100k messages still answers quickly).
+ */
+export async function pageOutbox(
+  outboxDir: string,
+  page = 1,
+  perPage = OUTBOX_PAGE_SIZE,
+): Promise<OutboxPage> {
   let names: string[];
   try {
     names = (await readdir(outboxDir)).filter(isOutboxName);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    names = [];
   }
+  names.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  const pages = Math.max(1, Math.ceil(names.length / perPage));
+  const current = Math.min(Math.max(1, page), pages);
+  const slice = names.slice((current - 1) * perPage, current * perPage);
+  return {
+    total: names.length,
+    page: current,
+    pages,
+    entries: await describeEntries(outboxDir, slice),
+  };
+}
+
+/** Lists the newest `limit` outbox messages. */
+export async function listOutbox(outboxDir: string, limit = 200): Promise<OutboxEntry[]> {
+  return (await pageOutbox(outboxDir, 1, limit)).entries;
+}
+
+/** Size and time of each named message, in the order given (ones removed meanwhile left out). */
+async function describeEntries(outboxDir: string, names: string[]): Promise<OutboxEntry[]> {
   const entries = await Promise.all(
     names.map(async (name) => {
       try {
         const info = await stat(join(outboxDir, name));
-        return { name, size: info.size, modifiedAt: info.mtime.toISOString(), mtime: info.mtimeMs };
+        return { name, size: info.size, modifiedAt: info.mtime.toISOString() };
       } catch {
         return null; // removed between readdir and stat
       }
     }),
   );
-  return entries
-    .filter((entry) => entry !== null)
-    .sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name))
-    .slice(0, limit)
-    .map(({ name, size, modifiedAt }) => ({ name, size, modifiedAt }));
+  return entries.filter((entry) => entry !== null);
 }
 
 /** Reads one message's raw source, or null when there is no such message. */
@@ -72,6 +123,8 @@ export async function readOutboxMessage(
 ): Promise<OutboxMessage | null> {
   const raw = await readOutboxRaw(outboxDir, name);
   if (!raw) return null;
+  // Loaded here only: the outbox transport imports this module into every delivery process.
+  const { simpleParser } = await import('mailparser');
   const parsed = await simpleParser(raw);
   const addresses = (value: typeof parsed.to) =>
     value === undefined
@@ -82,8 +135,20 @@ export async function readOutboxMessage(
     subject: parsed.subject ?? '',
     from: parsed.from?.text ?? '',
     to: addresses(parsed.to),
+    envelope: {
+      from: headerText(parsed.headers.get('return-path')),
+      to: headerText(parsed.headers.get('x-original-to')),
+    },
     date: parsed.date ? parsed.date.toISOString() : null,
     html: typeof parsed.html === 'string' ? parsed.html : null,
     text: parsed.text ?? null,
   };
+}
+
+/** A parsed header as plain text (mailparser hands back address objects for some). */
+function headerText(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && 'text' in value) return String((value as { text: string }).text);
+  return String(value);
 }

@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/index.ts';
+import { ensureCatalogue } from '../topics/catalogue.ts';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -21,7 +22,11 @@ export interface Store {
 // COUNT(*) and BIGINT come back from pg as strings; every count we keep fits a JS number.
 pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
 
-/** Opens the store and brings its schema up to date. */
+/**
+ * Opens the store and brings its schema up to date; a migrated store also holds every topic of
+ * the catalogue file (added when missing, edited rows kept), so a fresh install accepts
+ * subscribers to catalogue topics before any article is ingested.
+ */
 export async function openStore(
   target: DatabaseTarget,
   options: { migrate?: boolean; poolSize?: number } = {},
@@ -40,6 +45,7 @@ export async function openStore(
   if (options.migrate !== false) {
     try {
       await migrateToLatest(db, target.dialect);
+      await ensureCatalogue(db);
     } catch (error) {
       await db.destroy();
       throw error;

@@ -209,7 +209,175 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    '0006_email_identity': {
+      async up(db: Db) {
+        // Identity becomes case-insensitive in the whole address (src/subscribers/identity.ts):
+        // `email` holds the lower-cased normal form, `email_display` the address as typed.
+        // PostgreSQL runs each migration in a transaction; on SQLite Kysely does not, so the
+        // merge opens one itself (a half-merged store must not be left behind).
+        const own = dialect === 'sqlite';
+        if (own) await sql`begin`.execute(db);
+        try {
+          await db.schema.alterTable('subscribers').addColumn('email_display', 'text').execute();
+          await mergeCaseDuplicates(db as unknown as Kysely<Database>);
+          // Addresses are ASCII (the validator accepts no other), where SQL lower() and JS
+          // toLowerCase() agree, so this index also guards writers that forget to normalise.
+          await db.schema
+            .createIndex('subscribers_email_lower')
+            .on('subscribers')
+            .unique()
+            .expression(sql`lower(email)`)
+            .execute();
+          if (own) await sql`commit`.execute(db);
+        } catch (error) {
+          if (own) await sql`rollback`.execute(db);
+          throw error;
+        }
+      },
+    },
   };
+}
+
+/** Subscriber states from least to most restrictive: a merge keeps the most restrictive. */
+const STATUS_RANK: Record<string, number> = {
+  pending: 0,
+  active: 1,
+  unsubscribed: 2,
+  bounced: 3,
+  complained: 4,
+};
+
+/** Ledger states from least to most final: a merged campaign row keeps the most final. */
+const DELIVERY_RANK: Record<string, number> = {
+  pending: 0,
+  sending: 1,
+  suppressed: 2,
+  failed: 3,
+  bounced: 4,
+  sent: 5,
+};
+
+/**
+ * Folds subscribers whose addresses differ only in case into the oldest of them (lowest id),
+ * then stores every address in its normal form with the typed form beside it. The survivor
+ * gets the most restrictive status, the union of topics, the latest digest mark, and the
+ * duplicates' ledger rows and events; where two rows are for the same campaign the survivor
+ * keeps the more final one (a sent row stays sent, so nothing goes out twice).
+ * Suppression hashes were always of the lower-cased address: they need no change.
+ */
+export async function mergeCaseDuplicates(db: Kysely<Database>): Promise<void> {
+  const rows = await db
+    .selectFrom('subscribers')
+    .select(['id', 'email', 'status', 'confirmed_at', 'last_digest_at'])
+    .orderBy('id')
+    .execute();
+  const groups = new Map<string, typeof rows>();
+  for (const row of rows) {
+    const key = row.email.trim().toLowerCase();
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
+  }
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    const [survivor, ...duplicates] = group as [(typeof rows)[0], ...typeof rows];
+    const strictest = group.reduce((a, b) =>
+      (STATUS_RANK[b.status] ?? 0) > (STATUS_RANK[a.status] ?? 0) ? b : a,
+    );
+    const latest = (values: Array<string | null>) =>
+      values
+        .filter((v): v is string => v !== null)
+        .sort()
+        .at(-1) ?? null;
+    const earliest = (values: Array<string | null>) =>
+      values.filter((v): v is string => v !== null).sort()[0] ?? null;
+    const duplicateIds = duplicates.map((d) => d.id);
+    await db
+      .updateTable('subscribers')
+      .set({
+        status: strictest.status,
+        confirmed_at: earliest(group.map((r) => r.confirmed_at)),
+        last_digest_at: latest(group.map((r) => r.last_digest_at)),
+      })
+      .where('id', '=', survivor.id)
+      .execute();
+
+    const follows = await db
+      .selectFrom('subscriptions')
+      .select(['topic_id', 'created_at'])
+      .where('subscriber_id', 'in', duplicateIds)
+      .execute();
+    if (follows.length > 0) {
+      await db
+        .insertInto('subscriptions')
+        .values(follows.map((f) => ({ ...f, subscriber_id: survivor.id })))
+        .onConflict((oc) => oc.columns(['subscriber_id', 'topic_id']).doNothing())
+        .execute();
+    }
+
+    const kept = new Map(
+      (
+        await db
+          .selectFrom('deliveries')
+          .selectAll()
+          .where('subscriber_id', '=', survivor.id)
+          .execute()
+      ).map((row) => [row.campaign_id, row]),
+    );
+    const moved = await db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('subscriber_id', 'in', duplicateIds)
+      .orderBy('subscriber_id')
+      .execute();
+    for (const row of moved) {
+      const current = kept.get(row.campaign_id);
+      if (!current) {
+        await db
+          .updateTable('deliveries')
+          .set({ subscriber_id: survivor.id })
+          .where('campaign_id', '=', row.campaign_id)
+          .where('subscriber_id', '=', row.subscriber_id)
+          .execute();
+        kept.set(row.campaign_id, { ...row, subscriber_id: survivor.id });
+        continue;
+      }
+      if ((DELIVERY_RANK[row.status] ?? 0) > (DELIVERY_RANK[current.status] ?? 0)) {
+        const { campaign_id: _c, subscriber_id: _s, batch_no: _b, ...outcome } = row;
+        await db
+          .updateTable('deliveries')
+          .set(outcome)
+          .where('campaign_id', '=', row.campaign_id)
+          .where('subscriber_id', '=', survivor.id)
+          .execute();
+        kept.set(row.campaign_id, { ...current, ...outcome });
+      }
+      await db
+        .deleteFrom('deliveries')
+        .where('campaign_id', '=', row.campaign_id)
+        .where('subscriber_id', '=', row.subscriber_id)
+        .execute();
+    }
+
+    await db
+      .updateTable('events')
+      .set({ subscriber_id: survivor.id })
+      .where('subscriber_id', 'in', duplicateIds)
+      .execute();
+    await db.deleteFrom('subscriptions').where('subscriber_id', 'in', duplicateIds).execute();
+    await db.deleteFrom('subscribers').where('id', 'in', duplicateIds).execute();
+  }
+  for (const row of rows) {
+    const key = row.email.trim().toLowerCase();
+    if (key === row.email) continue;
+    const survivor = groups.get(key)?.[0];
+    if (survivor?.id !== row.id) continue;
+    await db
+      .updateTable('subscribers')
+      .set({ email: key, email_display: row.email })
+      .where('id', '=', row.id)
+      .execute();
+  }
 }
 
 class InCodeMigrations implements MigrationProvider {
@@ -219,10 +387,14 @@ class InCodeMigrations implements MigrationProvider {
   }
 }
 
-/** Brings the schema up to date; returns the names of the migrations it applied. */
+/**
+ * Brings the schema up to date (or up to and including `upTo`, for tests of a migration);
+ * returns the names of the migrations it applied.
+ */
 export async function migrateToLatest(
   store: Kysely<Database>,
   dialect: StoreDialect,
+  upTo?: string,
 ): Promise<string[]> {
   const db = store as unknown as Kysely<unknown>;
   // Kysely looks for its bookkeeping tables across all schemas unless told which one; on
@@ -237,12 +409,18 @@ export async function migrateToLatest(
     provider: new InCodeMigrations(dialect),
     migrationTableSchema,
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } =
+    upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(upTo);
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`store migration ${failed} failed: ${String(error)}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** The names of every migration, in the order they run. */
+export function migrationNames(dialect: StoreDialect): string[] {
+  return Object.keys(migrations(dialect)).sort();
 }
 
 /** Lists applied migrations (for tests and ops). */

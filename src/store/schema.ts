@@ -45,7 +45,10 @@ export type DigestFrequency = 'off' | 'daily' | 'weekly';
 
 export interface SubscriberTable {
   id: Id;
+  /** The address in its normal form (fully lower-cased): the subscriber's identity, unique. */
   email: string;
+  /** The address as the subscriber typed it, for display; null: same as `email`. */
+  email_display: ColumnType<string | null, string | null | undefined, string | null>;
   name: string | null;
   status: SubscriberStatus;
   digest: ColumnType<DigestFrequency, DigestFrequency | undefined, DigestFrequency>;

@@ -40,10 +40,16 @@ export async function requestSubscription(
     .where('email', '=', valid.email)
     .executeTakeFirst();
   if (!existing) {
-    const { id } = await upsertSubscriber(db, { ...valid, status: 'pending' }, now);
+    // The address as typed: upsertSubscriber keys by its normal form and shows it as typed.
+    const email = valid.displayEmail ?? valid.email;
+    const { id } = await upsertSubscriber(db, { ...valid, email, status: 'pending' }, now);
     return {
       send: true,
-      recipient: { subscriberId: id, email: valid.email, name: valid.name ?? null },
+      recipient: {
+        subscriberId: id,
+        email,
+        name: valid.name ?? null,
+      },
     };
   }
   if (existing.status === 'active') return { send: false, why: 'already-active' };
@@ -56,7 +62,7 @@ export async function requestSubscription(
     send: true,
     recipient: {
       subscriberId: existing.id,
-      email: valid.email,
+      email: valid.displayEmail ?? valid.email,
       name: valid.name !== undefined ? valid.name : existing.name,
     },
   };

@@ -1,6 +1,6 @@
 // Subscribers in the store: validation of what a subscriber is, one-at-a-time upsert and reads.
 // Bulk writes (CSV import) live in import.ts; state changes from events in events.ts.
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { z } from 'zod';
 import { nowIso } from '../store/db.ts';
 import type {
@@ -10,7 +10,7 @@ import type {
   SubscriberStatus,
   SubscriberUpdate,
 } from '../store/schema.ts';
-import { parseEmail } from './identity.ts';
+import { parseEmail, parseEmailParts } from './identity.ts';
 
 export const digestFrequencies = ['off', 'daily', 'weekly'] as const satisfies DigestFrequency[];
 export const subscriberStatuses = [
@@ -65,7 +65,10 @@ export type SubscriberInput = z.infer<typeof subscriberInputSchema>;
 
 /** A validated input: email normalised, zone canonical, topics de-duplicated. */
 export interface ValidSubscriberInput {
+  /** The normal form (the store's key). */
   email: string;
+  /** The address as typed (domain lower-cased), for display. */
+  displayEmail?: string;
   name?: string | null;
   topics?: string[];
   timezone?: string;
@@ -109,9 +112,9 @@ export function validateSubscriberInput(
     throw new SubscriberInputError(String(issue.path[0] ?? 'input'), issue.message);
   }
   const data = parsed.data;
-  const email = parseEmail(data.email);
+  const email = parseEmailParts(data.email);
   if (!email) throw new SubscriberInputError('email', 'bad email: not a valid address');
-  const result: ValidSubscriberInput = { email };
+  const result: ValidSubscriberInput = { email: email.key, displayEmail: email.display };
   if (data.name !== undefined) result.name = data.name === '' ? null : data.name;
   if (data.timezone !== undefined && data.timezone !== '') {
     const zone = canonicalTimeZone(data.timezone);
@@ -160,7 +163,8 @@ export async function setSubscriptions(
 }
 
 /**
- * Creates or updates one subscriber by normalised email and sets their topics when given;
+ * Creates or updates one subscriber by normalised email (any casing finds the same row; the
+ * first casing seen stays the shown one) and sets their topics when given;
  * `created` says whether the row is new. An existing subscriber's status only moves
  * pending → active (an import never revives someone who unsubscribed, bounced or complained).
  */
@@ -193,6 +197,7 @@ export async function upsertSubscriber(
       .insertInto('subscribers')
       .values({
         email: valid.email,
+        email_display: valid.displayEmail ?? null,
         name: valid.name ?? null,
         status,
         digest: valid.digest ?? 'off',
@@ -212,6 +217,7 @@ export async function upsertSubscriber(
 /** A subscriber with the topics they follow. */
 export interface Subscriber {
   id: number;
+  /** The address as typed (for display); identity is its lower-cased form. */
   email: string;
   name: string | null;
   status: SubscriberStatus;
@@ -242,7 +248,7 @@ async function withTopics(db: Kysely<Database>, row: SubscriberRow): Promise<Sub
 export function toSubscriber(row: SubscriberRow, topics: string[]): Subscriber {
   return {
     id: row.id,
-    email: row.email,
+    email: row.email_display ?? row.email,
     name: row.name,
     status: row.status,
     topics,
@@ -266,7 +272,7 @@ export async function getSubscriber(db: Kysely<Database>, id: number): Promise<S
   return row ? withTopics(db, row) : null;
 }
 
-/** One subscriber by address (normalised first), with topics, or null. */
+/** One subscriber by address in any casing, with topics, or null. */
 export async function findSubscriberByEmail(
   db: Kysely<Database>,
   email: string,
@@ -338,4 +344,69 @@ export async function confirmSubscriber(
     .where('id', '=', subscriberId)
     .executeTakeFirst();
   return row?.status ?? null;
+}
+
+/** What `subscribers find` filters by; every given filter must hold. */
+export interface SubscriberQuery {
+  /** Part of the address or the name, in any case. */
+  text?: string;
+  status?: SubscriberStatus;
+  topic?: string;
+}
+
+/** Escapes LIKE wildcards so a search text matches itself only. */
+function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Subscribers matching the query in id order, `limit` of them after the subscriber `after`;
+ * reads one extra row so the caller knows whether another page follows.
+ */
+export async function findSubscribers(
+  db: Kysely<Database>,
+  filter: SubscriberQuery,
+  page: { limit: number; after: number | null },
+): Promise<Subscriber[]> {
+  let query = db.selectFrom('subscribers').selectAll();
+  if (filter.text) {
+    // `email` is stored lower-cased; names compare lower-cased on both dialects.
+    const pattern = likePattern(filter.text.trim().toLowerCase());
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`email`, 'like', sql`${pattern} escape '\\'`),
+        eb(sql`lower(coalesce(name, ''))`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    );
+  }
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.topic) {
+    const topic = filter.topic;
+    query = query.where('id', 'in', (sub) =>
+      sub.selectFrom('subscriptions').select('subscriber_id').where('topic_id', '=', topic),
+    );
+  }
+  if (page.after !== null) query = query.where('id', '>', page.after);
+  const rows = await query
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .execute();
+  if (rows.length === 0) return [];
+  const follows = await db
+    .selectFrom('subscriptions')
+    .select(['subscriber_id', 'topic_id'])
+    .where(
+      'subscriber_id',
+      'in',
+      rows.map((row) => row.id),
+    )
+    .orderBy('topic_id')
+    .execute();
+  const topics = new Map<number, string[]>();
+  for (const follow of follows) {
+    const list = topics.get(follow.subscriber_id) ?? [];
+    list.push(follow.topic_id);
+    topics.set(follow.subscriber_id, list);
+  }
+  return rows.map((row) => toSubscriber(row, topics.get(row.id) ?? []));
 }

@@ -1,9 +1,10 @@
 // The topic catalogue: kept as data in catalogue.yaml, validated with zod, stored in `topics`.
+// The store seeds it on open (src/store/db.ts), so this module must not import the store's
+// opener (the two would import each other).
 import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 
 const terms = z.array(z.string().trim().min(1)).min(1, 'a concept needs at least one term');
@@ -127,7 +128,7 @@ export async function ensureCatalogue(
   const present = new Set((await db.selectFrom('topics').select('id').execute()).map((r) => r.id));
   const missing = topics.filter((topic) => !present.has(topic.id));
   if (missing.length === 0) return;
-  const now = nowIso();
+  const now = new Date().toISOString();
   await db
     .insertInto('topics')
     .values(

@@ -2,7 +2,10 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { CampaignTable, Database } from '../../src/store/schema.ts';
 
-/** Inserts topics by id (display name = id) or as [id, name] pairs, with no matching rules. */
+/**
+ * Inserts topics by id (display name = id) or as [id, name] pairs, with no matching rules; an
+ * id the store already holds (the catalogue is seeded when a store opens) is left as it is.
+ */
 export async function insertTopics(
   db: Kysely<Database>,
   topics: ReadonlyArray<string | readonly [string, string]>,
@@ -16,6 +19,7 @@ export async function insertTopics(
         return { id, name, description: '', rules: '{}', created_at: now, updated_at: now };
       }),
     )
+    .onConflict((oc) => oc.column('id').doNothing())
     .execute();
 }
 

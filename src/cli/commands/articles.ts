@@ -7,6 +7,8 @@ import { getArticle, saveArticle, setArticleTopics } from '../../articles/reposi
 import type { Article, StoredArticle } from '../../articles/schema.ts';
 import { loadCatalogue } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
+import { deleteArticle, listArticles } from '../lists.ts';
+import { pagedListOptions, printList, toPage } from '../paging.ts';
 
 const idArgument = z.coerce.number().int().positive();
 
@@ -98,6 +100,35 @@ export function register(program: Command): void {
     });
 
   const articles = program.command('articles').description('stored articles');
+  pagedListOptions(
+    articles
+      .command('list')
+      .description('articles, newest first: a JSON array, or {items, next} with --limit/--cursor'),
+  ).action(async (options: { limit?: string; cursor?: string; json?: boolean }) => {
+    await withApp((app) =>
+      printList(
+        options,
+        async (page) => toPage(await listArticles(app.store.db, page), page.limit, (a) => a.id),
+        (a) => `${a.id}  ${a.title} [${a.topics.length > 0 ? a.topics.join(', ') : 'no topics'}]`,
+      ),
+    );
+  });
+  articles
+    .command('delete <id>')
+    .description(
+      'delete an article; refused (exit 4) while a draft, scheduled, sending or paused campaign uses it',
+    )
+    .option('--json', 'print JSON')
+    .action(async (rawId: string, options: { json?: boolean }) => {
+      const id = idArgument.safeParse(rawId);
+      if (!id.success) throw new UserError('article id must be a positive whole number');
+      await withApp(async (app) => {
+        if (!(await deleteArticle(app.store.db, id.data)))
+          throw new UserError(`no article ${id.data}`);
+        if (options.json) printJson({ id: id.data, deleted: true });
+        else process.stdout.write(`deleted article ${id.data}\n`);
+      });
+    });
   articles
     .command('show <id>')
     .description('one stored article')

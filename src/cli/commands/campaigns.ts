@@ -1,7 +1,11 @@
 // `herald campaign create|send|schedule|pause|resume|cancel|status`.
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import type { App } from '../../app.ts';
+import { readAudiencePage } from '../../campaigns/audience.ts';
 import {
   type ControlDeps,
   cancelCampaign,
@@ -13,16 +17,60 @@ import {
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
 import { createCampaignSchema, MAX_ID } from '../../campaigns/model.ts';
-import { CampaignError, campaignStatus, createCampaign } from '../../campaigns/repository.ts';
+import {
+  CampaignError,
+  campaignStatus,
+  createCampaign,
+  listCampaigns,
+  requireCampaign,
+} from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
+import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
+import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
+import { pagedListOptions, printList, toPage } from '../paging.ts';
+
+const campaignStatuses = ['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled'] as const;
+const campaignKinds = ['campaign', 'digest', 'confirmation'] as const;
+const listFilterSchema = z.object({
+  status: z
+    .enum(campaignStatuses satisfies readonly CampaignStatus[], {
+      message: `--status must be one of ${campaignStatuses.join(', ')}`,
+    })
+    .optional(),
+  kind: z
+    .enum(campaignKinds satisfies readonly CampaignKind[], {
+      message: `--kind must be one of ${campaignKinds.join(', ')}`,
+    })
+    .default('campaign'),
+});
 
 function parseId(raw: string): number {
   const id = Number(raw);
   if (!Number.isInteger(id) || id <= 0 || id > MAX_ID)
     throw new UserError(`campaign id must be a positive whole number, got "${raw}"`);
   return id;
+}
+
+/**
+ * The address of one member of the campaign's audience (the first active, unsuppressed
+ * follower), for a preview without --to.
+ */
+async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
+  const campaign = await requireCampaign(deps.db, id);
+  let afterId = 0;
+  for (;;) {
+    const page = await readAudiencePage(deps.db, campaign.audienceTopics, afterId, 100);
+    const member = page.members.find((m) => !m.suppressed);
+    if (member) {
+      const subscriber = await getSubscriber(deps.db, member.subscriberId);
+      if (subscriber) return subscriber.email;
+    }
+    if (page.lastId === null) break;
+    afterId = page.lastId;
+  }
+  throw new UserError(`campaign ${id} has no one in its audience to preview as: give --to EMAIL`);
 }
 
 /** Runs a campaign action, turning CampaignErrors into one clean line. */
@@ -165,35 +213,99 @@ export function register(program: Command): void {
 
   campaign
     .command('preview <id>')
-    .description('the exact message that subscriber would get, as raw MIME and/or HTML')
-    .requiredOption('--to <email>', 'the subscriber to personalise for')
+    .description(
+      'the exact message one subscriber would get: prints a short summary and writes its HTML to a file (the path is printed); --eml writes the raw message',
+    )
+    .option('--to <email>', 'the subscriber to personalise for (default: one of the audience)')
     .option('--eml <file>', 'write the raw message (.eml) here')
-    .option('--html <file>', 'write the HTML part here')
-    .action(async (rawId: string, options: { to: string; eml?: string; html?: string }) => {
-      const id = parseId(rawId);
-      // The renderer (MJML) loads only for this subcommand.
-      const { CampaignPreviewError, previewCampaign } = await import('../../delivery/preview.ts');
-      await withControl(async (deps, app) => {
-        const preview = await previewCampaign(deps.db, app.config, id, options.to).catch(
-          (error: unknown) => {
-            if (error instanceof CampaignPreviewError)
-              throw new UserError(`--to: ${error.message}`);
-            throw error;
-          },
-        );
-        if (options.eml) await writeFile(options.eml, preview.message.raw);
-        if (options.html) await writeFile(options.html, preview.html);
-        if (!options.eml && !options.html) process.stdout.write(preview.message.raw);
-        else
-          process.stderr.write(
-            `herald: preview of campaign ${id} for subscriber ${preview.subscriberId} written\n`,
+    .option('--html <file>', 'write the HTML here (default: a file in the temp directory)')
+    .option('--json', 'print the summary as JSON')
+    .action(
+      async (
+        rawId: string,
+        options: { to?: string; eml?: string; html?: string; json?: boolean },
+      ) => {
+        const id = parseId(rawId);
+        // The renderer (MJML) loads only for this subcommand.
+        const { CampaignPreviewError, previewCampaign } = await import('../../delivery/preview.ts');
+        await withControl(async (deps, app) => {
+          const to = options.to ?? (await sampleRecipient(deps, id));
+          const preview = await previewCampaign(deps.db, app.config, id, to).catch(
+            (error: unknown) => {
+              if (error instanceof CampaignPreviewError)
+                throw new UserError(`--to: ${error.message}`);
+              throw error;
+            },
           );
-      });
-    });
+          const htmlPath = resolve(
+            options.html ?? join(tmpdir(), `herald-preview-campaign-${id}.html`),
+          );
+          await writeFile(htmlPath, preview.html);
+          const emlPath = options.eml ? resolve(options.eml) : null;
+          if (emlPath) await writeFile(emlPath, preview.message.raw);
+          const { simpleParser } = await import('mailparser');
+          const headers = (await simpleParser(preview.message.raw)).headers;
+          const summary = {
+            campaignId: id,
+            subscriberId: preview.subscriberId,
+            to,
+            sample: options.to === undefined,
+            subject: String(headers.get('subject') ?? ''),
+            bytes: preview.message.raw.length,
+            htmlBytes: Buffer.byteLength(preview.html),
+            html: htmlPath,
+            eml: emlPath,
+          };
+          if (options.json) {
+            printJson(summary);
+            return;
+          }
+          process.stdout.write(
+            `${[
+              `campaign ${id} as subscriber ${summary.subscriberId} <${to}>${summary.sample ? ' (a sample of the audience; --to picks one)' : ''} would get:`,
+              `  subject: ${summary.subject}`,
+              `  size: ${(summary.bytes / 1024).toFixed(1)} kB raw, ${(summary.htmlBytes / 1024).toFixed(1)} kB HTML`,
+              `  html: ${htmlPath}`,
+              ...(emlPath ? [`  eml: ${emlPath}`] : ['  raw message: add --eml FILE']),
+            ].join('\n')}\n`,
+          );
+        });
+      },
+    );
+
+  pagedListOptions(
+    campaign
+      .command('list')
+      .description('campaigns, newest first: a JSON array, or {items, next} with --limit/--cursor')
+      .option('--status <status>', campaignStatuses.join(', '))
+      .option('--kind <kind>', `${campaignKinds.join(', ')} (default campaign)`),
+  ).action(
+    async (options: {
+      status?: string;
+      kind?: string;
+      limit?: string;
+      cursor?: string;
+      json?: boolean;
+    }) => {
+      const filter = listFilterSchema.safeParse(options);
+      if (!filter.success) throw new UserError(filter.error.issues[0]!.message);
+      await withApp((app) =>
+        printList(
+          options,
+          async (page) =>
+            toPage(await listCampaigns(app.store.db, filter.data, page), page.limit, (c) => c.id),
+          (c) =>
+            `${c.id}  ${c.status.padEnd(9)}  ${c.subject}${c.scheduledAt && c.status === 'scheduled' ? `  (at ${c.localTime ? `${c.localTime} local, first ` : ''}${c.scheduledAt})` : ''}`,
+        ),
+      );
+    },
+  );
 
   campaign
     .command('status <id>')
-    .description('{id,status,total,sent,failed,bounced,suppressed,pending}')
+    .description(
+      '{id,status,total,sent,failed,bounced,suppressed,pending}, and when: scheduledAt, localTime, zones [{zone, at}]',
+    )
     .option('--json', 'print JSON')
     .action(async (rawId: string, options: { json?: boolean }) => {
       const id = parseId(rawId);
@@ -202,9 +314,18 @@ export function register(program: Command): void {
         if (options.json) printJson(report);
         else {
           const { status, total, sent, failed, bounced, suppressed, pending, reason } = report;
-          process.stdout.write(
-            `campaign ${id}: ${status}${reason ? ` (${reason})` : ''}\n  total ${total} · sent ${sent} · pending ${pending} · failed ${failed} · bounced ${bounced} · suppressed ${suppressed}\n`,
-          );
+          const lines = [
+            `campaign ${id}: ${status}${reason ? ` (${reason})` : ''}`,
+            `  total ${total} · sent ${sent} · pending ${pending} · failed ${failed} · bounced ${bounced} · suppressed ${suppressed}`,
+          ];
+          if (status === 'scheduled' && report.scheduledAt)
+            lines.push(
+              report.localTime
+                ? `  scheduled at ${report.localTime} in each subscriber’s zone, first at ${report.scheduledAt}`
+                : `  scheduled for ${report.scheduledAt}`,
+            );
+          for (const zone of report.zones ?? []) lines.push(`  ${zone.zone}: ${zone.at}`);
+          process.stdout.write(`${lines.join('\n')}\n`);
         }
       });
     });

@@ -1,6 +1,7 @@
 // `herald digests run|preview`: one digest tick as if the clock read an instant; one
 // subscriber's digest as they would get it.
 import { writeFile } from 'node:fs/promises';
+import type { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { openQueues } from '../../delivery/queues.ts';
 import { DigestPreviewError, previewDigest } from '../../digests/preview.ts';
@@ -20,17 +21,25 @@ function parseAt(raw: string | undefined): Date {
   return at;
 }
 
+/** Stands in for the deliveries queue in a dry run: reaching it would be a bug, so it throws. */
+const refusingQueue = {
+  addBulk(): never {
+    throw new Error('a dry run must not queue anything');
+  },
+} as unknown as Queue;
+
 export function register(program: Command): void {
   const digests = program.command('digests').description('daily and weekly digests');
 
   digests
     .command('run')
     .description(
-      'run one digest tick as if the clock read --at (default: now); prints how many were queued',
+      'run one digest tick as if the clock read --at (default: now): this QUEUES REAL MAIL to every subscriber whose digest is due then; --dry-run shows who would get what and queues nothing',
     )
     .option('--at <iso8601>', 'the instant the tick pretends it is, e.g. 2026-12-01T07:05:00Z')
+    .option('--dry-run', 'list the digests and recipients the tick would queue; send nothing')
     .option('--json', 'print JSON')
-    .action(async (options: { at?: string; json?: boolean }) => {
+    .action(async (options: { at?: string; dryRun?: boolean; json?: boolean }) => {
       const at = parseAt(options.at);
       await withApp(async (app) => {
         const result = await runDigestTick(
@@ -38,16 +47,37 @@ export function register(program: Command): void {
             db: app.store.db,
             config: app.config,
             logger: app.logger,
-            queues: openQueues(app),
+            // A dry run never touches Redis.
+            queues: options.dryRun ? { deliveries: refusingQueue } : openQueues(app),
             now: () => new Date(),
           },
           at,
+          { dryRun: options.dryRun === true },
         );
-        if (options.json) printJson(result);
-        else
+        if (options.json) {
+          printJson(options.dryRun ? { dryRun: true, ...result } : result);
+          return;
+        }
+        if (!options.dryRun) {
           process.stdout.write(
             `digests at ${result.at}: ${result.queued} queued in ${result.campaigns.length} campaign(s); ${result.due} due, ${result.nothingNew} with nothing new\n`,
           );
+          return;
+        }
+        const plan = result.plan ?? [];
+        const recipients = plan.reduce((n, digest) => n + digest.recipients.length, 0);
+        const lines = [
+          `dry run, nothing queued: digests at ${result.at} would go to ${recipients} subscriber(s) in ${plan.length} digest(s); ${result.due} due, ${result.nothingNew} with nothing new`,
+        ];
+        for (const digest of plan) {
+          const shown = digest.recipients.slice(0, 5).map((r) => r.email);
+          const more = digest.recipients.length - shown.length;
+          lines.push(
+            `  "${digest.subject}" to ${digest.recipients.length}: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+            ...digest.articles.map((article) => `    - ${article.id} ${article.title}`),
+          );
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
       });
     });
 

@@ -1,8 +1,10 @@
-// `herald keys create|revoke`: API keys with roles.
+// `herald keys create|list|revoke`: API keys with roles.
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { apiRoles, createApiKey, revokeApiKey } from '../../http/auth.ts';
 import { printJson, UserError, withApp } from '../context.ts';
+import { listApiKeys } from '../lists.ts';
+import { pagedListOptions, printList, toPage } from '../paging.ts';
 
 const createOptions = z.object({
   role: z.enum(apiRoles, { message: `--role must be one of ${apiRoles.join(', ')}` }),
@@ -31,6 +33,20 @@ export function register(program: Command): void {
           );
       });
     });
+  pagedListOptions(
+    keys
+      .command('list')
+      .description('keys with role, label and when revoked (never the key itself)'),
+  ).action(async (options: { limit?: string; cursor?: string; json?: boolean }) => {
+    await withApp((app) =>
+      printList(
+        options,
+        async (page) => toPage(await listApiKeys(app.store.db, page), page.limit, (k) => k.id),
+        (k) =>
+          `${k.id}  ${k.role.padEnd(6)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'live'}${k.label ? `  ${k.label}` : ''}`,
+      ),
+    );
+  });
   keys
     .command('revoke <id>')
     .description('revoke a key by id')

@@ -1,4 +1,4 @@
-// `herald subscribers import|add|export`, `herald suppressions list|add|remove` and
+// `herald subscribers import|add|export|find`, `herald suppressions list|add|remove` and
 // `herald bounces ingest FILE.eml…`.
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -21,11 +21,15 @@ import {
 } from '../../subscribers/import.ts';
 import {
   digestFrequencies,
+  findSubscribers,
   getSubscriber,
   SubscriberInputError,
+  subscriberStatuses,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
+import { topicIdSchema } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
+import { pagedListOptions, printList, toPage } from '../paging.ts';
 
 function userError(error: unknown): never {
   if (error instanceof SubscriberInputError) throw new UserError(error.message);
@@ -43,6 +47,16 @@ const addOptions = z.object({
   timezone: z.string().optional(),
   digest: z.enum(digestFrequencies, { message: 'must be off, daily or weekly' }).optional(),
   json: z.boolean().optional(),
+});
+
+const findOptions = z.object({
+  text: z.string().max(254, 'the search text must be at most 254 characters').optional(),
+  status: z
+    .enum(subscriberStatuses, {
+      message: `--status must be one of ${subscriberStatuses.join(', ')}`,
+    })
+    .optional(),
+  topic: topicIdSchema.optional(),
 });
 
 function requireEmail(value: string): string {
@@ -154,6 +168,38 @@ export function register(program: Command): void {
           );
       });
     });
+
+  pagedListOptions(
+    subscribers
+      .command('find [text]')
+      .description(
+        'subscribers whose address or name contains TEXT (any case), in id order: a JSON array, or {items, next} with --limit/--cursor',
+      )
+      .option('--status <status>', subscriberStatuses.join(', '))
+      .option('--topic <id>', 'following this topic'),
+  ).action(
+    async (
+      text: string | undefined,
+      options: { status?: string; topic?: string; limit?: string; cursor?: string; json?: boolean },
+    ) => {
+      const filter = findOptions.safeParse({ text, status: options.status, topic: options.topic });
+      if (!filter.success) {
+        const issue = filter.error.issues[0]!;
+        throw new UserError(
+          issue.path[0] === 'topic' ? `--topic: ${issue.message}` : issue.message,
+        );
+      }
+      await withApp((app) =>
+        printList(
+          options,
+          async (page) =>
+            toPage(await findSubscribers(app.store.db, filter.data, page), page.limit, (s) => s.id),
+          (s) =>
+            `${s.id}  ${s.email}  ${s.status}${s.topics.length > 0 ? `  [${s.topics.join(', ')}]` : ''}`,
+        ),
+      );
+    },
+  );
 
   subscribers
     .command('export')

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
 import { createTransport, type MailTransport } from '../../delivery/transport.ts';
-import { listOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
+import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
   drainQueue,
@@ -43,6 +43,9 @@ const queueParams = z.object({ name: z.enum(ALL_QUEUES) });
 const drainBody = z.object({ delayed: z.boolean().optional() }).strict();
 const retryBody = z.object({ campaignId: z.number().int().positive().optional() }).strict();
 const outboxParams = z.object({ name: z.string().min(1).max(300) });
+const outboxQuery = z.object({
+  page: z.coerce.number().int('must be a whole number').min(1).max(1_000_000).default(1),
+});
 const loginBody = z.object({
   key: z.string().min(1, 'is required').max(200),
   next: z.string().max(500).optional(),
@@ -187,20 +190,33 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
   // The outbox viewer, for ops and editors.
   await fastify.register(async (scope) => {
     scope.addHook('onRequest', consoleGuard('ops', 'editor'));
-    scope.get('/admin/outbox', async (_request, reply) => {
-      const entries = await listOutbox(app.config.outboxDir);
-      const rows = entries
+    scope.get('/admin/outbox', async (request, reply) => {
+      const { page: wanted } = parseOr400(outboxQuery, request.query, 'outbox page');
+      const listed = await pageOutbox(app.config.outboxDir, wanted);
+      const rows = listed.entries
         .map((entry) => {
           const name = encodeURIComponent(entry.name);
           return `<tr><td>${escapeHtml(entry.modifiedAt)}</td><td>${escapeHtml(entry.name)}</td><td>${entry.size}</td>
 <td><a href="/admin/outbox/${name}/html">HTML</a> · <a href="/admin/outbox/${name}/text">text</a> · <a href="/admin/outbox/${name}/raw">source</a></td></tr>`;
         })
         .join('\n');
+      const count = new Intl.NumberFormat('en').format(listed.total);
+      const nav = [
+        listed.page > 1
+          ? `<a href="/admin/outbox?page=${listed.page - 1}" rel="prev">newer</a>`
+          : '',
+        listed.page < listed.pages
+          ? `<a href="/admin/outbox?page=${listed.page + 1}" rel="next">older</a>`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(' · ');
       return reply.type('text/html; charset=utf-8').send(
         page(
           'Herald outbox',
-          `<h1>Outbox</h1><p>${entries.length} message(s), newest first.</p>
-<table><thead><tr><th>written</th><th>file</th><th>bytes</th><th>view</th></tr></thead><tbody>${rows}</tbody></table>`,
+          `<h1>Outbox</h1><p>${count} message(s), newest first; page ${listed.page} of ${listed.pages}.</p>
+<table><thead><tr><th>written</th><th>file</th><th>bytes</th><th>view</th></tr></thead><tbody>${rows}</tbody></table>
+${nav ? `<nav aria-label="outbox pages"><p>${nav}</p></nav>` : ''}`,
         ),
       );
     });
