@@ -43,7 +43,13 @@ describe('GET /healthz', () => {
 
   it('`herald start` serves it and stops cleanly on SIGTERM', async () => {
     const child = spawn('node', ['bin/herald.js', 'start'], {
-      env: { ...process.env, PORT: '0', DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        PORT: '0',
+        DATABASE_URL: t.databaseUrl,
+        LOG_LEVEL: 'warn',
+        HERALD_SECRET: 'healthz-test-secret-0123456789-abcdef',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -61,7 +61,7 @@ describe('subscriber journey in chromium (SQLite)', () => {
         DATABASE_URL: target.databaseUrl,
         QUEUE_PREFIX: uniqueName('web'),
         LOG_LEVEL: 'silent',
-        HERALD_SECRET: 'browser-test-secret-0123456789',
+        HERALD_SECRET: 'browser-test-secret-0123456789-abcdef',
         PUBLIC_URL: base,
         MAIL_FROM: 'Herald News <news@example.org>',
         SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,

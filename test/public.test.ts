@@ -18,7 +18,7 @@ import { signToken } from '../src/tokens/index.ts';
 import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
-const SECRET = 'public-test-secret-0123456789';
+const SECRET = 'public-test-secret-0123456789-abcdef';
 const PUBLIC_URL = 'https://news.example.org';
 
 interface Sink {

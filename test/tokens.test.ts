@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signToken, verifyToken } from '../src/tokens/index.ts';
 
-const SECRET = 'a-test-secret-of-enough-length';
+const SECRET = 'tokens-test-secret-0123456789-abcdef';
 
 describe('link tokens', () => {
   it('round-trips subscriber, campaign and expiry for its purpose', () => {
@@ -34,7 +34,9 @@ describe('link tokens', () => {
       ok: false,
       reason: 'bad-signature',
     });
-    expect(verifyToken('another-secret-of-enough-length', 'preferences', token).ok).toBe(false);
+    expect(verifyToken('another-tokens-secret-0123456789-xyz', 'preferences', token).ok).toBe(
+      false,
+    );
     const expired = signToken(SECRET, 'confirm', {
       subscriberId: 1,
       expiresAt: new Date(Date.now() - 2_000),

@@ -209,6 +209,26 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    '0004_subscriber_token_key': {
+      async up(db: Db) {
+        // A random per-subscriber key that link tokens carry (src/tokens/subject.ts). The store
+        // fills it on insert, so every writer of subscribers gets one without knowing of it.
+        if (dialect === 'postgres') {
+          // PostgreSQL evaluates a volatile default once per existing row: the backfill.
+          await sql`alter table subscribers add column token_key text not null
+            default substr(md5(gen_random_uuid()::text), 1, 16)`.execute(db);
+          return;
+        }
+        // SQLite cannot add a column with an expression default: backfill, then a trigger.
+        await db.schema.alterTable('subscribers').addColumn('token_key', 'text').execute();
+        await sql`update subscribers set token_key = lower(hex(randomblob(8)))`.execute(db);
+        await sql`create trigger subscribers_token_key after insert on subscribers
+          when new.token_key is null
+          begin
+            update subscribers set token_key = lower(hex(randomblob(8))) where id = new.id;
+          end`.execute(db);
+      },
+    },
   };
 }
 

@@ -2,6 +2,7 @@
 // labelled controls, one small script (time zone detection) and no build step.
 import type { DigestFrequency } from '../store/schema.ts';
 import type { Subscriber } from './repository.ts';
+import { CANONICAL_ZONE, canonicalZone } from './zones.ts';
 
 /** A piece of HTML that is already safe to insert. */
 export class SafeHtml {
@@ -58,6 +59,9 @@ button.danger{background:#a11}
 .notice{border-left:4px solid #2a7;padding:.5rem 1rem;background:#2a71}
 .inline{display:inline}
 .row{display:flex;gap:.5rem;align-items:center;justify-content:space-between;flex-wrap:wrap}
+.state{border:1px solid #8888;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
+.state h2{margin:.3rem 0;font-size:1.2rem}
+.address{overflow-wrap:anywhere}
 `;
 
 /** Wraps a page body in the shared document shell. */
@@ -91,10 +95,22 @@ export interface FieldError {
   message: string;
 }
 
+/** What each form field is called on the page, for error messages. */
+const FIELD_LABELS: Record<string, string> = {
+  email: 'Email address',
+  name: 'Name',
+  topics: 'Topics',
+  digest: 'Digest',
+  timezone: 'Time zone',
+  send_hour: 'Digest hour',
+  confirm_erase: 'Delete me',
+};
+
 function errorSummary(errors: readonly FieldError[]): SafeHtml {
   if (errors.length === 0) return html``;
   return html`<div class="error" role="alert" id="errors"><p><strong>Please fix this:</strong></p><ul>${errors.map(
-    (e) => html`<li>${e.field}: ${e.message}</li>`,
+    (e) =>
+      html`<li>${FIELD_LABELS[e.field] ? html`<a href="#${e.field}">${FIELD_LABELS[e.field]!}</a>: ` : ''}${e.message}</li>`,
   )}</ul></div>`;
 }
 
@@ -122,7 +138,7 @@ function digestRadios(current: DigestFrequency): SafeHtml {
 function zoneSelect(zones: readonly string[], current: string): SafeHtml {
   return html`<div class="field"><label for="timezone">Time zone</label>
 <select id="timezone" name="timezone" data-detect="${current === 'UTC' ? 'yes' : 'no'}">${zones.map(
-    (z) => html`<option${z === current ? html` selected` : ''}>${z}</option>`,
+    (z) => html`<option${z === canonicalZone(current) ? html` selected` : ''}>${z}</option>`,
   )}</select></div>`;
 }
 
@@ -135,11 +151,16 @@ function hourSelect(current: number): SafeHtml {
   )}</select></div>`;
 }
 
-/** Script that preselects the browser's time zone (served as a file: no inline script). */
+/**
+ * Script that preselects the browser's time zone (served as a file: no inline script).
+ * Browsers report some zones by retired names (Asia/Calcutta): map them as the list does.
+ */
 export const DETECT_ZONE_JS = `(function(){
   var select=document.getElementById('timezone');
   if(!select||select.getAttribute('data-detect')!=='yes')return;
+  var canonical=${JSON.stringify(CANONICAL_ZONE)};
   try{var zone=Intl.DateTimeFormat().resolvedOptions().timeZone;}catch(e){return;}
+  zone=canonical[zone]||zone;
   for(var i=0;i<select.options.length;i++){if(select.options[i].value===zone){select.selectedIndex=i;return;}}
 })();
 `;
@@ -207,13 +228,13 @@ export function preferencesPage(options: {
   const s = options.subscriber;
   const action = `/preferences?token=${encodeURIComponent(options.token)}`;
   const names = new Map(options.topics.map((t) => [t.id, t.name]));
-  const inactive = s.status !== 'active' && s.status !== 'pending';
   return layout(
     'Your preferences',
     html`<h1>Your preferences</h1>
-<p>For <strong>${s.email}</strong>${inactive ? html` · <em>you receive nothing from us (${s.status})</em>` : ''}</p>
+<p>For <strong class="address">${s.email}</strong></p>
 ${options.notice ? html`<p class="notice" role="status">${options.notice}</p>` : ''}
 ${errorSummary(options.errors ?? [])}
+${stateNotice(s, action)}
 <form method="post" action="${action}">
 <input type="hidden" name="action" value="save">
 <div class="field"><label for="name">Name</label>
@@ -241,6 +262,39 @@ ${
 <input type="hidden" name="action" value="erase">
 <label><input type="checkbox" name="confirm_erase" value="yes" required> I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</label>
 <p><button type="submit" class="danger">Delete me</button></p>
+</form>`,
+  );
+}
+
+/** What the subscriber's state means for them, and the way back where there is one. */
+function stateNotice(s: Subscriber, action: string): SafeHtml {
+  switch (s.status) {
+    case 'active':
+      return html``;
+    case 'pending':
+      return html`<div class="state" id="state"><p><strong>Not confirmed yet.</strong> We send nothing until you open the link in the confirmation email we sent to this address.</p></div>`;
+    case 'unsubscribed':
+      return html`<div class="state" id="state"><h2>You are unsubscribed</h2>
+<p>We send no emails to this address: no newsletters and no digests. The choices below are kept, but nothing is sent until you subscribe again.</p>
+<form method="post" action="${action}"><input type="hidden" name="action" value="resubscribe">
+<button type="submit">Subscribe again</button></form></div>`;
+    case 'bounced':
+      return html`<div class="state" id="state"><h2>We stopped sending</h2>
+<p>Emails to this address were returned as undeliverable, so we stopped sending them. Nothing will be sent here again; to read Herald, subscribe with an address that receives mail.</p></div>`;
+    case 'complained':
+      return html`<div class="state" id="state"><h2>We stopped sending</h2>
+<p>One of our emails to this address was reported as spam, so we stopped sending. Nothing will be sent here again.</p></div>`;
+  }
+}
+
+/** The page a confirm link opens: a GET changes nothing (link scanners open it), the button does. */
+export function confirmPage(token: string): string {
+  return layout(
+    'Confirm your subscription',
+    html`<h1>Confirm your subscription</h1>
+<p>Press the button to start receiving the Herald newsletter at this address.</p>
+<form method="post" action="/confirm?token=${encodeURIComponent(token)}">
+<button type="submit">Confirm my subscription</button>
 </form>`,
   );
 }
