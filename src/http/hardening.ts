@@ -97,8 +97,10 @@ const hardeningPlugin: FastifyPluginAsync<{ app: App; publicRateLimit?: number }
       // and form posts to https and break them: only ask for it when the site is https.
       directives: { upgradeInsecureRequests: https ? [] : null },
     },
-    // Tell browsers to stay on https only when the site is https.
+    // Tell browsers to stay on https only when the site is https; COOP is ignored (with a
+    // console error) on plain-http origins.
     strictTransportSecurity: https ? undefined : false,
+    crossOriginOpenerPolicy: https ? undefined : false,
     // The RFC 8058 POST and the pages are reached from mail clients: no cross-origin isolation.
     crossOriginEmbedderPolicy: false,
     // Not no-referrer: with it, browsers send `Origin: null` on our own form posts, and the

@@ -62,6 +62,8 @@ button.danger{background:#a11}
 .state{border:1px solid #8888;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
 .state h2{margin:.3rem 0;font-size:1.2rem}
 .address{overflow-wrap:anywhere}
+.choice{display:flex;align-items:flex-start}
+.choice input{flex:none;margin-top:.15rem}
 `;
 
 /** Wraps a page body in the shared document shell. */
@@ -119,7 +121,7 @@ function topicBoxes(topics: readonly TopicOption[], chosen: ReadonlySet<string>)
     return html`<p class="hint">No topics yet: you will get every newsletter.</p>`;
   return html`${topics.map(
     (t) =>
-      html`<label><input type="checkbox" name="topics" value="${t.id}"${chosen.has(t.id) ? html` checked` : ''}> ${t.name}${t.description ? html` <span class="hint">${t.description}</span>` : ''}</label>`,
+      html`<label class="choice"><input type="checkbox" name="topics" value="${t.id}"${chosen.has(t.id) ? html` checked` : ''}> <span>${t.name}${t.description ? html` <span class="hint">${t.description}</span>` : ''}</span></label>`,
   )}`;
 }
 
@@ -129,9 +131,11 @@ function digestRadios(current: DigestFrequency): SafeHtml {
     daily: 'Daily digest',
     weekly: 'Weekly digest',
   };
-  return html`<fieldset><legend>Digest</legend>${(['off', 'daily', 'weekly'] as const).map(
+  return html`<fieldset id="digest"><legend>Digest</legend>${(
+    ['off', 'daily', 'weekly'] as const
+  ).map(
     (d) =>
-      html`<label><input type="radio" name="digest" value="${d}"${d === current ? html` checked` : ''}> ${labels[d]}</label>`,
+      html`<label class="choice"><input type="radio" name="digest" value="${d}"${d === current ? html` checked` : ''}> <span>${labels[d]}</span></label>`,
   )}</fieldset>`;
 }
 
@@ -191,7 +195,7 @@ ${errorSummary(errors)}
 <input type="email" id="email" name="email" required autocomplete="email" value="${values.email ?? ''}"${errors.some((e) => e.field === 'email') ? html` aria-invalid="true" aria-describedby="errors"` : ''}></div>
 <div class="field"><label for="name">Name <span class="hint">(optional)</span></label>
 <input type="text" id="name" name="name" autocomplete="name" value="${values.name ?? ''}"></div>
-<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(values.topics ?? []))}</fieldset>
+<fieldset id="topics"><legend>Topics</legend>${topicBoxes(options.topics, new Set(values.topics ?? []))}</fieldset>
 ${digestRadios(values.digest ?? 'off')}
 ${zoneSelect(options.zones, values.timezone ?? 'UTC')}
 <p class="hint">We will send you an email to confirm. Nothing is sent before you confirm.</p>
@@ -239,7 +243,7 @@ ${stateNotice(s, action)}
 <input type="hidden" name="action" value="save">
 <div class="field"><label for="name">Name</label>
 <input type="text" id="name" name="name" autocomplete="name" value="${s.name ?? ''}"></div>
-<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(s.topics))}</fieldset>
+<fieldset id="topics"><legend>Topics</legend>${topicBoxes(options.topics, new Set(s.topics))}</fieldset>
 ${digestRadios(s.digest)}
 ${hourSelect(s.sendHour)}
 ${zoneSelect(options.zones, s.timezone)}
@@ -254,8 +258,12 @@ ${
       )}`
     : ''
 }
-<h2>Unsubscribe from everything</h2>
-<p><a href="${options.unsubscribeUrl}" id="unsubscribe-all">Unsubscribe from all Herald emails</a></p>
+${
+  s.status === 'active' || s.status === 'pending'
+    ? html`<h2>Unsubscribe from everything</h2>
+<p><a href="${options.unsubscribeUrl}" id="unsubscribe-all">Unsubscribe from all Herald emails</a></p>`
+    : ''
+}
 <h2>Your data</h2>
 <p><a href="/preferences/data?token=${encodeURIComponent(options.token)}" download="herald-my-data.json">Download my data (JSON)</a></p>
 <form method="post" action="${action}">

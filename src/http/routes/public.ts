@@ -89,17 +89,27 @@ function wantsJson(request: FastifyRequest): boolean {
 }
 
 function page(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply
-    .status(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('referrer-policy', 'no-referrer')
-    .send(body);
+  return (
+    reply
+      .status(status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      // Token-bearing URLs never leave the site in a Referer; not no-referrer, with which browsers
+      // post our own forms with `Origin: null` (and without Sec-Fetch-Site on plain http).
+      .header('referrer-policy', 'same-origin')
+      .send(body)
+  );
 }
 
 function firstError(error: unknown): FieldError[] {
-  if (error instanceof SubscriberInputError)
-    return [{ field: error.field, message: error.message }];
+  if (error instanceof SubscriberInputError) {
+    // The page puts the field's label in front: drop the "field: " the message starts with.
+    const prefix = `${error.field}: `;
+    const message = error.message.startsWith(prefix)
+      ? error.message.slice(prefix.length)
+      : error.message;
+    return [{ field: error.field, message }];
+  }
   if (error instanceof z.ZodError) {
     return error.issues.map((i) => ({ field: String(i.path[0] ?? 'form'), message: i.message }));
   }
@@ -299,9 +309,16 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
       } catch (error) {
         const errors = firstError(error);
         if (json) throw new HttpError(400, 'invalid subscription', errors);
+        // Keep what was typed and chosen, so fixing one field does not mean starting over.
+        const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+        const chosen = Array.isArray(raw.topics) ? raw.topics : [raw.topics];
+        const digest = digestFrequencies.find((d) => d === raw.digest);
         const values = {
-          email: typeof raw.email === 'string' ? raw.email : '',
-          name: typeof raw.name === 'string' ? raw.name : '',
+          email: text(raw.email) ?? '',
+          name: text(raw.name) ?? '',
+          topics: chosen.filter((t): t is string => typeof t === 'string'),
+          digest,
+          timezone: text(raw.timezone),
         };
         return page(
           reply,
