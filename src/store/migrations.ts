@@ -265,6 +265,28 @@ export async function migrateToLatest(
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
+/** Brings the schema up to (and including) the named migration: tests of a migration's backfill. */
+export async function migrateTo(
+  store: Kysely<Database>,
+  dialect: StoreDialect,
+  name: string,
+): Promise<void> {
+  const db = store as unknown as Kysely<unknown>;
+  const migrationTableSchema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined;
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrations(dialect),
+    migrationTableSchema,
+  });
+  const { error } = await migrator.migrateTo(name);
+  if (error)
+    throw new Error(`store migration to ${name} failed: ${String(error)}`, { cause: error });
+}
+
 /** Lists applied migrations (for tests and ops). */
 export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
   const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(

@@ -41,7 +41,7 @@ const SUBSCRIBE_POSTS_PER_MINUTE = 10;
 /** Confirmation or "manage" mails one address gets per day, however many forms name it. */
 export const MAILS_PER_ADDRESS_PER_DAY = 3;
 /** Such mails one client may cause per hour, whatever addresses it types. */
-export const MAILS_PER_CLIENT_PER_HOUR = 10;
+export const MAILS_PER_CLIENT_PER_HOUR = 5;
 /** RFC 8058 multipart bodies are one short field: anything bigger is not one. */
 const MULTIPART_BODY_LIMIT = 4 * 1024;
 const MULTIPART_MAX_PARTS = 8;
@@ -190,7 +190,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
     },
   );
 
-  // Mails a stranger can cause: per address (3 a day) and per client (10 an hour), in Redis
+  // Mails a stranger can cause: per address (3 a day) and per client (5 an hour), in Redis
   // so every api process counts together.
   let limiters: { address: RateLimiterRedis; client: RateLimiterRedis } | undefined;
   const mailLimiters = () => {
