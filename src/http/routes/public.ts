@@ -180,10 +180,15 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
   // and then only a few kB of it.
   fastify.addContentTypeParser(
     'multipart/form-data',
-    { parseAs: 'string', bodyLimit: MULTIPART_BODY_LIMIT },
+    { parseAs: 'string' },
     (request, body, done) => {
       if (request.method !== 'POST' || request.url.split('?')[0] !== '/unsubscribe') {
         done(new HttpError(415, 'multipart bodies are accepted by POST /unsubscribe only'));
+        return;
+      }
+      // The route's (public) body limit wins over a parser's own: check the smaller one here.
+      if (String(body).length > MULTIPART_BODY_LIMIT) {
+        done(new HttpError(413, `a one-click body is at most ${MULTIPART_BODY_LIMIT} bytes`));
         return;
       }
       done(null, parseMultipartFields(String(body), request.headers['content-type'] ?? ''));
