@@ -230,6 +230,24 @@ describe.each(DIALECTS)('public forms on %s', (dialect) => {
     expect(replay.statusCode).toBe(410);
     expect((await getSubscriber(app.store.db, id))?.status).toBe('unsubscribed');
     expect(await suppressionOf(app.store.db, 'quitter@example.org')).toBe('unsubscribe');
+    // Coming back is the token holder's explicit POST from the preferences page.
+    const quitterPrefs = `/preferences?token=${signToken(SECRET, 'preferences', {
+      subscriberId: id,
+      subscriberKey: (await subscriberKeyOf(app.store.db, id))!,
+    })}`;
+    const unsubscribedPage = await server.inject({ method: 'GET', url: quitterPrefs });
+    expect(unsubscribedPage.body).toContain('You are unsubscribed');
+    expect(unsubscribedPage.body).toContain('value="resubscribe"');
+    const back = await server.inject({
+      method: 'POST',
+      url: quitterPrefs,
+      remoteAddress: '10.4.0.1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: PUBLIC_URL },
+      payload: 'action=resubscribe',
+    });
+    expect(back.statusCode).toBe(200);
+    expect((await getSubscriber(app.store.db, id))?.status).toBe('active');
+    expect(await suppressionOf(app.store.db, 'quitter@example.org')).toBeNull();
 
     for (const status of ['bounced', 'complained'] as const) {
       const other = await upsertSubscriber(app.store.db, {
