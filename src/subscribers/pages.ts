@@ -268,7 +268,7 @@ ${
 <p><a href="/preferences/data?token=${encodeURIComponent(options.token)}" download="herald-my-data.json">Download my data (JSON)</a></p>
 <form method="post" action="${action}">
 <input type="hidden" name="action" value="erase">
-<label><input type="checkbox" name="confirm_erase" value="yes" required> I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</label>
+<label class="choice"><input type="checkbox" id="confirm_erase" name="confirm_erase" value="yes" required> <span>I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</span></label>
 <p><button type="submit" class="danger">Delete me</button></p>
 </form>`,
   );
