@@ -35,6 +35,20 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
+describe('TRUST_PROXY', () => {
+  it('defaults to none and takes only addresses or CIDR ranges, naming the variable otherwise', () => {
+    expect(parseConfig({}).TRUST_PROXY).toEqual([]);
+    expect(parseConfig({ TRUST_PROXY: '10.0.0.1, 192.168.0.0/16,::1' }).TRUST_PROXY).toEqual([
+      '10.0.0.1',
+      '192.168.0.0/16',
+      '::1',
+    ]);
+    for (const bad of ['true', '*', '10.0.0.1/33', 'proxy.example']) {
+      expect(() => parseConfig({ TRUST_PROXY: bad }), bad).toThrow(/^Invalid TRUST_PROXY: /);
+    }
+  });
+});
+
 describe.each(DIALECTS)('public forms on %s', (dialect) => {
   let app: App;
   let server: FastifyInstance;
