@@ -115,7 +115,7 @@ function benchEnv(databaseUrl: string, smtpUrl: string, prefix: string): Record<
     QUEUE_PREFIX: prefix,
     HERALD_DATA_DIR: resolve(ROOT, 'var/bench'),
     LOG_LEVEL: 'warn',
-    HERALD_SECRET: 'bench-secret-bench-secret-bench',
+    HERALD_SECRET: 'bench-secret-bench-secret-bench-0123',
     PUBLIC_URL: 'https://news.example.org',
     MAIL_FROM: 'Herald News <news@example.org>',
   };

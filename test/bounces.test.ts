@@ -20,7 +20,7 @@ import { signToken } from '../src/tokens/index.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
-const SECRET = 'bounce-test-secret-0123456789';
+const SECRET = 'bounce-test-secret-0123456789-abcdef';
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'dsn');
 const NOW = '2026-01-12T08:00:00.000Z';
 

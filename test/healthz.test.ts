@@ -52,7 +52,7 @@ describe('GET /healthz', () => {
         PORT: '0',
         DATABASE_URL: t.databaseUrl,
         LOG_LEVEL: 'warn',
-        HERALD_SECRET: 'healthz-test-secret-0123456789abcdef',
+        HERALD_SECRET: 'healthz-test-secret-0123456789-abcdef',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -91,7 +91,7 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     await page.waitForURL(`${base}/admin/queues`);
     await page.getByText('deliveries', { exact: true }).first().waitFor({ timeout: 20_000 });
     const cookies = await context.cookies();
-    const cookie = cookies.find((c) => c.name === 'herald_console_key');
+    const cookie = cookies.find((c) => c.name === 'herald_console_session');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/admin' });
     await context.close();
   });

@@ -14,11 +14,12 @@ import {
   getSubscriber,
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
-import { signToken } from '../src/tokens/index.ts';
+import { signToken, type TokenClaims, type TokenPurpose } from '../src/tokens/index.ts';
+import { subscriberKeyOf } from '../src/tokens/subject.ts';
 import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
-const SECRET = 'public-test-secret-0123456789';
+const SECRET = 'public-test-secret-0123456789-abcdef';
 const PUBLIC_URL = 'https://news.example.org';
 
 interface Sink {
@@ -101,6 +102,18 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
     ]);
     server = await buildServer(app);
   });
+  /** A token as Herald mints it: with the subscriber's key. */
+  const tokenOf = async (
+    purpose: TokenPurpose,
+    subscriberId: number,
+    extra: Omit<TokenClaims, 'subscriberId'> = {},
+  ) =>
+    signToken(SECRET, purpose, {
+      subscriberId,
+      subscriberKey: (await subscriberKeyOf(app.store.db, subscriberId)) ?? undefined,
+      ...extra,
+    });
+
   afterAll(async () => {
     await server?.close();
     await app?.close();
@@ -180,30 +193,47 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
     expect(altered.body).toContain('not valid');
     expect((await getSubscriber(app.store.db, stored!.id))?.status).toBe('pending');
 
-    const expired = signToken(SECRET, 'confirm', {
-      subscriberId: stored!.id,
+    const expired = await tokenOf('confirm', stored!.id, {
       expiresAt: new Date(Date.now() - 60_000),
     });
     const old = await server.inject({ method: 'GET', url: `/confirm?token=${expired}` });
     expect(old.statusCode).toBe(400);
     expect(old.body).toContain('expired');
 
-    const confirmed = await server.inject({ method: 'GET', url: path });
+    // GET and HEAD (link scanners) show a button and change nothing; the POST confirms.
+    for (const method of ['GET', 'HEAD'] as const) {
+      const shown = await server.inject({ method, url: path });
+      expect(shown.statusCode).toBe(200);
+    }
+    const shown = await server.inject({ method: 'GET', url: path });
+    expect(shown.body).toContain('<form method="post" action="/confirm?token=');
+    expect((await getSubscriber(app.store.db, stored!.id))?.status).toBe('pending');
+    const confirmed = await server.inject({
+      method: 'POST',
+      url: path,
+      headers: FORM,
+      payload: '',
+    });
     expect(confirmed.statusCode).toBe(200);
     expect(confirmed.body).toContain('You are subscribed');
     expect((await getSubscriber(app.store.db, stored!.id))?.status).toBe('active');
 
-    // An active subscriber asking again: same answer, no mail.
+    // An active subscriber asking again: same answer; the owner gets a "manage" note only.
     const mails = sink.messages.length;
     const third = await server.inject({
       method: 'POST',
       url: '/subscribe',
       headers: { 'content-type': 'application/json' },
-      payload: { email: 'Reader@example.org' },
+      payload: { email: 'Reader@example.org', topics: ['economy'] },
     });
     expect(third.statusCode).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(sink.messages.length).toBe(mails);
+    const note = await simpleParser((await waitFor(() => sink.messages[mails])).raw);
+    expect(note.subject).toBe('Your Herald subscription');
+    expect(note.text).toContain('/preferences?token=');
+    expect(await getSubscriber(app.store.db, stored!.id)).toMatchObject({
+      status: 'active',
+      topics: ['economy', 'russia-china'],
+    });
   });
 
   it('refuses bad input with the field named and stores nothing; refuses cross-site form posts', async () => {
@@ -248,7 +278,7 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
       email: 'oneclick@example.org',
       topics: ['economy'],
     });
-    const token = signToken(SECRET, 'unsubscribe', { subscriberId: id, campaignId: 7 });
+    const token = await tokenOf('unsubscribe', id, { campaignId: 7 });
     // A GET (link scanners) shows the button and changes nothing.
     const get = await server.inject({ method: 'GET', url: `/unsubscribe?token=${token}` });
     expect(get.statusCode).toBe(200);
@@ -276,7 +306,7 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
 
     // Cross-site with an Origin (some providers send one) and multipart/form-data: still 200.
     const other = await upsertSubscriber(app.store.db, { email: 'multi@example.org' });
-    const token2 = signToken(SECRET, 'unsubscribe', { subscriberId: other.id });
+    const token2 = await tokenOf('unsubscribe', other.id);
     const multipart = await server.inject({
       method: 'POST',
       url: `/unsubscribe?token=${token2}`,
@@ -306,7 +336,7 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
       name: 'Pat',
       topics: ['economy'],
     });
-    const token = signToken(SECRET, 'preferences', { subscriberId: id });
+    const token = await tokenOf('preferences', id);
     const url = `/preferences?token=${token}`;
     const page = await server.inject({ method: 'GET', url });
     expect(page.statusCode).toBe(200);
@@ -339,7 +369,7 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
       method: 'POST',
       url,
       headers: FORM,
-      payload: form({ action: 'save', timezone: 'Nowhere/Land' }),
+      payload: form({ action: 'save', topics: 'economy', timezone: 'Nowhere/Land' }),
     });
     expect(badZone.statusCode).toBe(400);
     expect((await getSubscriber(app.store.db, id))?.timezone).toBe('Europe/Berlin');
@@ -359,7 +389,7 @@ describe.each(DIALECTS)('public pages on %s', (dialect) => {
 
     const wrongPurpose = await server.inject({
       method: 'GET',
-      url: `/preferences?token=${signToken(SECRET, 'unsubscribe', { subscriberId: id })}`,
+      url: `/preferences?token=${await tokenOf('unsubscribe', id)}`,
     });
     expect(wrongPurpose.statusCode).toBe(400);
 

@@ -73,6 +73,7 @@ describe('herald render (CLI)', () => {
     HERALD_DATA_DIR: dir,
     LOG_LEVEL: 'silent',
     DATABASE_URL: '',
+    HERALD_SECRET: 'render-test-secret-0123456789-abcdef',
   });
   const herald = (...args: string[]) => run('node', ['bin/herald.js', ...args], { env: env() });
   beforeAll(async () => {

@@ -51,7 +51,7 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
         DATABASE_URL: target.databaseUrl,
         QUEUE_PREFIX: uniqueName('imp'),
         LOG_LEVEL: 'silent',
-        HERALD_SECRET: 'import-test-secret-0123456789',
+        HERALD_SECRET: 'import-test-secret-0123456789-abcdef',
         HERALD_DATA_DIR: mkdtempSync(join(tmpdir(), 'herald-import-')),
       }),
     );

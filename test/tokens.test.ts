@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signToken, verifyToken } from '../src/tokens/index.ts';
 
-const SECRET = 'a-test-secret-of-enough-length';
+const SECRET = 'tokens-test-secret-0123456789-abcdef';
 
 describe('link tokens', () => {
   it('round-trips subscriber, campaign and expiry for its purpose', () => {
@@ -34,7 +35,9 @@ describe('link tokens', () => {
       ok: false,
       reason: 'bad-signature',
     });
-    expect(verifyToken('another-secret-of-enough-length', 'preferences', token).ok).toBe(false);
+    expect(verifyToken('another-tokens-secret-0123456789-xyz', 'preferences', token).ok).toBe(
+      false,
+    );
     const expired = signToken(SECRET, 'confirm', {
       subscriberId: 1,
       expiresAt: new Date(Date.now() - 2_000),
@@ -46,5 +49,36 @@ describe('link tokens', () => {
   it('keeps a VERP bounce address within 64 characters of local part', () => {
     const token = signToken(SECRET, 'bounce', { subscriberId: 9_999_999, campaignId: 9_999_999 });
     expect(`bounces+${token}`.length).toBeLessThanOrEqual(64);
+  });
+});
+
+describe('packed token payloads', () => {
+  it('round-trip every claim, and refuse unknown flags or trailing bytes even when signed', () => {
+    const expiresAt = new Date(Math.floor(Date.now() / 1000 + 3600) * 1000);
+    const claims = {
+      subscriberId: 123_456,
+      campaignId: 77,
+      expiresAt,
+      subscriberKey: '00ff00ff00ff00ff',
+    };
+    const token = signToken(SECRET, 'confirm', claims);
+    expect(verifyToken(SECRET, 'confirm', token)).toEqual({ ok: true, claims });
+    const resign = (bytes: Buffer) => {
+      const body = bytes.toString('base64url');
+      const mac = createHmac('sha256', SECRET).update(`confirm.${body}`).digest().subarray(0, 12);
+      return `${body}.${mac.toString('base64url')}`;
+    };
+    const body = Buffer.from(token.split('.')[0]!, 'base64url');
+    const unknownFlag = Buffer.from(body);
+    unknownFlag[1] = unknownFlag[1]! | 0x80;
+    expect(verifyToken(SECRET, 'confirm', resign(unknownFlag))).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    const trailing = Buffer.concat([body, Buffer.from([1])]);
+    expect(verifyToken(SECRET, 'confirm', resign(trailing))).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
   });
 });

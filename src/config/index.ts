@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives a typed `Config`.
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -23,6 +24,29 @@ const nonNegativeInt = z.coerce
   .int('must be a whole number')
   .nonnegative('must be 0 or more');
 
+/** Shortest HERALD_SECRET accepted: 256 bits, as much as the HMAC-SHA256 key can use. */
+export const MIN_SECRET_BYTES = 32;
+
+/** Whether a secret is a copied example rather than a generated key. */
+function looksLikePlaceholder(secret: string): boolean {
+  return (
+    /change[-_ ]?(me|this)|development|placeholder|example|default|your[-_ ]?secret/i.test(
+      secret,
+    ) || new Set(secret).size < 6
+  );
+}
+
+/** An IP address, or an address with a /prefix, as fastify's trustProxy list takes them. */
+function isProxyAddress(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+}
+
 /** Environment variables Herald reads, with their rules and defaults. */
 export const envSchema = z.object({
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -42,10 +66,32 @@ export const envSchema = z.object({
   SMTP_POOL_SIZE: positiveInt.default(5),
   // Unset: follows HOST and PORT (see defaultPublicUrl).
   PUBLIC_URL: urlWithScheme(['http:', 'https:']).optional(),
+  // No default: an unset secret is '' and servers refuse to start (requireSecret); the demo
+  // and the tests bring their own. A set one must look random enough to be a key.
   HERALD_SECRET: z
     .string()
-    .min(16, 'must be at least 16 characters')
-    .default('herald-development-secret-change-me'),
+    .refine((v) => Buffer.byteLength(v) >= MIN_SECRET_BYTES, {
+      message: `must be at least ${MIN_SECRET_BYTES} bytes (e.g. \`openssl rand -base64 48\`)`,
+    })
+    .refine((v) => !looksLikePlaceholder(v), {
+      message: 'looks like a placeholder, not a random key (e.g. `openssl rand -base64 48`)',
+    })
+    .optional()
+    .transform((v) => v ?? ''),
+  // Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For is believed; none by
+  // default, so a client cannot pick its own address for the rate limits.
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .refine((list) => list.every(isProxyAddress), {
+      message: 'must be a comma-separated list of IP addresses or CIDR ranges',
+    }),
   MAIL_FROM: z.string().min(3).default('Herald <newsletter@herald.localhost>'),
   POSTAL_ADDRESS: z
     .string()
@@ -179,6 +225,20 @@ export function defaultPublicUrl(host: string, port: number): string {
 
 function resolveSqlitePath(path: string): string {
   return path === ':memory:' ? path : resolve(path);
+}
+
+/**
+ * The link-signing key for processes that mint or check tokens for the public (serve, start,
+ * worker, the bounce listener); throws ConfigError naming HERALD_SECRET when it is unset.
+ */
+export function requireSecret(config: Pick<Config, 'HERALD_SECRET'>): string {
+  if (config.HERALD_SECRET === '') {
+    throw new ConfigError(
+      'Invalid HERALD_SECRET: is required (at least 32 random bytes, e.g. `openssl rand -base64 48`)',
+      'HERALD_SECRET',
+    );
+  }
+  return config.HERALD_SECRET;
 }
 
 /** Reads the process environment once. */

@@ -96,6 +96,7 @@ interface ClaimedRow {
   email: string;
   name: string | null;
   active: boolean;
+  tokenKey: string;
 }
 
 /** How often a running batch re-reads its campaign's status (pause must act within a second). */
@@ -223,6 +224,7 @@ export async function deliverBatch(
         email: row.email,
         name: row.name,
         followedTopicNames: followed.get(row.subscriberId) ?? [],
+        tokenKey: row.tokenKey,
       };
       const message = renderer.build(recipient);
       try {
@@ -333,7 +335,7 @@ async function claimRows(
   const rows = await db
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.subscriber_id', 's.email', 's.name', 's.status'])
+    .select(['d.subscriber_id', 's.email', 's.name', 's.status', 's.token_key'])
     .where('d.campaign_id', '=', data.campaignId)
     .where('d.batch_no', '=', data.batchNo)
     .where('d.status', '=', 'sending')
@@ -364,6 +366,7 @@ async function claimRows(
     email: row.email,
     name: row.name,
     active: row.status === 'active',
+    tokenKey: row.token_key,
   }));
 }
 

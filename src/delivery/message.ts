@@ -19,6 +19,8 @@ export interface Recipient {
   email: string;
   name: string | null;
   followedTopicNames: string[];
+  /** The subscriber's token key (subscribers.token_key): without it their links do not verify. */
+  tokenKey?: string;
 }
 
 export interface MessageContext {
@@ -83,9 +85,13 @@ function createFieldMaker(
   // A confirmation message belongs to no campaign; tokens then carry the subscriber alone.
   const campaignId = context.campaignId > 0 ? context.campaignId : undefined;
   return (recipient) => {
-    const claims = { subscriberId: recipient.subscriberId, campaignId };
+    const subscriberKey = recipient.tokenKey;
+    const claims = { subscriberId: recipient.subscriberId, campaignId, subscriberKey };
     const unsubscribe = signToken(secret, 'unsubscribe', claims);
-    const preferences = signToken(secret, 'preferences', { subscriberId: recipient.subscriberId });
+    const preferences = signToken(secret, 'preferences', {
+      subscriberId: recipient.subscriberId,
+      subscriberKey,
+    });
     const bounce = signToken(secret, 'bounce', claims);
     const unsubscribeUrl = `${base}/unsubscribe?token=${unsubscribe}`;
     const body = personalise({

@@ -6,6 +6,7 @@ import { requireCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
+import { subscriberKeyOf } from '../tokens/subject.ts';
 import type { BuiltMessage } from './message.ts';
 import { campaignRenderer } from './renderer.ts';
 
@@ -33,6 +34,7 @@ export async function previewCampaign(
     email: subscriber.email,
     name: subscriber.name,
     followedTopicNames: followed.map((topic) => renderer.topicNames[topic] ?? topic),
+    tokenKey: (await subscriberKeyOf(db, subscriber.id)) ?? undefined,
   });
   const parsed = await simpleParser(message.raw);
   return {

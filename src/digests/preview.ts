@@ -10,6 +10,7 @@ import { newsletterInput } from '../delivery/renderer.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { compileNewsletter } from '../templates/index.ts';
+import { subscriberKeyOf } from '../tokens/subject.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { latestPeriod } from './period.ts';
 import { DIGEST_MAX_ARTICLES, digestSubject, digestTopics } from './plan.ts';
@@ -95,6 +96,7 @@ export async function previewDigest(
     email: subscriber.email,
     name: subscriber.name,
     followedTopicNames: topics.map((id) => names[id] ?? id),
+    tokenKey: (await subscriberKeyOf(db, subscriber.id)) ?? undefined,
   });
   const parsed = await simpleParser(message.raw);
   return {

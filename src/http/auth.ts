@@ -1,6 +1,7 @@
 // API keys and roles. A key is shown once; the store keeps its sha256. admin may do anything.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { ApiRole, Database } from '../store/schema.ts';
 import { HttpError } from './errors.ts';
@@ -39,7 +40,11 @@ export async function revokeApiKey(db: Kysely<Database>, id: number): Promise<bo
 
 /** The role of a live key, or null. */
 export async function roleOfKey(db: Kysely<Database>, key: string): Promise<ApiRole | null> {
-  const hash = hashKey(key);
+  return roleOfKeyHash(db, hashKey(key));
+}
+
+/** The role of the live key with that sha256, or null (console sessions keep only the hash). */
+async function roleOfKeyHash(db: Kysely<Database>, hash: string): Promise<ApiRole | null> {
   const row = await db
     .selectFrom('api_keys')
     .select(['key_hash', 'role'])
@@ -71,7 +76,15 @@ async function authorise(
   roles: ApiRole[],
 ): Promise<ApiRole> {
   if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer KEY)');
-  const role = await roleOfKey(db, key);
+  return authoriseHash(db, hashKey(key), roles);
+}
+
+async function authoriseHash(
+  db: Kysely<Database>,
+  hash: string,
+  roles: ApiRole[],
+): Promise<ApiRole> {
+  const role = await roleOfKeyHash(db, hash);
   if (!role) throw new HttpError(401, 'unknown or revoked API key');
   if (role !== 'admin' && !roles.includes(role)) {
     throw new HttpError(
@@ -90,10 +103,47 @@ export function requireRole(db: Kysely<Database>, ...roles: ApiRole[]): preHandl
 }
 
 /**
- * The cookie the browser console (/admin pages) keeps the key in after /admin/login:
+ * The cookie the browser console (/admin pages) keeps its session id in after /admin/login:
  * HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it), Path=/admin.
+ * The id is random and maps, server-side, to the hash of the key that signed in.
  */
-export const CONSOLE_COOKIE = 'herald_console_key';
+export const CONSOLE_COOKIE = 'herald_console_session';
+
+/** How long a console session lasts (the cookie's Max-Age too). */
+export const CONSOLE_SESSION_SECONDS = 12 * 3600;
+
+/**
+ * Console sessions in Redis (shared by every api process): `prefix:session:<sha256(id)>` holds
+ * the signed-in key's hash and expires on its own; sign-out deletes it. Neither the raw key nor
+ * the raw session id is stored.
+ */
+export interface ConsoleSessions {
+  /** Opens a session for a key already checked; returns the session id for the cookie. */
+  open(key: string): Promise<string>;
+  /** The key hash a live session id stands for, or null. */
+  keyHashOf(sessionId: string): Promise<string | null>;
+  /** Ends a session (sign-out); unknown ids are ignored. */
+  close(sessionId: string): Promise<void>;
+}
+
+export function consoleSessions(redis: () => Redis, prefix: string): ConsoleSessions {
+  const slot = (sessionId: string) =>
+    `${prefix}:session:${createHash('sha256').update(sessionId).digest('hex')}`;
+  return {
+    async open(key) {
+      const sessionId = randomBytes(32).toString('base64url');
+      await redis().set(slot(sessionId), hashKey(key), 'EX', CONSOLE_SESSION_SECONDS);
+      return sessionId;
+    },
+    async keyHashOf(sessionId) {
+      if (!/^[A-Za-z0-9_-]{43}$/.test(sessionId)) return null;
+      return redis().get(slot(sessionId));
+    },
+    async close(sessionId) {
+      if (/^[A-Za-z0-9_-]{43}$/.test(sessionId)) await redis().del(slot(sessionId));
+    },
+  };
+}
 
 /** The value of one cookie of the request, or null. */
 export function cookieOf(request: FastifyRequest, name: string): string | null {
@@ -132,18 +182,26 @@ export function isSameOrigin(request: FastifyRequest): boolean {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Like requireRole, for browser pages: the key comes from the Authorization header or the
- * console cookie; a cookie-authenticated change (non-GET) must also come from our own origin.
+ * Like requireRole, for browser pages: the key comes from the Authorization header, or the
+ * console cookie's session; a cookie-authenticated change (non-GET) must also come from our
+ * own origin.
  */
 export function requireConsoleRole(
   db: Kysely<Database>,
+  sessions: ConsoleSessions,
   ...roles: ApiRole[]
 ): preHandlerAsyncHookHandler {
   return async (request) => {
     const bearer = bearerOf(request);
-    const key = bearer ?? cookieOf(request, CONSOLE_COOKIE);
-    request.apiRole = await authorise(db, key, roles);
-    if (!bearer && !SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
+    if (bearer) {
+      request.apiRole = await authorise(db, bearer, roles);
+      return;
+    }
+    const sessionId = cookieOf(request, CONSOLE_COOKIE);
+    const keyHash = sessionId ? await sessions.keyHashOf(sessionId) : null;
+    if (!keyHash) throw new HttpError(401, 'an API key is required (Authorization: Bearer KEY)');
+    request.apiRole = await authoriseHash(db, keyHash, roles);
+    if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
       throw new HttpError(403, 'cross-origin request refused');
     }
   };

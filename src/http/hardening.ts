@@ -40,14 +40,28 @@ function isPrivatePath(url: string): boolean {
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Whether the body is an RFC 8058 one-click unsubscribe (mail providers post it cross-site). */
+/**
+ * Whether the request is an RFC 8058 one-click unsubscribe: mail providers post it cross-site,
+ * so it alone skips the origin check. Only `POST /unsubscribe` qualifies, with its body field;
+ * the route then refuses it unless its token verifies.
+ */
 function isOneClickUnsubscribe(request: FastifyRequest): boolean {
+  const path = request.url.split('?')[0];
   const body = request.body;
   return (
+    request.method === 'POST' &&
+    path === '/unsubscribe' &&
     body !== null &&
     typeof body === 'object' &&
     (body as Record<string, unknown>)['List-Unsubscribe'] === 'One-Click'
   );
+}
+
+/** The media type of a Content-Type header, lower-cased, without parameters ('' if none). */
+export function mediaTypeOf(request: FastifyRequest): string {
+  const header = request.headers['content-type'];
+  if (typeof header !== 'string') return '';
+  return (header.split(';')[0] ?? '').trim().toLowerCase();
 }
 
 /** Whether a browser request's Origin is the public origin the service is reached at. */
@@ -75,7 +89,18 @@ const hardeningPlugin: FastifyPluginAsync<{ app: App; publicRateLimit?: number }
     }
   });
 
+  const https = app.config.PUBLIC_URL.startsWith('https:');
   await fastify.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: true,
+      // On a plain-http origin other than localhost the browser would upgrade our own script
+      // and form posts to https and break them: only ask for it when the site is https.
+      directives: { upgradeInsecureRequests: https ? [] : null },
+    },
+    // Tell browsers to stay on https only when the site is https; COOP is ignored (with a
+    // console error) on plain-http origins.
+    strictTransportSecurity: https ? undefined : false,
+    crossOriginOpenerPolicy: https ? undefined : false,
     // The RFC 8058 POST and the pages are reached from mail clients: no cross-origin isolation.
     crossOriginEmbedderPolicy: false,
     // Not no-referrer: with it, browsers send `Origin: null` on our own form posts, and the

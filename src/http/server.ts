@@ -11,14 +11,33 @@ import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 
+/** A request must arrive whole within this (slowloris bodies). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** Its headers must arrive within this (slowloris headers); at most REQUEST_TIMEOUT_MS. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A socket idle this long is closed. */
+export const CONNECTION_TIMEOUT_MS = 60_000;
+/** An idle keep-alive connection is closed after this. */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Connections served at once; beyond it new ones are dropped, not queued without bound. */
+export const MAX_CONNECTIONS = 1_000;
+
 /** Creates the HTTP server with every route family registered (not yet listening). */
 export async function buildServer(app: App): Promise<FastifyInstance> {
   const server = Fastify({
     // Request lines (info) carry token-bearing URLs: log only warnings and errors.
     loggerInstance: app.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: 2 * 1024 * 1024,
-    trustProxy: true,
+    // Forwarded headers only from the proxies named in TRUST_PROXY: anyone else could pick
+    // their own address and with it their rate-limit key.
+    trustProxy: app.config.TRUST_PROXY.length > 0 ? app.config.TRUST_PROXY : false,
+    // Slow clients must not hold the server: whole request, idle socket, keep-alive.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   });
+  server.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.server.maxConnections = MAX_CONNECTIONS;
   installErrorHandler(server);
   // First: its onRoute hook (body limits, route inventory) must see every route after it.
   await server.register(hardening, { app });

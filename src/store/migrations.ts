@@ -209,6 +209,26 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    '0004_subscriber_token_key': {
+      async up(db: Db) {
+        // A random per-subscriber key that link tokens carry (src/tokens/subject.ts). The store
+        // fills it on insert, so every writer of subscribers gets one without knowing of it.
+        if (dialect === 'postgres') {
+          // PostgreSQL evaluates a volatile default once per existing row: the backfill.
+          await sql`alter table subscribers add column token_key text not null
+            default substr(md5(gen_random_uuid()::text), 1, 16)`.execute(db);
+          return;
+        }
+        // SQLite cannot add a column with an expression default: backfill, then a trigger.
+        await db.schema.alterTable('subscribers').addColumn('token_key', 'text').execute();
+        await sql`update subscribers set token_key = lower(hex(randomblob(8)))`.execute(db);
+        await sql`create trigger subscribers_token_key after insert on subscribers
+          when new.token_key is null
+          begin
+            update subscribers set token_key = lower(hex(randomblob(8))) where id = new.id;
+          end`.execute(db);
+      },
+    },
     '0006_email_identity': {
       async up(db: Db) {
         // Identity becomes case-insensitive in the whole address (src/subscribers/identity.ts):
@@ -421,6 +441,28 @@ export async function migrateToLatest(
 /** The names of every migration, in the order they run. */
 export function migrationNames(dialect: StoreDialect): string[] {
   return Object.keys(migrations(dialect)).sort();
+}
+
+/** Brings the schema up to (and including) the named migration: tests of a migration's backfill. */
+export async function migrateTo(
+  store: Kysely<Database>,
+  dialect: StoreDialect,
+  name: string,
+): Promise<void> {
+  const db = store as unknown as Kysely<unknown>;
+  const migrationTableSchema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined;
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrations(dialect),
+    migrationTableSchema,
+  });
+  const { error } = await migrator.migrateTo(name);
+  if (error)
+    throw new Error(`store migration to ${name} failed: ${String(error)}`, { cause: error });
 }
 
 /** Lists applied migrations (for tests and ops). */

@@ -58,6 +58,8 @@ export interface SubscriberTable {
   digest_weekday: ColumnType<number, number | undefined, number>;
   timezone: ColumnType<string, string | undefined, string>;
   last_digest_at: string | null;
+  /** Random key link tokens carry (16 hex digits); the store fills it on insert. */
+  token_key: ColumnType<string, never, never>;
   created_at: string;
   confirmed_at: string | null;
   updated_at: string;

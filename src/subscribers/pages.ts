@@ -2,6 +2,7 @@
 // labelled controls, one small script (time zone detection) and no build step.
 import type { DigestFrequency } from '../store/schema.ts';
 import type { Subscriber } from './repository.ts';
+import { CANONICAL_ZONE, canonicalZone } from './zones.ts';
 
 /** A piece of HTML that is already safe to insert. */
 export class SafeHtml {
@@ -58,6 +59,11 @@ button.danger{background:#a11}
 .notice{border-left:4px solid #2a7;padding:.5rem 1rem;background:#2a71}
 .inline{display:inline}
 .row{display:flex;gap:.5rem;align-items:center;justify-content:space-between;flex-wrap:wrap}
+.state{border:1px solid #8888;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
+.state h2{margin:.3rem 0;font-size:1.2rem}
+.address{overflow-wrap:anywhere}
+.choice{display:flex;align-items:flex-start}
+.choice input{flex:none;margin-top:.15rem}
 `;
 
 /** Wraps a page body in the shared document shell. */
@@ -91,10 +97,22 @@ export interface FieldError {
   message: string;
 }
 
+/** What each form field is called on the page, for error messages. */
+const FIELD_LABELS: Record<string, string> = {
+  email: 'Email address',
+  name: 'Name',
+  topics: 'Topics',
+  digest: 'Digest',
+  timezone: 'Time zone',
+  send_hour: 'Digest hour',
+  confirm_erase: 'Delete me',
+};
+
 function errorSummary(errors: readonly FieldError[]): SafeHtml {
   if (errors.length === 0) return html``;
   return html`<div class="error" role="alert" id="errors"><p><strong>Please fix this:</strong></p><ul>${errors.map(
-    (e) => html`<li>${e.field}: ${e.message}</li>`,
+    (e) =>
+      html`<li>${FIELD_LABELS[e.field] ? html`<a href="#${e.field}">${FIELD_LABELS[e.field]!}</a>: ` : ''}${e.message}</li>`,
   )}</ul></div>`;
 }
 
@@ -103,7 +121,7 @@ function topicBoxes(topics: readonly TopicOption[], chosen: ReadonlySet<string>)
     return html`<p class="hint">No topics yet: you will get every newsletter.</p>`;
   return html`${topics.map(
     (t) =>
-      html`<label><input type="checkbox" name="topics" value="${t.id}"${chosen.has(t.id) ? html` checked` : ''}> ${t.name}${t.description ? html` <span class="hint">${t.description}</span>` : ''}</label>`,
+      html`<label class="choice"><input type="checkbox" name="topics" value="${t.id}"${chosen.has(t.id) ? html` checked` : ''}> <span>${t.name}${t.description ? html` <span class="hint">${t.description}</span>` : ''}</span></label>`,
   )}`;
 }
 
@@ -113,16 +131,18 @@ function digestRadios(current: DigestFrequency): SafeHtml {
     daily: 'Daily digest',
     weekly: 'Weekly digest',
   };
-  return html`<fieldset><legend>Digest</legend>${(['off', 'daily', 'weekly'] as const).map(
+  return html`<fieldset id="digest"><legend>Digest</legend>${(
+    ['off', 'daily', 'weekly'] as const
+  ).map(
     (d) =>
-      html`<label><input type="radio" name="digest" value="${d}"${d === current ? html` checked` : ''}> ${labels[d]}</label>`,
+      html`<label class="choice"><input type="radio" name="digest" value="${d}"${d === current ? html` checked` : ''}> <span>${labels[d]}</span></label>`,
   )}</fieldset>`;
 }
 
 function zoneSelect(zones: readonly string[], current: string): SafeHtml {
   return html`<div class="field"><label for="timezone">Time zone</label>
 <select id="timezone" name="timezone" data-detect="${current === 'UTC' ? 'yes' : 'no'}">${zones.map(
-    (z) => html`<option${z === current ? html` selected` : ''}>${z}</option>`,
+    (z) => html`<option${z === canonicalZone(current) ? html` selected` : ''}>${z}</option>`,
   )}</select></div>`;
 }
 
@@ -135,11 +155,16 @@ function hourSelect(current: number): SafeHtml {
   )}</select></div>`;
 }
 
-/** Script that preselects the browser's time zone (served as a file: no inline script). */
+/**
+ * Script that preselects the browser's time zone (served as a file: no inline script).
+ * Browsers report some zones by retired names (Asia/Calcutta): map them as the list does.
+ */
 export const DETECT_ZONE_JS = `(function(){
   var select=document.getElementById('timezone');
   if(!select||select.getAttribute('data-detect')!=='yes')return;
+  var canonical=${JSON.stringify(CANONICAL_ZONE)};
   try{var zone=Intl.DateTimeFormat().resolvedOptions().timeZone;}catch(e){return;}
+  zone=canonical[zone]||zone;
   for(var i=0;i<select.options.length;i++){if(select.options[i].value===zone){select.selectedIndex=i;return;}}
 })();
 `;
@@ -170,7 +195,7 @@ ${errorSummary(errors)}
 <input type="email" id="email" name="email" required autocomplete="email" value="${values.email ?? ''}"${errors.some((e) => e.field === 'email') ? html` aria-invalid="true" aria-describedby="errors"` : ''}></div>
 <div class="field"><label for="name">Name <span class="hint">(optional)</span></label>
 <input type="text" id="name" name="name" autocomplete="name" value="${values.name ?? ''}"></div>
-<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(values.topics ?? []))}</fieldset>
+<fieldset id="topics"><legend>Topics</legend>${topicBoxes(options.topics, new Set(values.topics ?? []))}</fieldset>
 ${digestRadios(values.digest ?? 'off')}
 ${zoneSelect(options.zones, values.timezone ?? 'UTC')}
 <p class="hint">We will send you an email to confirm. Nothing is sent before you confirm.</p>
@@ -207,18 +232,18 @@ export function preferencesPage(options: {
   const s = options.subscriber;
   const action = `/preferences?token=${encodeURIComponent(options.token)}`;
   const names = new Map(options.topics.map((t) => [t.id, t.name]));
-  const inactive = s.status !== 'active' && s.status !== 'pending';
   return layout(
     'Your preferences',
     html`<h1>Your preferences</h1>
-<p>For <strong>${s.email}</strong>${inactive ? html` · <em>you receive nothing from us (${s.status})</em>` : ''}</p>
+<p>For <strong class="address">${s.email}</strong></p>
 ${options.notice ? html`<p class="notice" role="status">${options.notice}</p>` : ''}
 ${errorSummary(options.errors ?? [])}
+${stateNotice(s, action)}
 <form method="post" action="${action}">
 <input type="hidden" name="action" value="save">
 <div class="field"><label for="name">Name</label>
 <input type="text" id="name" name="name" autocomplete="name" value="${s.name ?? ''}"></div>
-<fieldset><legend>Topics</legend>${topicBoxes(options.topics, new Set(s.topics))}</fieldset>
+<fieldset id="topics"><legend>Topics</legend>${topicBoxes(options.topics, new Set(s.topics))}</fieldset>
 ${digestRadios(s.digest)}
 ${hourSelect(s.sendHour)}
 ${zoneSelect(options.zones, s.timezone)}
@@ -233,14 +258,51 @@ ${
       )}`
     : ''
 }
-<h2>Unsubscribe from everything</h2>
-<p><a href="${options.unsubscribeUrl}" id="unsubscribe-all">Unsubscribe from all Herald emails</a></p>
+${
+  s.status === 'active' || s.status === 'pending'
+    ? html`<h2>Unsubscribe from everything</h2>
+<p><a href="${options.unsubscribeUrl}" id="unsubscribe-all">Unsubscribe from all Herald emails</a></p>`
+    : ''
+}
 <h2>Your data</h2>
 <p><a href="/preferences/data?token=${encodeURIComponent(options.token)}" download="herald-my-data.json">Download my data (JSON)</a></p>
 <form method="post" action="${action}">
 <input type="hidden" name="action" value="erase">
-<label><input type="checkbox" name="confirm_erase" value="yes" required> I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</label>
+<label class="choice"><input type="checkbox" id="confirm_erase" name="confirm_erase" value="yes" required> <span>I understand: delete everything about me. Herald keeps only a one-way hash of my address so that it never emails me again.</span></label>
 <p><button type="submit" class="danger">Delete me</button></p>
+</form>`,
+  );
+}
+
+/** What the subscriber's state means for them, and the way back where there is one. */
+function stateNotice(s: Subscriber, action: string): SafeHtml {
+  switch (s.status) {
+    case 'active':
+      return html``;
+    case 'pending':
+      return html`<div class="state" id="state"><p><strong>Not confirmed yet.</strong> We send nothing until you open the link in the confirmation email we sent to this address.</p></div>`;
+    case 'unsubscribed':
+      return html`<div class="state" id="state"><h2>You are unsubscribed</h2>
+<p>We send no emails to this address: no newsletters and no digests. The choices below are kept, but nothing is sent until you subscribe again.</p>
+<form method="post" action="${action}"><input type="hidden" name="action" value="resubscribe">
+<button type="submit">Subscribe again</button></form></div>`;
+    case 'bounced':
+      return html`<div class="state" id="state"><h2>We stopped sending</h2>
+<p>Emails to this address were returned as undeliverable, so we stopped sending them. Nothing will be sent here again; to read Herald, subscribe with an address that receives mail.</p></div>`;
+    case 'complained':
+      return html`<div class="state" id="state"><h2>We stopped sending</h2>
+<p>One of our emails to this address was reported as spam, so we stopped sending. Nothing will be sent here again.</p></div>`;
+  }
+}
+
+/** The page a confirm link opens: a GET changes nothing (link scanners open it), the button does. */
+export function confirmPage(token: string): string {
+  return layout(
+    'Confirm your subscription',
+    html`<h1>Confirm your subscription</h1>
+<p>Press the button to start receiving the Herald newsletter at this address.</p>
+<form method="post" action="/confirm?token=${encodeURIComponent(token)}">
+<button type="submit">Confirm my subscription</button>
 </form>`,
   );
 }

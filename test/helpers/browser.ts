@@ -13,7 +13,13 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Launches Debian's /usr/bin/chromium headless. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+/**
+ * Launches Debian's /usr/bin/chromium headless; `extraArgs` adds flags (for instance
+ * `--host-resolver-rules=MAP name 127.0.0.1` to reach the test server under another name).
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+  });
 }

@@ -30,7 +30,7 @@ export function testEnv(
     SEND_RETRY_BASE_MS: '50',
     RECONCILE_EVERY_MS: '500',
     BATCH_SIZE: '100',
-    HERALD_SECRET: 'test-secret-test-secret-test-secret',
+    HERALD_SECRET: 'herald-test-secret-0123456789-abcdef',
     PUBLIC_URL: 'https://news.example.org',
     MAIL_FROM: 'Herald News <news@example.org>',
     ...extra,

@@ -52,7 +52,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
     PUBLIC_URL: 'https://news.example.com',
     MAIL_FROM: 'Herald News <newsletter@news.example.com>',
-    HERALD_SECRET: 'test-secret-test-secret',
+    HERALD_SECRET: 'newsletter-test-secret-0123456789-abc',
     POSTAL_ADDRESS: 'Herald Newsroom, 1 Example Street, 00000 Example City',
     ...overrides,
   });

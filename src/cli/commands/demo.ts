@@ -11,6 +11,7 @@ import { campaignStatus, createCampaign } from '../../campaigns/repository.ts';
 import { loadConfig } from '../../config/index.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { importSubscribersCsv } from '../../subscribers/import.ts';
+import { keptSecret } from '../../tokens/secret.ts';
 import { ensureCatalogue } from '../../topics/catalogue.ts';
 import { demoArticleText, demoSubscribersCsv } from '../demo/sample.ts';
 import { runUntilSignal } from '../lifecycle.ts';
@@ -33,7 +34,13 @@ export function register(program: Command): void {
       'ingest the sample article, add 1,000 sample subscribers, send a campaign into the outbox, keep serving',
     )
     .action(async () => {
-      const app = await createApp(loadConfig());
+      let config = loadConfig();
+      // The demo alone may run without HERALD_SECRET: it keeps a generated one in the data dir.
+      if (config.HERALD_SECRET === '') {
+        config = loadConfig({ HERALD_SECRET: keptSecret(config.dataDir) });
+        say(`herald: HERALD_SECRET unset: using the demo's own, kept in ${config.dataDir}/secret`);
+      }
+      const app = await createApp(config);
       await requireRedis(app);
       const db = app.store.db;
       await ensureCatalogue(db);

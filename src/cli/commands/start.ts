@@ -2,12 +2,19 @@
 import type { Command } from 'commander';
 import { startWorkers, WORKER_NAMES, type WorkerName } from '../../../workers/index.ts';
 import { type App, createApp, requireRedis } from '../../app.ts';
-import { loadConfig } from '../../config/index.ts';
+import { type Config, loadConfig, requireSecret } from '../../config/index.ts';
 import { buildServer } from '../../http/server.ts';
 import { startMetricsListener } from '../../ops/metrics-listener.ts';
 import { startBounceListener } from '../../subscribers/listener.ts';
 import { UserError } from '../context.ts';
 import { runUntilSignal, type Service } from '../lifecycle.ts';
+
+/** The config of a long-running server: refuses to go on without a HERALD_SECRET. */
+function serverConfig(): Config {
+  const config = loadConfig();
+  requireSecret(config);
+  return config;
+}
 
 /** Starts the HTTP server on PORT; returns it as a stoppable service. */
 export async function startHttp(app: App): Promise<Service & { port: number }> {
@@ -23,6 +30,7 @@ export async function startHttp(app: App): Promise<Service & { port: number }> {
 /** Starts the inbound SMTP listener for VERP bounces when BOUNCE_SMTP_PORT is set. */
 async function startBounces(app: App): Promise<Service[]> {
   if (app.config.BOUNCE_SMTP_PORT === undefined) return [];
+  requireSecret(app.config);
   const listener = await startBounceListener(app);
   process.stderr.write(`herald: bounce listener on port ${listener.port}\n`);
   return [{ name: 'bounces', stop: () => listener.stop() }];
@@ -49,7 +57,7 @@ export function register(program: Command): void {
     .command('serve')
     .description('run the HTTP api alone')
     .action(async () => {
-      const app = await createApp(loadConfig());
+      const app = await createApp(serverConfig());
       const http = await startHttp(app);
       const metrics = await startMetrics(app);
       await runUntilSignal(app, [http, ...metrics]);
@@ -60,7 +68,7 @@ export function register(program: Command): void {
     .command('start')
     .description('run the api and all workers in one process (the single-machine default)')
     .action(async () => {
-      const app = await createApp(loadConfig());
+      const app = await createApp(serverConfig());
       // Without Redis nothing is sent: say so at once, naming REDIS_URL, and keep serving
       // (/healthz answers 503 with the reason; workers resume when Redis comes back).
       await requireRedis(app).catch((error: Error) => {
@@ -82,7 +90,7 @@ export function register(program: Command): void {
       const unknown = names.find((name) => !(WORKER_NAMES as string[]).includes(name));
       if (unknown)
         throw new UserError(`unknown worker "${unknown}" (known: ${WORKER_NAMES.join(', ')})`);
-      const app = await createApp(loadConfig());
+      const app = await createApp(serverConfig());
       await requireRedis(app).catch((error: Error) => {
         process.stderr.write(`herald: ${error.message}; waiting for it\n`);
       });

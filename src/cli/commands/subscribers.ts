@@ -90,6 +90,7 @@ export function register(program: Command): void {
           const transport = createTransport(app.config);
           try {
             confirmations = await sendConfirmations(
+              app.store.db,
               app.config,
               transport,
               report.pending,

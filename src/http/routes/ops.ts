@@ -23,6 +23,9 @@ import { redactEmails, redactEmailsInText } from '../../ops/redact.ts';
 import type { ApiRole } from '../../store/schema.ts';
 import {
   CONSOLE_COOKIE,
+  CONSOLE_SESSION_SECONDS,
+  consoleSessions,
+  cookieOf,
   isSameOrigin,
   requireConsoleRole,
   requireRole,
@@ -72,6 +75,7 @@ function loginPage(next: string, error?: string): string {
 export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   const db = app.store.db;
   const queues = openQueues(app);
+  const sessions = consoleSessions(() => app.redis(), app.config.QUEUE_PREFIX);
   let transport: MailTransport | undefined;
   fastify.addHook('onClose', async () => transport?.close());
   // /metrics lives on its own loopback listener (src/ops/metrics-listener.ts); /readyz names
@@ -100,14 +104,20 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
         .send(loginPage(next, 'That key is unknown or revoked.'));
     }
     const secure = app.config.PUBLIC_URL.startsWith('https:') ? '; Secure' : '';
+    // The cookie holds a random session id, never the key: sign-out can revoke it.
+    const sessionId = await sessions.open(parsed.data.key);
     return reply
       .header(
         'set-cookie',
-        `${CONSOLE_COOKIE}=${encodeURIComponent(parsed.data.key)}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=43200${secure}`,
+        `${CONSOLE_COOKIE}=${sessionId}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${CONSOLE_SESSION_SECONDS}${secure}`,
       )
       .redirect(next, 303);
   });
-  fastify.post('/admin/logout', async (_request, reply) => {
+  fastify.post('/admin/logout', async (request, reply) => {
+    // Another site must not be able to sign a console user out.
+    if (!isSameOrigin(request)) throw new HttpError(403, 'cross-origin request refused');
+    const sessionId = cookieOf(request, CONSOLE_COOKIE);
+    if (sessionId) await sessions.close(sessionId);
     return reply
       .header('set-cookie', `${CONSOLE_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`)
       .redirect('/admin/login', 303);
@@ -115,7 +125,7 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
 
   /** An onRequest guard for console pages: JSON 401/403, or the login page for a browser. */
   function consoleGuard(...roles: ApiRole[]) {
-    const check = requireConsoleRole(db, ...roles);
+    const check = requireConsoleRole(db, sessions, ...roles);
     return async function guard(
       this: typeof fastify,
       request: FastifyRequest,

@@ -160,11 +160,16 @@ export async function subscriberRoutes(
     if (report.pending.length > 0) {
       // Confirmations go out after the answer; each failure is logged by subscriber id.
       const transport = createTransport(app.config);
-      void sendConfirmations(app.config, transport, report.pending, (recipient, error) =>
-        log.error(
-          { subscriberId: recipient.subscriberId, err: error },
-          'subscribers.confirmation.failed',
-        ),
+      void sendConfirmations(
+        app.store.db,
+        app.config,
+        transport,
+        report.pending,
+        (recipient, error) =>
+          log.error(
+            { subscriberId: recipient.subscriberId, err: error },
+            'subscribers.confirmation.failed',
+          ),
       ).finally(() => transport.close());
     }
     return {
