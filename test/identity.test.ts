@@ -68,10 +68,15 @@ describe.each(DIALECTS)('subscriber identity (%s)', (dialect) => {
       { status: 'active', now: NOW },
     );
     expect(report).toMatchObject({ imported: 0, updated: 1, rejected: [] });
-    // The public form: already active, so no second subscriber and no confirmation.
+    // The public form: already active, so no second subscriber and no confirmation: the owner
+    // (at the address as first typed) is mailed a link to their preferences instead.
     expect(
       await requestSubscription(db, { email: 'pRiYa.petrov.0@example.net', topics: ['china'] }),
-    ).toMatchObject({ send: false, why: 'already-active' });
+    ).toMatchObject({
+      send: true,
+      kind: 'manage',
+      recipient: { subscriberId: first.id, email: 'Priya.Petrov.0@example.net' },
+    });
 
     const rows = await db
       .selectFrom('subscribers')

@@ -5,7 +5,7 @@
 import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import type { Database } from '../store/schema.ts';
-import { verifyToken } from '../tokens/index.ts';
+import { verifySubscriberToken } from '../tokens/subject.ts';
 import { applyBounce, type BounceKind, type BounceOutcome } from './events.ts';
 
 /** One recipient's block of a delivery-status report. */
@@ -202,18 +202,22 @@ export interface IngestOptions {
   now?: string;
 }
 
-/** Finds the first token that verifies, as subscriber and campaign ids. */
-export function resolveTokens(
+/**
+ * Finds the first token that verifies (signature, purpose, expiry and the subscriber's own key),
+ * as subscriber and campaign ids.
+ */
+export async function resolveTokens(
+  db: Kysely<Database>,
   secret: string,
   bounceTokens: readonly string[],
   unsubscribeTokens: readonly string[],
-): { subscriberId: number; campaignId: number | null } | null {
+): Promise<{ subscriberId: number; campaignId: number | null } | null> {
   for (const [purpose, list] of [
     ['bounce', bounceTokens],
     ['unsubscribe', unsubscribeTokens],
   ] as const) {
     for (const token of list) {
-      const verified = verifyToken(secret, purpose, token);
+      const verified = await verifySubscriberToken(db, secret, purpose, token);
       if (verified.ok) {
         return {
           subscriberId: verified.claims.subscriberId,
@@ -233,7 +237,8 @@ export async function ingestReport(
 ): Promise<IngestResult> {
   const report = await parseReport(raw);
   if (!report.ok) return report;
-  const who = resolveTokens(
+  const who = await resolveTokens(
+    db,
     options.secret,
     [...(options.envelopeTokens ?? []), ...report.bounceTokens],
     [],

@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { App } from '../app.ts';
-import { verifyToken } from '../tokens/index.ts';
+import { verifySubscriberToken } from '../tokens/subject.ts';
 import { ingestReport } from './bounces.ts';
 import { unsubscribe } from './events.ts';
 
@@ -82,7 +82,7 @@ async function handleMessage(app: App, raw: Buffer, recipients: string[]): Promi
   for (const to of recipients) {
     const token = tokenOf(to, 'unsubscribe');
     if (token === null) continue;
-    const verified = verifyToken(secret, 'unsubscribe', token);
+    const verified = await verifySubscriberToken(app.store.db, secret, 'unsubscribe', token);
     if (!verified.ok) {
       log.warn({ reason: verified.reason }, 'unsubscribe.mailto.rejected');
       continue;

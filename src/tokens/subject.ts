@@ -9,9 +9,10 @@ import { type TokenClaims, type TokenPurpose, verifyToken } from './index.ts';
 /**
  * Purposes whose tokens minted before keys existed are still honoured: stopping mail must keep
  * working from every footer and List-Unsubscribe header already sent (RFC 8058, the law in
- * most places). Everything that reads data or (re)activates needs the key.
+ * most places), and so must the bounces of mail already sent (VERP `bounce` tokens). Everything
+ * that reads data or (re)activates needs the key.
  */
-const KEYLESS_ALLOWED: ReadonlySet<TokenPurpose> = new Set(['unsubscribe']);
+const KEYLESS_ALLOWED: ReadonlySet<TokenPurpose> = new Set(['unsubscribe', 'bounce']);
 
 export type SubjectResult =
   | { ok: true; claims: TokenClaims }

@@ -233,7 +233,7 @@ export async function subscriberRoutes(
       const results = [];
       for (const event of events) {
         const token = event.token ?? /bounces\+([^@]+)@/i.exec(event.returnPath ?? '')?.[1] ?? '';
-        const who = resolveTokens(app.config.HERALD_SECRET, [token], []);
+        const who = await resolveTokens(db, app.config.HERALD_SECRET, [token], []);
         if (!who) {
           results.push({ ok: false, reason: 'token does not verify' });
           continue;
