@@ -1,96 +1,179 @@
-// Markdown with YAML front matter (title, standfirst, topics, image, url, publishedAt, source, byline).
-import matter from 'gray-matter';
+// Markdown with YAML front matter (title, standfirst, topics, tags, image, url, publishedAt,
+// source, byline). The body is read with micromark (mdast-util-from-markdown): a CommonMark
+// state machine, linear in its input, instead of regexes that backtracked on `![` runs.
+import type { Nodes, Parent, PhrasingContent, Root, RootContent } from 'mdast';
+import { fromMarkdown } from 'mdast-util-from-markdown';
+import { toString as mdastText } from 'mdast-util-to-string';
 import type { ArticleDraft } from './draft.ts';
-import { ArticleInputError } from './errors.ts';
-import { squash, takeAgencyTag } from './furniture.ts';
+import { splitFrontMatter } from './front-matter.ts';
+import { cleanBlocks, squash } from './furniture.ts';
+import { type ArticleBlock, type ArticleImage, paragraphsOf } from './schema.ts';
 
-/** Turns inline Markdown into plain text (links keep their words, emphasis its text). */
-export function markdownInline(text: string): string {
-  return squash(
-    text
-      .replace(/!\[[^\]]*\]\([^)]*\)/g, '')
-      .replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
-      .replace(/`([^`]+)`/g, '$1')
-      .replace(/(\*\*|__)(.+?)\1/g, '$2')
-      .replace(/(^|[^\p{L}\p{N}])[*_]([^*_]+)[*_](?![\p{L}\p{N}])/gu, '$1$2')
-      .replace(/\\([\\`*_{}[\]()#+\-.!>])/g, '$1'),
-  );
+/** The plain text of a node: links keep their words, emphasis its text, images nothing. */
+function textOf(node: Nodes): string {
+  return squash(mdastText(node, { includeImageAlt: false, includeHtml: false }));
 }
 
-/** Front-matter dates come back from YAML as Date objects; the schema wants ISO text. */
+/** Front-matter dates: a bare date is midnight UTC; a date-time with a zone becomes ISO UTC. */
 function isoOf(value: unknown): unknown {
   if (value instanceof Date)
     return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return `${text}T00:00:00.000Z`;
+  // Only with an explicit zone: a zoneless time would be read in the server's zone.
+  if (
+    /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s?(Z|[+-]\d{2}:?\d{2})$/i.test(text)
+  ) {
+    const time = Date.parse(text.replace(' ', 'T').replace(/\s/, ''));
+    if (!Number.isNaN(time)) return new Date(time).toISOString();
+  }
   return value;
 }
 
-/** Topics may be written as a YAML list or as "a;b". */
-function topicsOf(value: unknown): unknown {
+/** A list written as a YAML list or as "a;b" / "a, b". */
+function listOf(value: unknown): unknown {
   if (typeof value === 'string')
     return value
       .split(/[;,]/)
       .map((t) => t.trim())
       .filter(Boolean);
+  if (Array.isArray(value))
+    return value.map((item) => (typeof item === 'string' ? item : String(item)));
   return value;
+}
+
+/** An absolute http(s) URL for a Markdown link target, resolved against the article's url. */
+function absoluteUrl(target: string, base: unknown): string | undefined {
+  try {
+    const url = new URL(target, typeof base === 'string' ? base : undefined);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one image a paragraph holds alone (nothing but whitespace around it), or undefined. */
+function loneImage(paragraph: Parent): PhrasingContent | undefined {
+  const parts = paragraph.children.filter(
+    (child) => !(child.type === 'text' && child.value.trim() === '') && child.type !== 'break',
+  );
+  const only = parts.length === 1 ? parts[0] : undefined;
+  return only?.type === 'image' ? (only as PhrasingContent) : undefined;
+}
+
+interface Walk {
+  title: unknown;
+  /** The lead image: front matter's, or the first picture before any text. */
+  image: ArticleImage | undefined;
+  base: unknown;
+  blocks: ArticleBlock[];
+}
+
+/** A quote's text and, when its last line starts with a dash, who said it. */
+function quoteOf(node: Parent): ArticleBlock | undefined {
+  const lines = node.children.map((child) => textOf(child as Nodes)).filter(Boolean);
+  const last = lines.at(-1);
+  let cite: string | undefined;
+  if (lines.length > 1 && last && /^(—|–|--)\s*\S/.test(last)) {
+    cite = last.replace(/^(—|–|--)\s*/, '');
+    lines.pop();
+  }
+  const text = lines.join(' ');
+  if (!text) return undefined;
+  return { type: 'quote', text, ...(cite ? { cite } : {}) };
+}
+
+/** Adds the blocks of one top-level Markdown node to the walk. */
+function visit(node: RootContent, walk: Walk): void {
+  switch (node.type) {
+    case 'heading': {
+      const text = textOf(node);
+      if (!text) return;
+      if (node.depth === 1) {
+        // The first top-level heading is the title, unless the front matter gave one; a
+        // heading that repeats the title is not body text either.
+        if (walk.title === undefined) walk.title = text;
+        if (text === walk.title) return;
+      }
+      walk.blocks.push({ type: 'heading', level: node.depth <= 2 ? 2 : 3, text });
+      return;
+    }
+    case 'paragraph': {
+      const picture = loneImage(node);
+      if (picture?.type === 'image') {
+        const url = absoluteUrl(picture.url, walk.base);
+        if (!url) return;
+        const alt = squash(picture.alt ?? '');
+        const caption = squash(picture.title ?? '');
+        const textSeen = walk.blocks.some((block) => block.type !== 'image');
+        if (!walk.image && !textSeen) {
+          walk.image = { ...(alt ? { alt } : {}), url, ...(caption ? { caption } : {}) };
+          return;
+        }
+        walk.blocks.push({
+          type: 'image',
+          url,
+          ...(alt ? { alt } : {}),
+          ...(caption ? { caption } : {}),
+        });
+        return;
+      }
+      const text = textOf(node);
+      if (text) walk.blocks.push({ type: 'paragraph', text });
+      return;
+    }
+    case 'list': {
+      const items = node.children.map((item) => textOf(item)).filter(Boolean);
+      if (items.length > 0)
+        walk.blocks.push({ type: 'list', ordered: node.ordered === true, items });
+      return;
+    }
+    case 'blockquote': {
+      const quote = quoteOf(node);
+      if (quote) walk.blocks.push(quote);
+      return;
+    }
+    case 'code': {
+      const text = squash(node.value);
+      if (text) walk.blocks.push({ type: 'paragraph', text });
+      return;
+    }
+    default:
+      // Thematic breaks, raw HTML and link definitions carry no body text.
+      return;
+  }
 }
 
 /** Parses Markdown with optional YAML front matter into an article draft. */
 export function parseMarkdown(text: string): ArticleDraft {
-  let parsed: matter.GrayMatterFile<string>;
-  try {
-    // An options object turns off gray-matter's cache, which would hand back shared objects.
-    parsed = matter(text, {});
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new ArticleInputError('front matter', `the YAML front matter is not valid: ${reason}`);
-  }
-  const data = parsed.data as Record<string, unknown>;
-  const blocks = parsed.content
-    .replace(/\r\n?/g, '\n')
-    .split(/\n\s*\n/)
-    .map((block) => block.trim())
-    .filter((block) => block.length > 0);
-
-  let title: unknown = data.title;
-  let image: unknown = typeof data.image === 'string' ? { url: data.image } : data.image;
-  const paragraphs: string[] = [];
-  for (const block of blocks) {
-    const heading = /^#{1,6}\s+(.+?)\s*#*$/s.exec(block);
-    if (heading?.[1] && /^#\s/.test(block)) {
-      // The first top-level heading is the title, unless the front matter gave one; a heading
-      // that repeats the title is not body text either.
-      const text = markdownInline(heading[1]);
-      if (title === undefined) title = text;
-      if (text === title) continue;
-    }
-    const picture = /^!\[([^\]]*)\]\(\s*(\S+?)(?:\s+"([^"]*)")?\s*\)$/.exec(block);
-    if (picture) {
-      image ??= {
-        ...(picture[1] ? { alt: picture[1] } : {}),
-        url: picture[2],
-        ...(picture[3] ? { caption: picture[3] } : {}),
-      };
-      continue;
-    }
-    // Drop heading marks, quote marks and list bullets; keep the words.
-    const plain = markdownInline(
-      block
-        .split('\n')
-        .map((line) => line.replace(/^\s*(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)/, ''))
-        .join(' '),
-    );
-    if (plain && !/^([-*_]\s*){3,}$/.test(plain)) paragraphs.push(plain);
-  }
-  const tagged = data.source === undefined ? takeAgencyTag(paragraphs) : { paragraphs };
+  const { data, content } = splitFrontMatter(text);
+  const tree: Root = fromMarkdown(content);
+  const walk: Walk = {
+    title: data.title,
+    image:
+      typeof data.image === 'string'
+        ? { url: data.image }
+        : (data.image as ArticleImage | undefined),
+    base: data.url,
+    blocks: [],
+  };
+  for (const node of tree.children) visit(node, walk);
+  // Page furniture ("Sign up now…", "Follow topic:") goes as in plain text; a trailing agency
+  // line is the source unless the front matter names one.
+  const cleaned = cleanBlocks(walk.blocks);
+  const blocks = cleaned.blocks;
   return {
-    title,
-    standfirst: data.standfirst ?? data.summary,
-    paragraphs: tagged.paragraphs,
-    image,
-    source: data.source ?? tagged.source,
-    byline: data.byline ?? data.author,
+    title: walk.title,
+    standfirst: data.standfirst ?? data.summary ?? data.description,
+    paragraphs: paragraphsOf(blocks),
+    blocks,
+    image: walk.image ?? cleaned.image,
+    source: data.source ?? cleaned.source,
+    byline: data.byline ?? data.author ?? cleaned.byline,
     url: data.url,
     publishedAt: isoOf(data.publishedAt ?? data.published_at ?? data.date),
-    topics: topicsOf(data.topics),
+    topics: listOf(data.topics),
+    tags: listOf(data.tags),
   };
 }
