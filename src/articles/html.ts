@@ -1,5 +1,6 @@
 // An HTML news page: the article is extracted with @mozilla/readability over a linkedom DOM.
 import { Readability } from '@mozilla/readability';
+import { Parser } from 'htmlparser2';
 import { parseHTML } from 'linkedom';
 import type { ArticleDraft } from './draft.ts';
 import { ArticleInputError } from './errors.ts';
@@ -12,7 +13,7 @@ import { type ArticleBlock, type ArticleImage, paragraphsOf } from './schema.ts'
  */
 export const MAX_HTML_DEPTH = 128;
 /** More elements than this is not an article page. */
-export const MAX_HTML_ELEMENTS = 60_000;
+export const MAX_HTML_ELEMENTS = 20_000;
 
 type HtmlDocument = ReturnType<typeof parseHTML>['document'];
 type HtmlElement = NonNullable<ReturnType<HtmlDocument['querySelector']>>;
@@ -74,31 +75,36 @@ function imageOf(figure: HtmlElement, base: string | undefined): ArticleImage {
   return image;
 }
 
-/** Refuses a page nested too deep or with too many elements, before Readability sees it. */
-function assertBounded(document: HtmlDocument): void {
-  const root = document.documentElement as HtmlElement | null;
-  if (!root) return;
+/**
+ * Refuses a page nested too deep or with too many elements before any DOM is built: one pass
+ * of the tokenizer linkedom itself uses (htmlparser2), so depth is counted as linkedom would
+ * build it (building a DOM thousands of levels deep was itself quadratic).
+ */
+function assertBounded(html: string): void {
+  let depth = 0;
   let elements = 0;
-  let deepest = 0;
-  const stack: Array<[HtmlElement, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [element, depth] = stack.pop()!;
-    elements += 1;
-    if (depth > deepest) deepest = depth;
-    if (deepest > MAX_HTML_DEPTH) {
-      throw new ArticleInputError(
-        'body',
-        `the HTML nests elements more than ${MAX_HTML_DEPTH} deep (the limit)`,
-      );
-    }
-    if (elements > MAX_HTML_ELEMENTS) {
-      throw new ArticleInputError(
-        'body',
-        `the HTML has more than ${MAX_HTML_ELEMENTS.toLocaleString('en')} elements (the limit)`,
-      );
-    }
-    for (const child of element.children as Iterable<HtmlElement>) stack.push([child, depth + 1]);
-  }
+  const parser = new Parser({
+    onopentagname() {
+      depth += 1;
+      elements += 1;
+      if (depth > MAX_HTML_DEPTH) {
+        throw new ArticleInputError(
+          'body',
+          `the HTML nests elements more than ${MAX_HTML_DEPTH} deep (the limit)`,
+        );
+      }
+      if (elements > MAX_HTML_ELEMENTS) {
+        throw new ArticleInputError(
+          'body',
+          `the HTML has more than ${MAX_HTML_ELEMENTS.toLocaleString('en')} elements (the limit)`,
+        );
+      }
+    },
+    onclosetag() {
+      depth -= 1;
+    },
+  });
+  parser.end(html);
 }
 
 /** A quote block from a <blockquote>: its text, and who said it from a <cite> or <footer>. */
@@ -181,8 +187,8 @@ function standfirstOf(
 
 /** Parses an HTML page into an article draft. */
 export function parseHtml(html: string): ArticleDraft {
+  assertBounded(html);
   const { document } = parseHTML(html);
-  assertBounded(document);
   // Readability rewrites the document: read the page's metadata first.
   const url = absoluteUrl(
     metaOf(document, 'og:url') ??

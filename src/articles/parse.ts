@@ -23,7 +23,7 @@ export type ArticleFormat = (typeof articleFormats)[number];
  */
 export const MAX_FORMAT_BYTES: Readonly<Record<ArticleFormat, number>> = {
   text: 512 * 1024,
-  markdown: 512 * 1024,
+  markdown: 256 * 1024,
   json: 1024 * 1024,
   html: 2 * 1024 * 1024,
 };
