@@ -107,12 +107,23 @@ function assertBounded(html: string): void {
   parser.end(html);
 }
 
-/** A quote block from a <blockquote>: its text, and who said it from a <cite> or <footer>. */
+/**
+ * A quote block from a <blockquote>: its text, and who said it from a <cite> or <footer>, or
+ * from a last paragraph that starts with a dash.
+ */
 function quoteOf(element: HtmlElement): ArticleBlock | undefined {
   const citeElement = element.querySelector('footer, cite');
-  const cite = squash(citeElement?.textContent ?? '').replace(/^(—|–|--)\s*/, '');
+  let cite = squash(citeElement?.textContent ?? '').replace(/^(—|–|--)\s*/, '');
   citeElement?.remove();
-  const text = squash(element.textContent ?? '');
+  const paragraphs = [...(element.querySelectorAll('p') as Iterable<HtmlElement>)]
+    .map((p) => squash(p.textContent ?? ''))
+    .filter(Boolean);
+  const last = paragraphs.at(-1);
+  if (!cite && paragraphs.length > 1 && last && /^(—|–|--)\s*\S/.test(last)) {
+    cite = last.replace(/^(—|–|--)\s*/, '');
+    paragraphs.pop();
+  }
+  const text = paragraphs.length > 0 ? paragraphs.join(' ') : squash(element.textContent ?? '');
   if (!text) return undefined;
   return { type: 'quote', text, ...(cite ? { cite } : {}) };
 }
