@@ -322,9 +322,11 @@ describe('bounded parsing (issue 11, fault 3)', () => {
           if (!(error instanceof ArticleInputError)) throw error;
         }
       };
-      const factor = growth(run, base[contentType]);
-      // Linear work gives about 1, quadratic about 8; 4 leaves room for a busy machine.
-      if (factor > 4) slow.push(`${name}: ${factor.toFixed(1)}× the work per character`);
+      // Linear work gives about 1, quadratic about 8; 5 leaves room for a busy machine, and a
+      // case over it is measured once more (a garbage collection can land in one run).
+      let factor = growth(run, base[contentType]);
+      if (factor > 5) factor = Math.min(factor, growth(run, base[contentType]));
+      if (factor > 5) slow.push(`${name}: ${factor.toFixed(1)}× the work per character`);
     }
     expect(slow).toEqual([]);
   }, 120_000);
