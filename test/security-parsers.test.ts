@@ -377,4 +377,32 @@ describe('bounded parsing (issue 11, fault 3)', () => {
       await pool.close();
     }
   }, 120_000);
+
+  it('a 1.2 MB page (the one that hung the server 8 minutes) parses off the loop, which keeps ticking', async () => {
+    const para =
+      '<p>Some text of a paragraph, long enough to count for something. And more words here.</p>\n';
+    const page = `<html><head><title>Big page</title></head><body><article><h1>Big page</h1>${para.repeat(Math.floor(1_200_000 / para.length))}</article></body></html>`;
+    const pool = new ArticleParsePool();
+    try {
+      await pool.parse({ body: 'Warm\n\nUp.', contentType: 'text/plain' });
+      let last = performance.now();
+      let longestGap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        longestGap = Math.max(longestGap, now - last);
+        last = now;
+      }, 20);
+      const outcome = await pool.parse({ body: page, contentType: 'text/html' }).then(
+        (article) => article.paragraphs.length,
+        (error: unknown) => error,
+      );
+      clearInterval(ticker);
+      // Parsed in full, or stopped at the time limit: either way within the limit, never a hang.
+      if (typeof outcome === 'number') expect(outcome).toBeGreaterThan(10_000);
+      else expect(outcome).toBeInstanceOf(ArticleParseLimitError);
+      expect(longestGap).toBeLessThan(1000);
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
 });
