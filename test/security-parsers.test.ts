@@ -12,6 +12,7 @@ import { furnitureRules, RULE_MAX_CHARS } from '../src/articles/furniture.ts';
 import { readArticleFile } from '../src/articles/ingest.ts';
 import { ArticleInputError, MAX_FORMAT_BYTES, parseArticle } from '../src/articles/parse.ts';
 import {
+  ARTICLE_PARSE_QUEUE_LIMIT,
   ArticleParseLimitError,
   ArticleParsePool,
   setArticleParseTimeLimit,
@@ -401,6 +402,25 @@ describe('bounded parsing (issue 11, fault 3)', () => {
       if (typeof outcome === 'number') expect(outcome).toBeGreaterThan(10_000);
       else expect(outcome).toBeInstanceOf(ArticleParseLimitError);
       expect(longestGap).toBeLessThan(1000);
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  it('parses beyond the waiting limit are refused at once (429 in the API), the others still parse', async () => {
+    const pool = new ArticleParsePool();
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: ARTICLE_PARSE_QUEUE_LIMIT + 5 }, (_, i) =>
+          pool.parse({ body: `Title ${i}\n\nBody ${i}.`, contentType: 'text/plain' }).then(
+            () => 'parsed',
+            (error: unknown) =>
+              error instanceof ArticleParseLimitError ? error.limit : String(error),
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'parsed')).toHaveLength(ARTICLE_PARSE_QUEUE_LIMIT);
+      expect(outcomes.filter((o) => o === 'queue')).toHaveLength(5);
     } finally {
       await pool.close();
     }
