@@ -376,3 +376,158 @@ describe('byline rule', () => {
     expect(notByline.paragraphs[0]).toBe('By the end of the day.');
   });
 });
+
+describe('the block model (issue 12, "Articles")', () => {
+  it('Markdown keeps its structure: subheadings, lists, a quote with its source, an image', () => {
+    const a = parseFile(fixture('china-ev-exports.md'));
+    expect(a.blocks).toEqual([
+      {
+        type: 'paragraph',
+        text: 'Chinese carmakers shipped a record number of electric vehicles to Europe in June, racing to beat provisional EU duties that took effect on Friday.',
+      },
+      { type: 'heading', level: 2, text: 'What the duties are' },
+      {
+        type: 'paragraph',
+        text: 'The European Commission set extra duties for each maker it investigated:',
+      },
+      {
+        type: 'list',
+        ordered: false,
+        items: ['BYD: 17.4 per cent', 'Geely: 19.9 per cent', 'SAIC: 37.6 per cent'],
+      },
+      {
+        type: 'quote',
+        text: 'We will take all necessary measures to defend the rights of Chinese companies.',
+        cite: "China's commerce ministry",
+      },
+      {
+        type: 'image',
+        url: 'https://news.example/img/byd-ship.jpg',
+        alt: 'A BYD car on a ship',
+        caption: 'BYD cars bound for Europe',
+      },
+      { type: 'heading', level: 3, text: 'What happens next' },
+      {
+        type: 'list',
+        ordered: true,
+        items: [
+          'EU member states vote on final duties by November.',
+          'Beijing and Brussels keep talking.',
+        ],
+      },
+      {
+        type: 'paragraph',
+        text: 'Exports of Chinese electric cars to the EU rose 40 per cent last year.',
+      },
+    ]);
+    // `paragraphs` is the text of every block in order, list items one by one.
+    expect(a.paragraphs).toHaveLength(11);
+    expect(a.paragraphs[3]).toBe('BYD: 17.4 per cent');
+  });
+
+  it('Markdown loses its page furniture like text does: sign-up line, byline, follow line, agency', () => {
+    const a = parseFile(fixture('china-ev-exports.md'));
+    const body = a.paragraphs.join(' ');
+    expect(body).not.toMatch(/Sign up|Follow topic|By Mei Chen|AFP/);
+    expect(a.byline).toBe('Mei Chen');
+    expect(a.source).toBe('AFP');
+    expect(a.publishedAt).toBe('2024-07-04T06:00:00.000Z');
+  });
+
+  it('Markdown front matter `tags:` come through as tags (topic hints), not as topics', () => {
+    const a = parseFile(fixture('china-ev-exports.md'));
+    expect(a.tags).toEqual(['China', 'electric vehicles', 'EU', 'trade']);
+    expect(a.topics).toEqual([]);
+    const listed = parseArticle({
+      body: '---\ntitle: T\ntags: Russia; China\n---\n\nBody.\n',
+      filename: 'a.md',
+    });
+    expect(listed.tags).toEqual(['Russia', 'China']);
+  });
+
+  it('plain text: a byline with a role and a dateline stay out of the first paragraph', () => {
+    const a = parseFile(fixture('beijing-drought.txt'));
+    expect(a.byline).toBe('Zhang Wei');
+    expect(a.paragraphs[0]).toBe(
+      'Reservoirs across Sichuan and Yunnan fell to their lowest level in a decade this week, cutting hydropower output and forcing factories to close.',
+    );
+    expect(a.paragraphs.join(' ')).not.toMatch(/Zhang Wei|Published/);
+    expect(a.blocks).toEqual(a.paragraphs.map((text) => ({ type: 'paragraph', text })));
+  });
+
+  it('plain text bylines: several names, "in" a place, capitals; a sentence is not a byline', () => {
+    const byline = (line: string) =>
+      parseArticle({ body: `T\n\n${line}\n\nBody text.`, contentType: 'text/plain' }).byline;
+    expect(byline('By Jane Doe and John Roe')).toBe('Jane Doe and John Roe');
+    expect(byline('By JANE DOE in Kyiv')).toBe('JANE DOE');
+    expect(byline('By Jane Doe | Reuters')).toBe('Jane Doe');
+    expect(byline('By Jane Doe 12 May 2024')).toBe('Jane Doe');
+    expect(byline('By Friday, the government will decide.')).toBeUndefined();
+    expect(byline('By the end of the day.')).toBeUndefined();
+  });
+
+  it('HTML: og:description as standfirst, byline out of the body, structure kept', () => {
+    const a = parseFile(fixture('belt-road-loans.html'));
+    expect(a.standfirst).toBe(
+      "China's Belt and Road lending rose for the first time in five years, led by ports and railways in Africa.",
+    );
+    expect(a.byline).toBe('Amara Okafor and Li Na');
+    expect(a.paragraphs[0]).toMatch(/^Chinese lending under the Belt and Road Initiative/);
+    expect(a.paragraphs.join(' ')).not.toContain('Amara');
+    expect(a.image).toEqual({
+      url: 'https://news.example/img/mombasa.jpg',
+      alt: 'Cranes at the port of Mombasa',
+      caption: 'The port of Mombasa, Kenya.',
+      credit: 'Reuters',
+    });
+    expect(a.blocks?.map((block) => block.type)).toEqual([
+      'paragraph',
+      'paragraph',
+      'heading',
+      'list',
+      'quote',
+      'paragraph',
+    ]);
+    expect(a.blocks?.[4]).toEqual({
+      type: 'quote',
+      text: 'The Belt and Road is back, but smaller and more careful.',
+      cite: 'Chen Yu, Boston University',
+    });
+  });
+
+  it('HTML: meta description when there is no og:description; none when it repeats the lead', () => {
+    const page = (meta: string) =>
+      `<html><head><title>Title here</title>${meta}</head><body><article><h1>Title here</h1><p>The lead paragraph of the story, long enough for Readability to keep it as content.</p><p>A second paragraph that also carries enough text to be part of the article body.</p></article></body></html>`;
+    const described = parseArticle({
+      body: page('<meta name="description" content="A summary written by the desk.">'),
+      contentType: 'text/html',
+    });
+    expect(described.standfirst).toBe('A summary written by the desk.');
+    const repeated = parseArticle({
+      body: page('<meta name="description" content="The lead paragraph of the story, long…">'),
+      contentType: 'text/html',
+    });
+    expect(repeated.standfirst).toBeUndefined();
+  });
+
+  it('JSON may bring blocks alone: paragraphs are their text; bad blocks name the field', () => {
+    const a = parseArticle({
+      body: JSON.stringify({
+        title: 'T',
+        blocks: [
+          { type: 'heading', level: 2, text: 'H' },
+          { type: 'list', ordered: true, items: ['one', 'two'] },
+        ],
+      }),
+      contentType: 'application/json',
+    });
+    expect(a.paragraphs).toEqual(['H', 'one', 'two']);
+    const error = inputError(() =>
+      parseArticle({
+        body: JSON.stringify({ title: 'T', paragraphs: ['P.'], blocks: [{ type: 'video' }] }),
+        contentType: 'application/json',
+      }),
+    );
+    expect(error.field).toMatch(/^blocks/);
+  });
+});

@@ -67,6 +67,31 @@ describe.each(DIALECTS)('article store (%s)', (dialect) => {
     expect(read).toEqual({ ...article, id: saved.article.id, topics: saved.article.topics });
   });
 
+  it('round-trips blocks and tags through the store (issue 12)', async () => {
+    const article = parseFile(fixturePath('china-ev-exports.md'));
+    expect(article.blocks?.length).toBeGreaterThan(5);
+    const saved = await saveArticle(t.store.db, article);
+    const read = await getArticle(t.store.db, saved.article.id);
+    expect(read).toEqual({ ...article, id: saved.article.id, topics: saved.article.topics });
+    expect(read?.blocks).toEqual(article.blocks);
+    expect(read?.tags).toEqual(['China', 'electric vehicles', 'EU', 'trade']);
+    // Tags are hints: the China topic is matched with their help.
+    expect(read?.topics).toContain('china');
+  });
+
+  it('labels chosen topics strongest first, whatever order or alphabet says', async () => {
+    const summit = parseFile(fixturePath('russia-china-summit.md'));
+    const saved = await saveArticle(t.store.db, {
+      ...summit,
+      topics: ['china', 'russia-china-relations'],
+    });
+    expect(saved.article.topics).toEqual(['russia-china-relations', 'china']);
+    expect((await getArticle(t.store.db, saved.article.id))?.topics).toEqual([
+      'russia-china-relations',
+      'china',
+    ]);
+  });
+
   it('re-ingesting the same content updates, no duplicate', async () => {
     const before = await countArticles(t);
     const again = await saveArticle(t.store.db, parseFile(LAVROV));
@@ -87,7 +112,8 @@ describe.each(DIALECTS)('article store (%s)', (dialect) => {
 
   it('uses topics the input brings, and refuses unknown ones storing nothing', async () => {
     const given = await saveArticle(t.store.db, parseFile(fixturePath('ukraine-frontline.md')));
-    expect(given.article.topics).toEqual(['russia', 'ukraine-war'].sort());
+    // Kept as chosen, labelled strongest first (not alphabetically).
+    expect(given.article.topics).toEqual(['ukraine-war', 'russia']);
     const before = await countArticles(t);
     const error = await saveArticle(
       t.store.db,

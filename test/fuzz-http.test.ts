@@ -122,6 +122,33 @@ interface Attempt {
   label: string;
 }
 
+/**
+ * Hostile article bodies from the attacker review (issue 11, fault 3) and the front-matter
+ * payload (fault 1). None has a usable title, so each is parsed in full and then refused.
+ */
+const HOSTILE_ARTICLES: Array<{ label: string; contentType: string; payload: string }> = [
+  { label: '156 kB of ![', contentType: 'text/markdown', payload: '!['.repeat(78_000) },
+  { label: '120 kB of **a', contentType: 'text/markdown', payload: '**a'.repeat(40_000) },
+  {
+    label: '---js front matter',
+    contentType: 'text/markdown',
+    payload: "---js\n{ title: require('child_process').execSync('id').toString() }\n---\nBody.\n",
+  },
+  { label: '(photo by  repeated', contentType: 'text/plain', payload: '(photo by '.repeat(15_600) },
+  { label: '2,000 unclosed div', contentType: 'text/html', payload: '<div>'.repeat(2000) },
+  {
+    label: 'deep unclosed a',
+    contentType: 'text/html',
+    payload: '<p>'.concat('<a href=x>a'.repeat(50_000)),
+  },
+];
+
+/** Valid HTML with no title that keeps Readability busy for seconds (under every limit). */
+function slowUntitledHtml(): string {
+  const chunk = `${'<div>'.repeat(60)}<p>Some text of a paragraph, long enough to count for something.</p>${'</div>'.repeat(60)}`;
+  return `<html><body>${chunk.repeat(180)}</body></html>`;
+}
+
 function deepJson(depth: number): string {
   return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 }
@@ -199,6 +226,13 @@ function attemptsFor(method: string, pattern: string, random: () => number): Att
       payload: `email,name\n"unterminated,${CRLF}\n${'a,'.repeat(5000)}`,
     });
     add('JSON with content-length lie', { headers: { ...json }, payload: '{}' });
+    if (method === 'POST' && pattern === '/api/articles') {
+      for (const hostile of HOSTILE_ARTICLES)
+        add(`hostile article: ${hostile.label}`, {
+          headers: { 'content-type': hostile.contentType },
+          payload: hostile.payload,
+        });
+    }
     // A body over the server's limit.
     if (random() < 0.25)
       add('huge body', { headers: json, payload: `{"title":"${'x'.repeat(3 * 1024 * 1024)}"}` });
@@ -240,6 +274,13 @@ describe.each(DIALECTS)('HTTP fuzz (%s)', (dialect) => {
     await t.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  /** The server's address, listening on a real socket (started once). */
+  let address: string | undefined;
+  async function listening(): Promise<string> {
+    address ??= await server.listen({ host: '127.0.0.1', port: 0 });
+    return address;
+  }
 
   /** Row counts of every table of the store. */
   async function rowCounts(): Promise<Record<string, number>> {
@@ -295,7 +336,7 @@ describe.each(DIALECTS)('HTTP fuzz (%s)', (dialect) => {
   }, 300_000);
 
   it('answers malformed HTTP on a real socket with 4xx and keeps listening', async () => {
-    const address = await server.listen({ host: '127.0.0.1', port: 0 });
+    const address = await listening();
     const port = Number(new URL(address).port);
     const raw = async (text: string | Buffer): Promise<string> => {
       const socket = connect(port, '127.0.0.1');
@@ -324,4 +365,40 @@ describe.each(DIALECTS)('HTTP fuzz (%s)', (dialect) => {
     const alive = await fetch(`${address}/healthz`);
     expect(alive.status).toBe(200);
   });
+
+  it('answers GET /healthz within 1 s while a hostile article is being parsed', async () => {
+    const base = await listening();
+    const editor = { authorization: `Bearer ${bearer.editor}` };
+    // Start the parser's worker first, so the hostile parse below runs while we measure.
+    const warm = await fetch(`${base}/api/articles`, {
+      method: 'POST',
+      headers: { ...editor, 'content-type': 'text/plain' },
+      body: 'Only a title',
+    });
+    expect(warm.status).toBe(400);
+    let parsing = true;
+    const hostile = fetch(`${base}/api/articles`, {
+      method: 'POST',
+      headers: { ...editor, 'content-type': 'text/html' },
+      body: slowUntitledHtml(),
+    }).then((response) => {
+      parsing = false;
+      return response;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const waits: number[] = [];
+    let answeredDuringParse = 0;
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      const health = await fetch(`${base}/healthz`);
+      waits.push(performance.now() - started);
+      expect(health.status).toBe(200);
+      if (parsing) answeredDuringParse += 1;
+    }
+    // The parse took longer than the three answers: they were served while it ran.
+    expect(answeredDuringParse).toBe(3);
+    for (const wait of waits) expect(wait).toBeLessThan(1000);
+    const refused = await hostile;
+    expect([400, 422]).toContain(refused.status);
+  }, 120_000);
 });

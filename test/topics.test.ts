@@ -11,7 +11,12 @@ import {
   parseCatalogueText,
   topicNames,
 } from '../src/topics/catalogue.ts';
-import { countMentions, matchTopics } from '../src/topics/match.ts';
+import {
+  countMentions,
+  matchTopics,
+  rankChosenTopics,
+  topicStrengths,
+} from '../src/topics/match.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -98,6 +103,29 @@ describe('term matching', () => {
     expect(countMentions('AI chips, not an ai typo', ['AI'])).toBe(1);
   });
 
+  it('does not take a currency prefix for a country: US$100, $US5, HK$3 (issue 12)', () => {
+    expect(countMentions('loans worth US$100 billion and $US5 million', ['US'])).toBe(0);
+    expect(countMentions('HK$3 and the US, then US dollars', ['US', 'HK'])).toBe(2);
+  });
+
+  it('the Belt and Road story with "US$100 billion" is not a US-China relations story', () => {
+    const bri = fixture('belt-road-loans.html');
+    expect(bri.paragraphs.join(' ')).toContain('US$100 billion');
+    expect(ids(bri)).toContain('belt-and-road');
+    expect(topicStrengths(bri, catalogue).get('us-china-relations')).toBe(
+      topicStrengths(
+        { ...bri, paragraphs: bri.paragraphs.map((p) => p.replace('US$', '$')) },
+        catalogue,
+      ).get('us-china-relations'),
+    );
+    expect(ids(bri)).not.toContain('us-china-relations');
+  });
+
+  it('stays linear on a long text full of mentions (no quadratic overlap check)', () => {
+    const text = 'China and Russia. '.repeat(20_000);
+    expect(countMentions(text, ['China', 'Chinese', 'Russia'])).toBe(40_000);
+  });
+
   it('counts a longer phrase once, not again as the shorter alias inside it', () => {
     expect(countMentions('Xi Jinping met Mr Xi', ['Xi', 'Xi Jinping'])).toBe(2);
     expect(countMentions('the Gaza Strip', ['Gaza', 'Gaza Strip'])).toBe(1);
@@ -113,6 +141,37 @@ describe('term matching', () => {
     };
     expect(ids(oneMention)).toContain('china');
     expect(ids(oneMention)).not.toContain('russia-china-relations');
+  });
+
+  it('front matter tags are hints: each counts as one title-weight mention', () => {
+    const base: Article = {
+      title: 'Talks in the capital',
+      paragraphs: [
+        'Officials met for two days of talks on energy and trade.',
+        'A delegation from Moscow attended.',
+      ],
+      topics: [],
+    };
+    const hinted = { ...base, tags: ['Russia', 'energy'] };
+    // A hint alone (3) is below the topic's minimum (4); with one mention in the body it is enough.
+    expect(topicStrengths(base, catalogue).get('russia')).toBe(1);
+    expect(topicStrengths(hinted, catalogue).get('russia')).toBe(4);
+    expect(
+      topicStrengths({ ...base, paragraphs: ['Talks.'], tags: ['Russia'] }, catalogue).get(
+        'russia',
+      ),
+    ).toBe(3);
+    expect(ids(base)).not.toContain('russia');
+    expect(ids(hinted)).toContain('russia');
+  });
+
+  it('chosen topics are labelled by strength, not alphabetically; ties keep the given order', () => {
+    const summit = fixture('russia-china-summit.md');
+    const ranked = rankChosenTopics(summit, ['china', 'russia-china-relations'], catalogue);
+    expect(ranked.map((r) => r.topicId)).toEqual(['russia-china-relations', 'china']);
+    expect(ranked[0]!.score).toBeGreaterThan(ranked[1]!.score);
+    const none = rankChosenTopics(summit, ['climate', 'technology'], catalogue);
+    expect(none.map((r) => r.topicId)).toEqual(['climate', 'technology']);
   });
 
   it('a topic with balance is refused when one side is far weaker', () => {

@@ -5,10 +5,12 @@ export interface ArticleDraft {
   title?: unknown;
   standfirst?: unknown;
   paragraphs?: unknown;
+  blocks?: unknown;
   image?: ArticleImage | unknown;
   source?: unknown;
   byline?: unknown;
   url?: unknown;
   publishedAt?: unknown;
   topics?: unknown;
+  tags?: unknown;
 }

@@ -4,7 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { ArticleImage } from './schema.ts';
+import type { ArticleBlock, ArticleImage } from './schema.ts';
+
+/**
+ * Rules only look at blocks this short: furniture, captions, credits and bylines are short,
+ * and a bound on the text bounds the work of any rule (articles are untrusted input).
+ */
+export const RULE_MAX_CHARS = 600;
+
+/** Agency tags are looked for in this many characters at the end of the last paragraph. */
+const AGENCY_TAIL_CHARS = 300;
+
+/** Whether a block is short enough for the furniture rules to look at it. */
+const inReach = (block: string) => block.length <= RULE_MAX_CHARS;
 
 const regexText = z.string().refine(
   (pattern) => {
@@ -62,7 +74,7 @@ export function squash(text: string): string {
 
 /** Whether a block is page furniture to drop whole. */
 export function isFurniture(block: string, rules = furnitureRules()): boolean {
-  return rules.drop.some((rule) => rule.test(block));
+  return inReach(block) && rules.drop.some((rule) => rule.test(block));
 }
 
 // A sentence ends with . ! ? or … optionally followed by closing quotes or brackets.
@@ -76,20 +88,23 @@ export function endsSentence(block: string): boolean {
 /** Re-joins blocks that the page broke mid-sentence into whole paragraphs. */
 export function rejoinBlocks(blocks: readonly string[]): string[] {
   const paragraphs: string[] = [];
-  let pending = '';
+  let pending: string[] = [];
   for (const block of blocks) {
-    pending = pending ? `${pending} ${block}` : block;
-    if (endsSentence(pending)) {
-      paragraphs.push(pending);
-      pending = '';
+    pending.push(block);
+    // The joined text ends where this block ends: test the block, not the growing join
+    // (which made many unfinished blocks quadratic).
+    if (endsSentence(block.slice(-20))) {
+      paragraphs.push(pending.join(' '));
+      pending = [];
     }
   }
-  if (pending) paragraphs.push(pending);
+  if (pending.length > 0) paragraphs.push(pending.join(' '));
   return paragraphs;
 }
 
 /** The photo credit of a credit line ("PHOTO: AFP" → "AFP"), or null. */
 export function photoCreditOf(block: string, rules = furnitureRules()): string | null {
+  if (!inReach(block)) return null;
   const credit = rules.photoCredit.exec(block)?.groups?.credit;
   return credit ? squash(credit) : null;
 }
@@ -99,6 +114,7 @@ export function photoCaptionOf(
   block: string,
   rules = furnitureRules(),
 ): { caption: string; credit: string } | null {
+  if (!inReach(block)) return null;
   const groups = rules.photoCaption.exec(block)?.groups;
   if (!groups?.caption || !groups.credit) return null;
   return { caption: squash(groups.caption), credit: squash(groups.credit) };
@@ -109,6 +125,7 @@ export function photoDescriptionOf(
   block: string,
   rules = furnitureRules(),
 ): { text: string; credit: string } | null {
+  if (!inReach(block)) return null;
   const groups = rules.photoDescription.exec(block)?.groups;
   if (!groups?.credit) return null;
   return { text: squash(groups.text ?? ''), credit: squash(groups.credit) };
@@ -116,6 +133,7 @@ export function photoDescriptionOf(
 
 /** The name in a byline block ("By Jane Doe" → "Jane Doe"), or null. */
 export function bylineOf(block: string, rules = furnitureRules()): string | null {
+  if (!inReach(block)) return null;
   const name = rules.byline.exec(block)?.groups?.name;
   return name ? squash(name) : null;
 }
@@ -131,25 +149,38 @@ export function takeAgencyTag(
   const result = [...paragraphs];
   const last = result.at(-1);
   if (last === undefined) return { paragraphs: result };
+  const found = agencyTagOf(last, rules);
+  if (!found) return { paragraphs: result };
+  if (found.rest) result[result.length - 1] = found.rest;
+  else result.pop();
+  return { paragraphs: result, source: found.agency };
+}
+
+/**
+ * The agency tag ending a paragraph: the agency and the paragraph without it ('' when the tag
+ * stood alone), or null. Only the paragraph's tail is searched, so the work is bounded.
+ */
+export function agencyTagOf(
+  paragraph: string,
+  rules = furnitureRules(),
+): { agency: string; rest: string } | null {
+  const head = paragraph.slice(0, -AGENCY_TAIL_CHARS);
+  const tail = paragraph.slice(-AGENCY_TAIL_CHARS);
   for (const agency of rules.agencies) {
     // Alone on the last line, possibly dressed as "- AFP" or "(Reuters)".
     const alone = new RegExp(`^[-–—(\\s]*${escapeRegExp(agency)}[)\\s]*$`, 'u');
-    if (alone.test(last)) {
-      result.pop();
-      return { paragraphs: result, source: agency };
+    if (alone.test(paragraph.length <= AGENCY_TAIL_CHARS ? paragraph : '')) {
+      return { agency, rest: '' };
     }
     // After the last sentence of the paragraph.
     const trailing = new RegExp(
       `^(.*[.!?…][”"’')\\]]*)\\s+[-–—(]?\\s*${escapeRegExp(agency)}\\)?$`,
       'u',
     );
-    const match = trailing.exec(last);
-    if (match?.[1]) {
-      result[result.length - 1] = match[1];
-      return { paragraphs: result, source: agency };
-    }
+    const match = trailing.exec(tail);
+    if (match?.[1]) return { agency, rest: head + match[1] };
   }
-  return { paragraphs: result };
+  return null;
 }
 
 /** Escapes a literal string for use inside a regular expression. */
@@ -157,58 +188,111 @@ export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** A cleaned article body: paragraphs plus what was lifted out of them. */
+/** A cleaned article body: its blocks plus what was lifted out of them. */
 export interface CleanBody {
-  paragraphs: string[];
+  blocks: ArticleBlock[];
   image?: ArticleImage;
   source?: string;
   byline?: string;
 }
 
+/** Re-joins each run of consecutive paragraph blocks that the page broke mid-sentence. */
+function rejoinParagraphBlocks(blocks: readonly ArticleBlock[]): ArticleBlock[] {
+  const out: ArticleBlock[] = [];
+  let run: string[] = [];
+  const flush = () => {
+    for (const text of rejoinBlocks(run)) out.push({ type: 'paragraph', text });
+    run = [];
+  };
+  for (const block of blocks) {
+    if (block.type === 'paragraph') run.push(block.text);
+    else {
+      flush();
+      out.push(block);
+    }
+  }
+  flush();
+  return out;
+}
+
 /**
- * Cleans scraped blocks (one per blank-line-separated chunk) into an article body: furniture
- * dropped, photo lines lifted into `image`, broken sentences re-joined, agency tag taken off.
+ * Cleans scraped blocks (a string is one paragraph) into an article body: furniture dropped
+ * (whole paragraphs and headings, single list items), photo lines lifted into `image`, a
+ * byline at the top into `byline`, broken sentences re-joined, a trailing agency tag taken off.
  */
-export function cleanBlocks(rawBlocks: readonly string[], rules = furnitureRules()): CleanBody {
-  const blocks = rawBlocks.map(squash).filter((block) => block.length > 0);
-  const kept: string[] = [];
+export function cleanBlocks(
+  rawBlocks: ReadonlyArray<string | ArticleBlock>,
+  rules = furnitureRules(),
+): CleanBody {
+  const kept: ArticleBlock[] = [];
   const image: ArticleImage = {};
   let byline: string | undefined;
-  for (const block of blocks) {
-    if (isFurniture(block, rules)) continue;
-    const credit = photoCreditOf(block, rules);
+  let textSeen = false;
+  for (const raw of rawBlocks) {
+    const block: ArticleBlock =
+      typeof raw === 'string' ? { type: 'paragraph', text: squash(raw) } : raw;
+    if (block.type === 'heading') {
+      if (!isFurniture(block.text, rules)) kept.push(block);
+      continue;
+    }
+    if (block.type === 'list') {
+      const items = block.items.filter((item) => !isFurniture(item, rules));
+      if (items.length > 0) kept.push({ ...block, items });
+      continue;
+    }
+    if (block.type !== 'paragraph') {
+      kept.push(block);
+      continue;
+    }
+    const text = block.text;
+    if (text.length === 0 || isFurniture(text, rules)) continue;
+    const credit = photoCreditOf(text, rules);
     if (credit !== null) {
       // "PHOTO: AFP" credits the photo whose caption is the block just before it.
-      const caption = kept.pop();
-      if (caption !== undefined && !image.caption) image.caption = caption;
+      const previous = kept.at(-1);
+      if (previous?.type === 'paragraph') {
+        kept.pop();
+        if (!image.caption) image.caption = previous.text;
+      }
       image.credit ??= credit;
       continue;
     }
-    const captioned = photoCaptionOf(block, rules);
+    const captioned = photoCaptionOf(text, rules);
     if (captioned) {
       image.caption ??= captioned.caption;
       image.credit ??= captioned.credit;
       continue;
     }
-    const description = photoDescriptionOf(block, rules);
+    const description = photoDescriptionOf(text, rules);
     if (description) {
       if (description.text && !image.alt) image.alt = description.text;
       // The named photographer is the fuller credit; it wins over a bare agency line.
       image.credit = description.credit;
       continue;
     }
-    if (kept.length === 0 && byline === undefined) {
-      const name = bylineOf(block, rules);
+    if (!textSeen && byline === undefined) {
+      const name = bylineOf(text, rules);
       if (name) {
         byline = name;
         continue;
       }
     }
-    kept.push(block);
+    textSeen = true;
+    kept.push({ type: 'paragraph', text });
   }
-  const { paragraphs, source } = takeAgencyTag(rejoinBlocks(kept), rules);
+  const blocks = rejoinParagraphBlocks(kept);
+  let source: string | undefined;
+  const last = blocks.at(-1);
+  if (last?.type === 'paragraph') {
+    const found = agencyTagOf(last.text, rules);
+    if (found) {
+      source = found.agency;
+      if (found.rest) blocks[blocks.length - 1] = { type: 'paragraph', text: found.rest };
+      else blocks.pop();
+    }
+  }
   return {
-    paragraphs,
+    blocks,
     ...(Object.keys(image).length > 0 ? { image } : {}),
     ...(source ? { source } : {}),
     ...(byline ? { byline } : {}),

@@ -4,16 +4,34 @@ import type { ArticleDraft } from './draft.ts';
 import { ArticleInputError } from './errors.ts';
 import { parseHtml } from './html.ts';
 import { parseMarkdown } from './markdown.ts';
-import { type Article, articleSchema } from './schema.ts';
+import { type Article, articleBlockSchema, articleSchema, paragraphsOf } from './schema.ts';
 import { parseText } from './text.ts';
 
 export { ArticleInputError } from './errors.ts';
 
-/** The largest article body accepted, in bytes. */
+/** The largest article body accepted in any format, in bytes (checked before decoding). */
 export const MAX_ARTICLE_BYTES = 2 * 1024 * 1024;
 
 export const articleFormats = ['text', 'markdown', 'json', 'html'] as const;
 export type ArticleFormat = (typeof articleFormats)[number];
+
+/**
+ * The largest body per format, in bytes. An article's text is rarely over 100 kB; HTML pages
+ * carry scripts, styles and navigation around it. Parsing also runs off the main event loop
+ * with a time limit (src/articles/parse-pool.ts): these caps bound memory and keep honest
+ * input well inside that limit.
+ */
+export const MAX_FORMAT_BYTES: Readonly<Record<ArticleFormat, number>> = {
+  text: 512 * 1024,
+  markdown: 256 * 1024,
+  json: 1024 * 1024,
+  html: 2 * 1024 * 1024,
+};
+
+/** "512 kB" or "2 MB". */
+function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / 1024 / 1024} MB` : `${bytes / 1024} kB`;
+}
 
 export interface ArticleInput {
   body: string | Buffer;
@@ -27,7 +45,7 @@ function textOf(body: string | Buffer): string {
   if (size > MAX_ARTICLE_BYTES) {
     throw new ArticleInputError(
       'body',
-      `the article is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is 2 MB`,
+      `the article is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is ${sizeText(MAX_ARTICLE_BYTES)}`,
     );
   }
   let text: string;
@@ -65,7 +83,8 @@ export function detectFormat(text: string, filename?: string, contentType?: stri
   if (ext === '.txt') return 'text';
   const start = text.trimStart();
   if (start.startsWith('{')) return 'json';
-  if (/^---\r?\n/.test(start)) return 'markdown';
+  // `---` opens front matter; `---js` and the like too (refused by the Markdown parser).
+  if (/^---[^\n-]{0,40}\r?\n/.test(start)) return 'markdown';
   if (/^<(!doctype html|html|head|body|article)\b/i.test(start)) return 'html';
   return 'text';
 }
@@ -102,6 +121,14 @@ function compact(draft: ArticleDraft): Record<string, unknown> {
 export function parseArticle(input: ArticleInput): Article {
   const text = textOf(input.body);
   const format = detectFormat(text, input.filename, input.contentType);
+  const size = Buffer.byteLength(text, 'utf8');
+  const limit = MAX_FORMAT_BYTES[format];
+  if (size > limit) {
+    throw new ArticleInputError(
+      'body',
+      `the ${format} article is ${sizeText(Math.ceil(size / 1024) * 1024)}; the limit for ${format} is ${sizeText(limit)}`,
+    );
+  }
   const draft =
     format === 'json'
       ? parseJson(text)
@@ -111,6 +138,12 @@ export function parseArticle(input: ArticleInput): Article {
           ? parseHtml(text)
           : parseText(text);
   const fields = compact(draft);
+  // A JSON article may bring blocks alone: its paragraphs are then their text.
+  if (fields.paragraphs === undefined && Array.isArray(fields.blocks)) {
+    const blocks = articleBlockSchema.array().safeParse(fields.blocks);
+    if (blocks.success) fields.paragraphs = paragraphsOf(blocks.data);
+  }
+  if (Array.isArray(fields.blocks) && fields.blocks.length === 0) delete fields.blocks;
   if (typeof fields.title !== 'string' || fields.title.trim().length === 0) {
     throw new ArticleInputError('title', `the ${format} article has no title`);
   }

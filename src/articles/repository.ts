@@ -2,12 +2,18 @@
 // updates the stored one instead of adding a duplicate.
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { z } from 'zod';
 import { nowIso } from '../store/db.ts';
 import type { ArticleRow, Database } from '../store/schema.ts';
 import { type Catalogue, loadCatalogue, unknownTopicIds } from '../topics/catalogue.ts';
-import { matchTopics } from '../topics/match.ts';
+import { matchTopics, rankChosenTopics } from '../topics/match.ts';
 import { ArticleInputError } from './errors.ts';
-import { type Article, articleImageSchema, type StoredArticle } from './schema.ts';
+import {
+  type Article,
+  articleBlockSchema,
+  articleImageSchema,
+  type StoredArticle,
+} from './schema.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -26,12 +32,14 @@ function toStored(row: ArticleRow, topics: string[]): StoredArticle {
     title: row.title,
     ...(row.standfirst ? { standfirst: row.standfirst } : {}),
     paragraphs: JSON.parse(row.paragraphs) as string[],
+    ...(row.blocks ? { blocks: articleBlockSchema.array().parse(JSON.parse(row.blocks)) } : {}),
     ...(row.image ? { image: articleImageSchema.parse(JSON.parse(row.image)) } : {}),
     ...(row.source ? { source: row.source } : {}),
     ...(row.byline ? { byline: row.byline } : {}),
     ...(row.url ? { url: row.url } : {}),
     ...(row.published_at ? { publishedAt: row.published_at } : {}),
     topics,
+    ...(row.tags ? { tags: z.array(z.string()).parse(JSON.parse(row.tags)) } : {}),
   };
 }
 
@@ -93,9 +101,12 @@ export async function saveArticle(
 ): Promise<{ article: StoredArticle; created: boolean }> {
   if (article.topics.length > 0) await assertKnownTopics(db, article.topics);
   const topicsGiven = article.topics.length > 0;
+  const topicCatalogue = catalogue ?? (await loadCatalogue(db));
+  // Topics the source chose are kept as chosen, labelled strongest first (a Xi–Putin story
+  // leads with Russia-China relations, not with whichever id sorts first).
   const matched = topicsGiven
-    ? article.topics.map((topicId) => ({ topicId, score: 0 }))
-    : matchTopics(article, catalogue ?? (await loadCatalogue(db)));
+    ? rankChosenTopics(article, [...new Set(article.topics)], topicCatalogue)
+    : matchTopics(article, topicCatalogue);
   const hash = contentHash(article);
   const now = nowIso();
   const fields = {
@@ -104,6 +115,8 @@ export async function saveArticle(
     title: article.title,
     standfirst: article.standfirst ?? null,
     paragraphs: JSON.stringify(article.paragraphs),
+    blocks: article.blocks && article.blocks.length > 0 ? JSON.stringify(article.blocks) : null,
+    tags: article.tags && article.tags.length > 0 ? JSON.stringify(article.tags) : null,
     image: article.image ? JSON.stringify(article.image) : null,
     source: article.source ?? null,
     byline: article.byline ?? null,

@@ -8,10 +8,40 @@ export const articleImageSchema = z.object({
   url: z.string().url().optional(),
 });
 
+/** One block of an article body, in reading order (the shape templates render). */
+export const articleBlockSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('paragraph'), text: z.string().min(1) }),
+  z.object({
+    type: z.literal('heading'),
+    level: z.union([z.literal(2), z.literal(3)]),
+    text: z.string().min(1),
+  }),
+  z.object({
+    type: z.literal('list'),
+    ordered: z.boolean(),
+    items: z.array(z.string().min(1)).min(1),
+  }),
+  z.object({
+    type: z.literal('quote'),
+    text: z.string().min(1),
+    cite: z.string().min(1).optional(),
+  }),
+  z.object({
+    type: z.literal('image'),
+    url: z.string().url(),
+    alt: z.string().optional(),
+    caption: z.string().min(1).optional(),
+    credit: z.string().min(1).optional(),
+  }),
+]);
+export type ArticleBlock = z.infer<typeof articleBlockSchema>;
+
 export const articleSchema = z.object({
   title: z.string().trim().min(1, 'an article needs a title'),
   standfirst: z.string().min(1).optional(),
+  /** The text of every block in order (list items and quotes as text): what matching reads. */
   paragraphs: z.array(z.string().min(1)).min(1, 'an article needs at least one paragraph'),
+  blocks: z.array(articleBlockSchema).optional(),
   image: articleImageSchema.optional(),
   /** The agency or outlet credited at the end (AFP, Reuters, AP…). */
   source: z.string().min(1).optional(),
@@ -21,6 +51,8 @@ export const articleSchema = z.object({
   publishedAt: z.string().datetime({ offset: true }).optional(),
   /** Topic ids (see src/topics). */
   topics: z.array(z.string().min(1)).default([]),
+  /** Free-form tags from the source (front matter `tags:`): topic hints, see src/topics/match.ts. */
+  tags: z.array(z.string().trim().min(1).max(100)).max(50).optional(),
 });
 
 export type ArticleImage = z.infer<typeof articleImageSchema>;
@@ -28,3 +60,24 @@ export type Article = z.infer<typeof articleSchema>;
 
 /** An article as stored: the Article plus its store id. */
 export type StoredArticle = Article & { id: number };
+
+/** The body as blocks: the stored blocks, or one paragraph block per paragraph for older articles. */
+export function articleBlocks(article: Pick<Article, 'paragraphs' | 'blocks'>): ArticleBlock[] {
+  return article.blocks && article.blocks.length > 0
+    ? article.blocks
+    : article.paragraphs.map((text) => ({ type: 'paragraph' as const, text }));
+}
+
+/** The text of every block in reading order (images have none): an article's `paragraphs`. */
+export function paragraphsOf(blocks: readonly ArticleBlock[]): string[] {
+  return blocks.flatMap((block) => {
+    switch (block.type) {
+      case 'list':
+        return block.items;
+      case 'image':
+        return [];
+      default:
+        return [block.text];
+    }
+  });
+}

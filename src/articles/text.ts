@@ -2,6 +2,7 @@
 
 import type { ArticleDraft } from './draft.ts';
 import { cleanBlocks } from './furniture.ts';
+import { paragraphsOf } from './schema.ts';
 
 /** Parses scraped plain text into an article draft (validated later by parseArticle). */
 export function parseText(text: string): ArticleDraft {
@@ -11,5 +12,6 @@ export function parseText(text: string): ArticleDraft {
   const rest = lines.slice(titleIndex + 1).join('\n');
   // A block is a run of non-blank lines; lines inside one block belong to one paragraph.
   const blocks = rest.split(/\n\s*\n/).map((block) => block.replace(/\n/g, ' '));
-  return { title, ...cleanBlocks(blocks) };
+  const body = cleanBlocks(blocks);
+  return { title, ...body, paragraphs: paragraphsOf(body.blocks) };
 }

@@ -209,6 +209,14 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    '0003_article_blocks': {
+      async up(db: Db) {
+        // The article body as blocks (paragraph, heading, list, quote, image) and the source's
+        // own tags, both JSON text; null for articles stored before (read as paragraphs).
+        await db.schema.alterTable('articles').addColumn('blocks', 'text').execute();
+        await db.schema.alterTable('articles').addColumn('tags', 'text').execute();
+      },
+    },
     '0004_subscriber_token_key': {
       async up(db: Db) {
         // A random per-subscriber key that link tokens carry (src/tokens/subject.ts). The store

@@ -25,6 +25,10 @@ export interface ArticleTable {
   paragraphs: string;
   /** JSON object {alt?, caption?, credit?, url?} or null. */
   image: string | null;
+  /** JSON array of article blocks (src/articles/schema.ts), or null: read as paragraphs. */
+  blocks: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON array of the source's tags (topic hints), or null. */
+  tags: ColumnType<string | null, string | null | undefined, string | null>;
   source: string | null;
   byline: string | null;
   published_at: string | null;

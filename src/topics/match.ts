@@ -12,9 +12,15 @@ interface WeightedText {
 }
 
 /** The article's text in parts, each with the weight of a mention there. */
-function partsOf(article: Article): WeightedText[] {
+function partsOf(
+  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
+): WeightedText[] {
   const [lead, ...rest] = article.paragraphs;
   const parts: WeightedText[] = [{ text: article.title, weight: WEIGHTS.title }];
+  // The source's own tags (front matter `tags:`) are hints: each counts as one mention with
+  // the title's weight. A middle dot between them keeps a phrase from spanning two tags.
+  if (article.tags && article.tags.length > 0)
+    parts.push({ text: article.tags.join(' · '), weight: WEIGHTS.title });
   if (article.standfirst) parts.push({ text: article.standfirst, weight: WEIGHTS.lead });
   if (lead) parts.push({ text: lead, weight: WEIGHTS.lead });
   for (const paragraph of rest) parts.push({ text: paragraph, weight: WEIGHTS.body });
@@ -34,7 +40,12 @@ function termRegex(term: string): RegExp {
       .join('\\s+');
     // "US" or "BRI" in capitals is an acronym; in any case it would also match "us" or "bri".
     const acronym = /\p{Lu}/u.test(term) && !/\p{Ll}/u.test(term);
-    regex = new RegExp(`(?<![\\p{L}\\p{N}])${body}(?![\\p{L}\\p{N}])`, acronym ? 'gu' : 'giu');
+    // Next to a currency sign a country is a currency prefix ("US$100", "$US5", "HK$"), not
+    // a mention of the country.
+    regex = new RegExp(
+      `(?<![\\p{L}\\p{N}\\p{Sc}])${body}(?![\\p{L}\\p{N}\\p{Sc}])`,
+      acronym ? 'gu' : 'giu',
+    );
     regexCache.set(term, regex);
   }
   regex.lastIndex = 0;
@@ -43,17 +54,51 @@ function termRegex(term: string): RegExp {
 
 /** How many times the terms occur in `text`, longer terms first and no span counted twice. */
 export function countMentions(text: string, terms: readonly string[]): number {
-  const taken: Array<[number, number]> = [];
+  // One flag per character taken by a counted mention: checking a span costs its length,
+  // not the number of mentions so far (which made long texts quadratic).
+  const taken = new Uint8Array(text.length);
+  let count = 0;
   const ordered = [...terms].sort((a, b) => b.length - a.length);
   for (const term of ordered) {
     for (const match of text.matchAll(termRegex(term))) {
       const start = match.index;
       const end = start + match[0].length;
-      if (taken.some(([s, e]) => start < e && end > s)) continue;
-      taken.push([start, end]);
+      if (taken.subarray(start, end).includes(1)) continue;
+      taken.fill(1, start, end);
+      count += 1;
     }
   }
-  return taken.length;
+  return count;
+}
+
+/**
+ * Every catalogue topic's strength in the article, whether or not it reaches the minimums:
+ * the summed weighted mentions of the concepts it needs.
+ */
+export function topicStrengths(
+  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
+  catalogue: Catalogue,
+): Map<string, number> {
+  const parts = partsOf(article);
+  return new Map(
+    catalogue.map((topic) => [topic.id, strengths(parts, topic.rules).reduce((a, b) => a + b, 0)]),
+  );
+}
+
+/**
+ * Orders chosen topic ids by their strength in the article, strongest first; ties keep the
+ * order they were given in. Each gets a score that sorts the same way (stored with the topic).
+ */
+export function rankChosenTopics(
+  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
+  topicIds: readonly string[],
+  catalogue: Catalogue,
+): Array<{ topicId: string; score: number }> {
+  const strength = topicStrengths(article, catalogue);
+  const ranked = topicIds
+    .map((topicId, given) => ({ topicId, given, strength: strength.get(topicId) ?? 0 }))
+    .sort((a, b) => b.strength - a.strength || a.given - b.given);
+  return ranked.map((topic, rank) => ({ topicId: topic.topicId, score: ranked.length - rank }));
 }
 
 /** The weighted strength of each required concept of a rule in the article. */

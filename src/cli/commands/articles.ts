@@ -1,8 +1,9 @@
 // `herald ingest`, `herald topics` and `herald articles …`: articles in, topics checked.
-import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ArticleInputError, MAX_ARTICLE_BYTES, parseArticle } from '../../articles/parse.ts';
+import { readArticleFile } from '../../articles/ingest.ts';
+import { ArticleInputError } from '../../articles/parse.ts';
+import { ArticleParseLimitError } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
 import type { Article, StoredArticle } from '../../articles/schema.ts';
 import { loadCatalogue } from '../../topics/catalogue.ts';
@@ -15,17 +16,10 @@ const idArgument = z.coerce.number().int().positive();
 /** Reads and parses one file; a problem becomes a UserError naming the file. */
 async function readArticle(file: string): Promise<Article> {
   try {
-    // Refuse a huge file before reading it into memory.
-    const info = await stat(file);
-    if (info.size > MAX_ARTICLE_BYTES) {
-      throw new ArticleInputError(
-        'body',
-        `the article is ${(info.size / 1024 / 1024).toFixed(1)} MB; the limit is 2 MB`,
-      );
-    }
-    return parseArticle({ body: await readFile(file), filename: file });
+    return await readArticleFile(file);
   } catch (error) {
-    if (error instanceof ArticleInputError) throw new UserError(`${file}: ${error.message}`);
+    if (error instanceof ArticleInputError || error instanceof ArticleParseLimitError)
+      throw new UserError(`${file}: ${error.message}`);
     const code = (error as { code?: string }).code;
     if (code === 'ENOENT') throw new UserError(`${file}: no such file`);
     if (code === 'EISDIR') throw new UserError(`${file}: is a directory, not an article file`);

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { ArticleInputError, parseArticle } from '../../articles/parse.ts';
+import { ArticleInputError } from '../../articles/parse.ts';
+import { ArticleParseLimitError, parseArticleOffThread } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
@@ -25,6 +26,13 @@ const topicsBody = z.object({
 /** An ArticleInputError as the 400 the caller can act on. */
 function badInput(error: ArticleInputError): HttpError {
   return new HttpError(400, error.message, [{ field: error.field, message: error.message }]);
+}
+
+/** A parse stopped at a limit: 422 for the document (time, memory), 429 for a full queue. */
+function overLimit(error: ArticleParseLimitError): HttpError {
+  return new HttpError(error.limit === 'queue' ? 429 : 422, error.message, [
+    { field: 'body', message: error.message },
+  ]);
 }
 
 /** Decodes a JSON body that arrived as raw bytes, or answers 400. */
@@ -71,7 +79,11 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
       ]);
     }
     try {
-      const article = parseArticle({ body, ...(contentType ? { contentType } : {}) });
+      // Off the event loop, with a time limit: the body is untrusted (issue 11, fault 3).
+      const article = await parseArticleOffThread({
+        body,
+        ...(contentType ? { contentType } : {}),
+      });
       const saved = await saveArticle(app.store.db, article);
       app.logger.info(
         { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
@@ -84,6 +96,10 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
       if (error instanceof ArticleInputError) {
         app.logger.warn({ field: error.field }, 'articles.ingest.failed');
         throw badInput(error);
+      }
+      if (error instanceof ArticleParseLimitError) {
+        app.logger.warn({ limit: error.limit }, 'articles.ingest.over_limit');
+        throw overLimit(error);
       }
       throw error;
     }
