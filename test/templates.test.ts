@@ -8,7 +8,12 @@ import {
   renderMjml,
   templateNames,
 } from '../src/templates/index.ts';
-import { createPersonaliser, displayName, joinNames } from '../src/templates/personalise.ts';
+import {
+  createPersonaliser,
+  displayName,
+  joinNames,
+  wrapLine,
+} from '../src/templates/personalise.ts';
 import {
   alertInput,
   digestInput,
@@ -65,8 +70,8 @@ describe('MJML templates', () => {
 
   it('strict validation does reject a broken template (the check above can fail)', async () => {
     const broken = renderMjml(alertInput(), config).replace(
-      '<mj-text font-size="26px"',
-      '<mj-text font-sise="26px"',
+      '<mj-divider css-class="hd-rule" border-width="3px"',
+      '<mj-divider css-class="hd-rule" border-widht="3px"',
     );
     await expect(mjml2html(broken, { validationLevel: 'strict' })).rejects.toThrow();
   });
@@ -101,14 +106,14 @@ describe('MJML templates', () => {
     };
     const compiled = await compileNewsletter(alertInput(article), config);
     expect(compiled.html).not.toMatch(/javascript:|data:text/);
-    expect(compiled.html).not.toContain('Read more');
+    expect(compiled.html).not.toContain('Read the full story');
     expect(compiled.html).toContain('By Jane Doe');
     const ok = await compileNewsletter(
       alertInput({ ...article, url: 'https://example.com/a?b=1&c=2' }),
       config,
     );
     expect(ok.html).toContain('href="https://example.com/a?b&#x3D;1&amp;c&#x3D;2"');
-    expect(ok.text).toContain('Read more <https://example.com/a?b=1&c=2>');
+    expect(ok.text).toContain('Read the full story <https://example.com/a?b=1&c=2>');
   });
 
   it('compiles once per content hash and recompiles when the content changes', async () => {
@@ -140,33 +145,59 @@ describe('MJML templates', () => {
   });
 
   it('makes a text part that reads as the article, lists links and has no HTML', async () => {
-    const compiled = await compileNewsletter(alertInput(), config);
+    const compiled = await compileNewsletter({ ...alertInput(), issueDate: '2026-12-01' }, config);
     const { text } = createPersonaliser(compiled)(vars);
     expect(text).toMatch(
-      /^Herald News\nHello Anna,\n\nRussia-China relations\nRussia’s top diplomat/,
+      /^Herald News\r\nTuesday,? 1 December 2026\r\n\r\nHello Anna,\r\n\r\nRussia-China relations\r\nRussia’s top diplomat/,
     );
     expect(text).toContain(
-      'Russia’s top diplomat Sergei Lavrov arrived in Beijing on Monday ahead of an\nexpected visit',
+      'Russia’s top diplomat Sergei Lavrov arrived in Beijing on Monday ahead of an\r\nexpected visit',
     );
-    expect(text).toContain('Read more <https://www.example.com/world/lavrov-in-china>');
+    expect(text).toContain('Read the full story <https://www.example.com/world/lavrov-in-china>');
     expect(text).toContain('You get this email because you follow Russia-China relations.');
-    expect(text).toContain('Unsubscribe <https://news.example.com/unsubscribe?token=aa.bb>');
-    expect(text).toContain('<https://news.example.com/preferences?token=cc.dd>');
+    expect(text).toContain('Unsubscribe: https://news.example.com/unsubscribe?token=aa.bb\r\n');
+    expect(text).toContain(
+      'Manage your preferences: https://news.example.com/preferences?token=cc.dd',
+    );
     expect(text).toContain('Herald Newsroom, 1 Example Street, 00000 Example City');
     expect(text).not.toMatch(/<\/?(div|p|a|table|span|td|tr|br)\b|&[a-z]+;|&#\d+;|mso|\{|\}/i);
     expect(text).not.toContain('Sign up now');
+    // Every line break is CRLF.
+    expect(text.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/);
     expect(htmlToText('<p>a &amp; b</p><p><a href="https://x.test/">link</a></p>')).toBe(
       'a & b\n\nlink <https://x.test/>',
     );
   });
 
-  it('digest groups cards under topic names with a lead and a read-more link', async () => {
+  it('wraps the text part after personalisation: no filled-in line runs past 78 characters', async () => {
+    const compiled = await compileNewsletter(alertInput(), config);
+    const { text } = createPersonaliser(compiled)({
+      ...vars,
+      name: 'Maximilian Alexander von Lichtenstein-Habsburg zu Hohenberg und Weitersheim',
+      followedTopicNames: ['Russia-China relations', 'China', 'Ukraine war', 'European Union'],
+      unsubscribeUrl: `https://news.example.com/unsubscribe?token=${'x'.repeat(100)}`,
+    });
+    const long = text.split('\r\n').filter((line) => line.length > 78);
+    // Only a URL (one unbreakable word) may be longer.
+    for (const line of long) expect(line).toMatch(/^\S+$/);
+    expect(long).toHaveLength(1);
+    expect(text).toContain(
+      'you follow Russia-China relations, China, Ukraine\r\nwar and European Union.',
+    );
+    expect(wrapLine('a b c', 3)).toEqual(['a b', 'c']);
+    expect(wrapLine(`x ${'y'.repeat(10)} z`, 4)).toEqual(['x', 'y'.repeat(10), 'z']);
+  });
+
+  it('digest groups cards under topic names with a lead and a link naming the story', async () => {
     const compiled = await compileNewsletter(digestInput(), config);
     const { html, text } = createPersonaliser(compiled)(vars);
-    expect(text.indexOf('Russia-China relations')).toBeLessThan(text.indexOf('\nChina\n'));
+    expect(text.indexOf('Russia-China relations')).toBeLessThan(text.indexOf('\r\nChina\r\n'));
     expect(text).toContain('Xi hosts Belt and Road forum');
     expect(text).toContain('Chinese imports of Russian oil soar');
-    expect(text).toContain('Read more <https://www.example.com/world/lavrov-in-china> · AFP');
+    expect(text).toMatch(
+      /Read “Russia’s top diplomat Lavrov in China ahead of Putin visit”\s+<https:\/\/www\.example\.com\/world\/lavrov-in-china> · AFP/,
+    );
+    expect(html).not.toContain('Read more');
     // A card shows a lead, not the whole article.
     expect(text).not.toContain('dear friends');
     expect(html).toContain('href="https://news.example.com/unsubscribe?token=aa.bb"');
@@ -187,7 +218,7 @@ describe('MJML templates', () => {
     expect(out.html).toContain('you follow Russia-China relations and China.');
     expect(out.text).toContain('Hello <script>alert(1)</script>,');
     const anonymous = render({ ...vars, name: null, followedTopicNames: [] });
-    expect(anonymous.text).toContain('Hello,\n');
+    expect(anonymous.text).toContain('Hello,\r\n');
     expect(anonymous.text).toContain('because you subscribed to these newsletters.');
   });
 

@@ -8,10 +8,38 @@ export const articleImageSchema = z.object({
   url: z.string().url().optional(),
 });
 
+export const articleBlockSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('paragraph'), text: z.string().min(1) }),
+  z.object({
+    type: z.literal('heading'),
+    level: z.union([z.literal(2), z.literal(3)]),
+    text: z.string().min(1),
+  }),
+  z.object({
+    type: z.literal('list'),
+    ordered: z.boolean(),
+    items: z.array(z.string().min(1)).min(1),
+  }),
+  z.object({
+    type: z.literal('quote'),
+    text: z.string().min(1),
+    cite: z.string().min(1).optional(),
+  }),
+  z.object({
+    type: z.literal('image'),
+    url: z.string().url(),
+    alt: z.string().optional(),
+    caption: z.string().min(1).optional(),
+    credit: z.string().min(1).optional(),
+  }),
+]);
+export type ArticleBlock = z.infer<typeof articleBlockSchema>;
+
 export const articleSchema = z.object({
   title: z.string().trim().min(1, 'an article needs a title'),
   standfirst: z.string().min(1).optional(),
   paragraphs: z.array(z.string().min(1)).min(1, 'an article needs at least one paragraph'),
+  blocks: z.array(articleBlockSchema).optional(),
   image: articleImageSchema.optional(),
   /** The agency or outlet credited at the end (AFP, Reuters, AP…). */
   source: z.string().min(1).optional(),
@@ -28,3 +56,10 @@ export type Article = z.infer<typeof articleSchema>;
 
 /** An article as stored: the Article plus its store id. */
 export type StoredArticle = Article & { id: number };
+
+/** The body as blocks: the stored blocks, or one paragraph block per paragraph for older articles. */
+export function articleBlocks(article: Pick<Article, 'paragraphs' | 'blocks'>): ArticleBlock[] {
+  return article.blocks && article.blocks.length > 0
+    ? article.blocks
+    : article.paragraphs.map((text) => ({ type: 'paragraph' as const, text }));
+}
