@@ -13,7 +13,10 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Launches Debian's /usr/bin/chromium headless. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+/** Launches Debian's /usr/bin/chromium headless (with extra flags, e.g. forced dark mode). */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+  });
 }
