@@ -209,6 +209,15 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    '0007_campaign_excerpt': {
+      async up(db: Db) {
+        // Send the first N paragraphs of each article and a "Continue reading" link (null: all).
+        await db.schema
+          .alterTable('campaigns')
+          .addColumn('excerpt_paragraphs', 'integer')
+          .execute();
+      },
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import { convert } from 'html-to-text';
 import mjml2html from 'mjml';
 import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
+import { createPersonaliser } from './personalise.ts';
 
 export type TemplateName = 'alert' | 'digest';
 export const templateNames: readonly TemplateName[] = ['alert', 'digest'];
@@ -341,6 +342,43 @@ function textFooter(postalAddress: string): string {
  */
 function dropAutoHeight(html: string): string {
   return html.replace(/<img\b[^>]*>/g, (tag) => tag.replace(/\sheight="auto"/, ''));
+}
+
+/** Subjects longer than this are cut in most inbox lists. */
+export const SUBJECT_WARN_CHARS = 80;
+/** Gmail clips messages whose HTML passes 102 kB; warn with room for links and headers. */
+export const HTML_WARN_BYTES = 90 * 1024;
+
+/**
+ * Warnings about a compiled newsletter, for the editor creating it: a long subject, HTML near
+ * Gmail's clipping size (measured with a recipient's links filled in).
+ */
+export function newsletterWarnings(
+  compiled: CompiledNewsletter,
+  config: Pick<Config, 'PUBLIC_URL'>,
+): string[] {
+  const warnings: string[] = [];
+  const subjectLength = [...compiled.subject].length;
+  if (subjectLength > SUBJECT_WARN_CHARS) {
+    warnings.push(
+      `subject: ${subjectLength} characters; inboxes show about ${SUBJECT_WARN_CHARS}, the rest is cut`,
+    );
+  }
+  // A real token is about 150 characters; the sample is as long.
+  const sampleUrl = `${config.PUBLIC_URL}/unsubscribe?token=${'x'.repeat(150)}`;
+  const { html } = createPersonaliser(compiled)({
+    name: 'Sample Reader',
+    followedTopicNames: [],
+    unsubscribeUrl: sampleUrl,
+    preferencesUrl: sampleUrl,
+  });
+  const bytes = Buffer.byteLength(html, 'utf8');
+  if (bytes > HTML_WARN_BYTES) {
+    warnings.push(
+      `html: ${Math.round(bytes / 1024)} kB; Gmail clips messages over 102 kB (hiding the unsubscribe link): send an excerpt or fewer articles`,
+    );
+  }
+  return warnings;
 }
 
 /** The cache key: layouts + partials + input + the config values the templates read. */
