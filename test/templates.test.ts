@@ -16,6 +16,7 @@ import {
 } from '../src/templates/personalise.ts';
 import {
   alertInput,
+  blocksArticle,
   digestInput,
   fixtureArticle,
   shortArticle,
@@ -230,5 +231,132 @@ describe('MJML templates', () => {
     expect(displayName(null)).toBe('');
     expect(joinNames(['A'])).toBe('A');
     expect(joinNames(['A', 'B', 'C'])).toBe('A, B and C');
+  });
+
+  describe('layout details', () => {
+    const render = async (input: NewsletterInput) =>
+      createPersonaliser(await compileNewsletter(input, config))(vars);
+    const count = (html: string, pattern: RegExp) => html.match(pattern)?.length ?? 0;
+
+    it('declares light and dark colour schemes, with dark styles for clients and Outlook.com', async () => {
+      for (const input of [alertInput(), digestInput()]) {
+        const { html } = await render(input);
+        expect(html).toContain('<meta name="color-scheme" content="light dark"');
+        expect(html).toContain('<meta name="supported-color-schemes" content="light dark"');
+        expect(html).toContain('@media (prefers-color-scheme: dark)');
+        expect(html).toContain('[data-ogsc] .hd-ink');
+        expect(html).toContain('[data-ogsb] .hd-page');
+      }
+    });
+
+    it('shows a caption and credit only with a photo', async () => {
+      // The fixture has a caption and credit but no image URL.
+      const bare = await render(alertInput());
+      expect(bare.html).not.toContain('Mr Sergei Lavrov was in the Chinese capital as part');
+      expect(bare.html).not.toContain('Photo: AFP');
+      const withPhoto = await render(alertInput(blocksArticle()));
+      expect(withPhoto.html).toMatch(/<img[^>]+src="https:\/\/img\.example\.com\/lavrov\.jpg"/);
+      expect(withPhoto.html).toContain('alt="Sergei Lavrov at the airport in Beijing"');
+      expect(withPhoto.html).toContain('Mr Sergei Lavrov was in the Chinese capital. Photo: AFP');
+    });
+
+    it('alert: one h1 (the headline) and the article blocks as h2, h3, lists, quote and photo', async () => {
+      const { html, text } = await render(alertInput(blocksArticle()));
+      expect(count(html, /<h1\b/g)).toBe(1);
+      expect(html).toMatch(
+        /<h1[^>]*>Russia’s top diplomat Lavrov in China ahead of Putin visit<\/h1>/,
+      );
+      expect(html).toMatch(/<h2[^>]*>A visit long in the making<\/h2>/);
+      expect(html).toMatch(/<h3[^>]*>What comes next<\/h3>/);
+      expect(html).toMatch(
+        /<ul[^>]*><li[^>]*>Energy deals<\/li><li[^>]*>Security in Central Asia<\/li><\/ul>/,
+      );
+      expect(html).toMatch(/<ol[^>]*><li[^>]*>Arrival<\/li>/);
+      expect(html).toMatch(
+        /<blockquote[^>]*>Our relations are at their best in history\.<br \/><span[^>]*>— Sergei Lavrov<\/span><\/blockquote>/,
+      );
+      expect(html).toContain('src="https://img.example.com/square.jpg"');
+      expect(html).toContain('Tiananmen Square. Photo: Reuters');
+      // Order follows the blocks.
+      expect(html.indexOf('A visit long in the making')).toBeLessThan(html.indexOf('Energy deals'));
+      expect(html.indexOf('Tiananmen Square.')).toBeLessThan(html.indexOf('What comes next'));
+      expect(text).toContain(' * Energy deals\r\n * Security in Central Asia');
+      expect(text).toContain(' 1. Arrival');
+      expect(text).toContain('> Our relations are at their best in history.');
+      expect(text).toContain('\r\nA visit long in the making\r\n');
+    });
+
+    it('an article without blocks renders its paragraphs', async () => {
+      const { html } = await render(alertInput());
+      const paragraphs = fixtureArticle().paragraphs;
+      expect(count(html, /<p style="margin:0 0 16px">/g)).toBe(paragraphs.length);
+      expect(html).toContain(paragraphs.at(-1)!);
+    });
+
+    it('an excerpt sends the first paragraphs and a Continue reading link; none without a URL', async () => {
+      const { html, text } = await render({ ...alertInput(blocksArticle()), excerptParagraphs: 2 });
+      const [first, second, third] = fixtureArticle().paragraphs;
+      expect(html).toContain(first!);
+      expect(html).toContain(second!);
+      expect(html).toContain('A visit long in the making');
+      expect(html).not.toContain(third!);
+      expect(html).not.toContain('Energy deals');
+      expect(text).toContain('Continue reading <https://www.example.com/world/lavrov-in-china>');
+      const noUrl = await render({
+        ...alertInput({ ...blocksArticle(), url: undefined }),
+        excerptParagraphs: 2,
+      });
+      expect(noUrl.html).toContain(third!);
+      expect(noUrl.html).not.toContain('Continue reading');
+      // Fewer paragraphs than the excerpt: the whole article, with the usual link.
+      const short = await render({ ...alertInput(), excerptParagraphs: 100 });
+      expect(short.html).toContain('Read the full story');
+      expect(short.html).not.toContain('Continue reading');
+    });
+
+    it('digest: h1 subject, h2 topics, h3 stories; links name the story and only where there is a URL', async () => {
+      const input = digestInput();
+      input.groups[1]!.articles[0] = {
+        ...input.groups[1]!.articles[0]!,
+        url: 'https://www.example.com/china/forum',
+        image: { url: 'https://img.example.com/forum.jpg', alt: 'The forum hall' },
+      };
+      const { html, text } = await render({ ...input, issueDate: '2026-12-01' });
+      expect(count(html, /<h1\b/g)).toBe(1);
+      expect(html).toMatch(/<h1[^>]*>Your daily digest: Russia-China relations and China<\/h1>/);
+      expect(count(html, /<h2\b/g)).toBe(2);
+      expect(count(html, /<h3\b/g)).toBe(3);
+      // Two of three stories have a URL: a linked headline and a named link each.
+      expect(html).toContain('>Read “Xi hosts Belt and Road forum”</a>');
+      expect(html).toContain(
+        '>Read “Russia’s top diplomat Lavrov in China ahead of Putin visit”</a>',
+      );
+      expect(html).not.toContain('Read “Chinese imports of Russian oil soar”');
+      expect(count(html, /href="https:\/\/www\.example\.com\//g)).toBe(4);
+      expect(html).not.toMatch(/>Read more</);
+      // A photo for the story that has one, none for the others.
+      expect(count(html, /<img\b/g)).toBe(1);
+      expect(html).toContain('alt="The forum hall"');
+      // A divider between the two China stories; topics open with an accent rule.
+      expect(count(html, /class="hd-rule"/g)).toBeGreaterThanOrEqual(3);
+      expect(count(html, /class="hd-rule-accent"/g)).toBe(2);
+      // Links in the palette's accent, not a stock blue.
+      expect(html).toContain('style="color:#c62828;font-weight:bold"');
+      expect(html).not.toContain('#0b57d0');
+      // The masthead carries the issue date.
+      expect(html).toMatch(/Tuesday,? 1 December 2026/);
+      expect(text).toMatch(/^Herald News\r\nTuesday,? 1 December 2026\r\n/);
+    });
+
+    it('pads a short preheader and keeps it out of the text part', async () => {
+      const { html, text } = await render(alertInput({ ...shortArticle(), url: undefined }));
+      expect(html).toMatch(
+        /<div class="preheader"[^>]*>Leaders from 130 countries gather in Beijing for the summit\.(&#847; &zwnj; &nbsp; ){60}<\/div>/,
+      );
+      expect(text).not.toContain('&#847;');
+      expect(text.indexOf('Leaders from 130 countries')).toBeGreaterThan(
+        text.indexOf('Hello Anna'),
+      );
+    });
   });
 });
