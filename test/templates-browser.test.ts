@@ -131,6 +131,23 @@ const BUTTON_COLOURS = `(() => {
   };
 })()`;
 
+/**
+ * In the page: every visible element holding text of its own, with its computed colour and the
+ * background it sits on (nearest ancestor-or-self with an opaque background).
+ */
+const TEXT_COLOURS = `(() => {
+  const rgb = (c) => { const m = c.match(/\\d+(\\.\\d+)?/g).map(Number); return m.length === 4 && m[3] === 0 ? null : m.slice(0, 3); };
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join(' ').trim();
+    if (!own || el.closest('.preheader') || el.getClientRects().length === 0) continue;
+    let bg = null;
+    for (let at = el; at && bg === null; at = at.parentElement) bg = rgb(getComputedStyle(at).backgroundColor);
+    out.push({ text: own.slice(0, 40), colour: rgb(getComputedStyle(el).color), background: bg || [255, 255, 255] });
+  }
+  return out;
+})()`;
+
 /** In the page: the RGB of pixels of a PNG (base64) at the given points, read via a canvas. */
 const readPixels = (png: string, points: Array<[number, number]>) => `(async () => {
   const img = new Image();
@@ -175,6 +192,39 @@ describe('the button stays visible in dark mode', () => {
         expect(contrast(colours.text, colours.fill), colorScheme).toBeGreaterThanOrEqual(4.5);
         if (colorScheme === 'dark') expect(luminance(colours.page)).toBeLessThan(0.05);
         await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('every piece of text reads against its background (≥ 4.5:1) in light and dark', async () => {
+    const browser = await launchChromium();
+    try {
+      const inputs = [alertInput(blocksArticle()), digestInput()];
+      for (const input of inputs) {
+        const page_html = createPersonaliser(await compileNewsletter(input, testConfig()))(
+          personal,
+        ).html;
+        for (const colorScheme of ['light', 'dark'] as const) {
+          const page = await browser.newPage({
+            viewport: { width: 600, height: 800 },
+            colorScheme,
+          });
+          await page.route(/^https?:/, (route) => route.abort());
+          await page.setContent(page_html);
+          const texts = (await page.evaluate(TEXT_COLOURS)) as Array<{
+            text: string;
+            colour: Rgb;
+            background: Rgb;
+          }>;
+          expect(texts.length).toBeGreaterThan(10);
+          const unreadable = texts
+            .filter((t) => contrast(t.colour, t.background) < 4.5)
+            .map((t) => `${t.text} (${contrast(t.colour, t.background).toFixed(2)})`);
+          expect(unreadable, `${input.template} ${colorScheme}`).toEqual([]);
+          await page.close();
+        }
       }
     } finally {
       await browser.close();
