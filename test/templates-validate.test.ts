@@ -58,6 +58,13 @@ const inputs: Array<[string, NewsletterInput]> = [
   ['alert with blocks and photos', alertInput(blocksArticle())],
   ['alert excerpt', { ...alertInput(blocksArticle()), excerptParagraphs: 1 }],
   ['alert without URL or standfirst', alertInput({ ...shortArticle(), standfirst: undefined })],
+  [
+    'alert with two articles',
+    {
+      ...alertInput(),
+      groups: [{ topicId: 'c', topicName: 'China', articles: [fixtureArticle(), blocksArticle()] }],
+    },
+  ],
   ['digest', digestInput()],
   [
     'digest with photos',

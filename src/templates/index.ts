@@ -270,10 +270,13 @@ function viewModel(input: NewsletterInput, config: Config, issueDate: string) {
         byline: article.byline ? `By ${article.byline}` : undefined,
         linkLabel: article.title,
         lead: defuseBraces(cardLead(raw)),
+        isLead: false,
       };
     }),
   }));
   const first = groups[0]?.articles[0];
+  // One h1 per message: the first headline; later ones in a multi-article alert are h2.
+  if (first) first.isLead = true;
   return {
     subject: defuseBraces(input.subject),
     preview: first ? (first.article.standfirst ?? first.lead) : '',
