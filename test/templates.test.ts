@@ -348,6 +348,24 @@ describe('MJML templates', () => {
       expect(text).toMatch(/^Herald News\r\nTuesday,? 1 December 2026\r\n/);
     });
 
+    it('a digest card leads with the first paragraph block, not a heading', async () => {
+      const article = {
+        ...blocksArticle(),
+        standfirst: undefined,
+        paragraphs: ['Opening heading', 'The real first paragraph.'],
+        blocks: [
+          { type: 'heading' as const, level: 2 as const, text: 'Opening heading' },
+          { type: 'paragraph' as const, text: 'The real first paragraph.' },
+        ],
+      };
+      const { html } = await render({
+        ...digestInput(),
+        groups: [{ topicId: 'c', topicName: 'China', articles: [article] }],
+      });
+      expect(html).toContain('The real first paragraph.');
+      expect(html).not.toContain('Opening heading');
+    });
+
     it('pads a short preheader and keeps it out of the text part', async () => {
       const { html, text } = await render(alertInput({ ...shortArticle(), url: undefined }));
       expect(html).toMatch(

@@ -97,7 +97,9 @@ export function defuseBraces(text: string): string {
 /** A digest card's lead: the standfirst, else the first paragraph cut at a word boundary. */
 function cardLead(article: StoredArticle): string {
   if (article.standfirst) return article.standfirst;
-  const first = article.paragraphs[0] ?? '';
+  // The first real paragraph: `paragraphs` also holds the text of headings, lists and quotes.
+  const block = articleBlocks(article).find((b) => b.type === 'paragraph');
+  const first = block?.type === 'paragraph' ? block.text : (article.paragraphs[0] ?? '');
   if (first.length <= CARD_LEAD_CHARS) return first;
   const cut = first.slice(0, CARD_LEAD_CHARS);
   return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), 1))}…`;
