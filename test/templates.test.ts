@@ -115,6 +115,17 @@ describe('MJML templates', () => {
     );
     expect(ok.html).toContain('href="https://example.com/a?b&#x3D;1&amp;c&#x3D;2"');
     expect(ok.text).toContain('Read the full story <https://example.com/a?b=1&c=2>');
+    // A URL carrying braces could plant a placeholder: it is not linked.
+    const braces = await compileNewsletter(
+      alertInput({
+        ...blocksArticle(),
+        url: 'https://example.com/{{unsubscribeUrl}}',
+        blocks: [{ type: 'image', url: 'https://img.example.com/{{greeting}}.jpg' }],
+      }),
+      config,
+    );
+    expect(braces.html).not.toContain('example.com/{{');
+    expect(braces.html).not.toContain('Read the full story');
   });
 
   it('compiles once per content hash and recompiles when the content changes', async () => {

@@ -107,7 +107,8 @@ function cardLead(article: StoredArticle): string {
 
 /** The URL when it is http(s); anything else (javascript:, data:…) never reaches a link. */
 export function webUrl(url: string | undefined): string | undefined {
-  return url !== undefined && /^https?:\/\/[^\s]+$/i.test(url) ? url : undefined;
+  // Braces never: they would read as placeholders in the per-recipient stage.
+  return url !== undefined && /^https?:\/\/[^\s{}]+$/i.test(url) ? url : undefined;
 }
 
 /** A copy of the article with every string defused (see defuseBraces) and only web URLs. */
