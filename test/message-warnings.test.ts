@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArticle } from '../src/articles/parse.ts';
 import { saveArticle } from '../src/articles/repository.ts';
 import { previewCampaign } from '../src/delivery/preview.ts';
+import { newsletterInput } from '../src/delivery/renderer.ts';
 import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
 import { compileNewsletter, newsletterWarnings } from '../src/templates/index.ts';
@@ -40,6 +41,23 @@ describe('newsletterWarnings', () => {
     expect(warnings[1]).toMatch(/^html: \d+ kB; Gmail clips messages over 102 kB/);
     const excerpt = await compileNewsletter({ ...alertInput(long), excerptParagraphs: 3 }, config);
     expect(newsletterWarnings(excerpt, config)).toEqual([]);
+  });
+});
+
+describe('newsletterInput', () => {
+  it('carries the excerpt and dates the issue by the campaign’s creation day', () => {
+    const campaign = {
+      template: 'alert' as const,
+      subject: 'S',
+      audienceTopics: ['russia-china'],
+      excerpt: 2,
+      createdAt: '2026-12-01T06:00:00.000Z',
+    };
+    const input = newsletterInput(campaign, [fixtureArticle()], { 'russia-china': 'R-C' });
+    expect(input).toMatchObject({ excerptParagraphs: 2, issueDate: '2026-12-01' });
+    expect(input.groups[0]).toMatchObject({ topicName: 'R-C' });
+    const plain = newsletterInput({ ...campaign, excerpt: null }, [fixtureArticle()], {});
+    expect(plain.excerptParagraphs).toBeUndefined();
   });
 });
 
