@@ -357,6 +357,9 @@ describe('MJML templates', () => {
       // The masthead carries the issue date.
       expect(html).toMatch(/Tuesday,? 1 December 2026/);
       expect(text).toMatch(/^Herald News\r\nTuesday,? 1 December 2026\r\n/);
+      // The text part lists each story's URL once (on its "Read …" line).
+      expect(count(text, /www\.example\.com\/china\/forum/g)).toBe(1);
+      expect(text).toContain('\r\nXi hosts Belt and Road forum\r\n');
     });
 
     it('a digest card leads with the first paragraph block, not a heading', async () => {

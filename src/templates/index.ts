@@ -323,6 +323,8 @@ export function htmlToText(html: string): string {
       { selector: 'h2', options: { uppercase: false, leadingLineBreaks: 2 } },
       { selector: 'h3', options: { uppercase: false, leadingLineBreaks: 2 } },
       { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['<', '>'] } },
+      // A digest headline's link is repeated by the card's "Read …" line: list the URL once.
+      { selector: 'a.hd-headline', format: 'anchor', options: { ignoreHref: true } },
     ],
   })
     .replace(/\n{3,}/g, '\n\n')
