@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseArticle } from '../src/articles/parse.ts';
 import { createMessageBuilder } from '../src/delivery/message.ts';
 import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
-import { alertInput, digestInput, testConfig } from './helpers/newsletter.ts';
+import { alertInput, blocksArticle, digestInput, testConfig } from './helpers/newsletter.ts';
 
 const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
 /** The fixture as the real ingest parser stores it. */
@@ -37,6 +37,8 @@ describe('SpamAssassin (local rules)', () => {
     ['alert', alertInput()],
     ['digest', digestInput()],
     ['alert (real parser)', alertInput(parsedFixture())],
+    ['alert with blocks and photos', alertInput(blocksArticle())],
+    ['alert excerpt', { ...alertInput(blocksArticle()), excerptParagraphs: 2 }],
     [
       'digest (real parser)',
       {

@@ -99,8 +99,8 @@ describe('message assembly', () => {
       }
       expect(text).not.toMatch(/<\/?(div|p|a|table|span|td)\b|&[a-z]+;|&#\d+;/i);
       expect(text).toContain('Russia’s top diplomat Sergei Lavrov arrived in Beijing');
-      expect(text).toMatch(/Unsubscribe <https:\/\/news\.example\.com\/unsubscribe\?token=/);
-      expect(text).toMatch(/<https:\/\/news\.example\.com\/preferences\?token=/);
+      expect(text).toMatch(/Unsubscribe:\s+https:\/\/news\.example\.com\/unsubscribe\?token=/);
+      expect(text).toMatch(/preferences:\s+https:\/\/news\.example\.com\/preferences\?token=/);
       expect(html).toContain('Herald Newsroom, 1 Example Street');
       expect(html).not.toContain('<script>alert(1)');
       expect(parsed.bcc).toBeUndefined();
@@ -151,7 +151,7 @@ describe('message assembly', () => {
     expect(eve.text).toContain('because you follow A, B and C.');
   });
 
-  it('signs with DKIM: the signature verifies and h= covers list-unsubscribe-post and feedback-id', async () => {
+  describe('DKIM', () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
@@ -160,34 +160,70 @@ describe('message assembly', () => {
       DKIM_SELECTOR: 'herald',
       DKIM_PRIVATE_KEY: pem,
     });
-    const compiled = await compileNewsletter(alertInput(), dkimConfig);
-    const fast = createMessageBuilder(compiled, context, dkimConfig, fixed);
-    const reference = composeWithNodemailer(compiled, context, dkimConfig, fixed);
-    for (const recipient of tricky.slice(0, 4)) {
-      const message = fast(recipient);
-      expect(message.raw.toString('latin1')).toBe(
-        (await reference(recipient)).raw.toString('latin1'),
-      );
-      const result = await dkimVerify(message.raw, {
+    /** mailauth's verdict on a raw message, with the test key published. */
+    const verify = async (raw: Buffer) => {
+      const result = await dkimVerify(raw, {
         resolver: async (name: string, rr: string) => {
           if (name === 'herald._domainkey.news.example.com' && rr === 'TXT')
             return [[`v=DKIM1; k=rsa; p=${spki}`]];
           throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
         },
       } as Parameters<typeof dkimVerify>[1]);
-      expect(result.results[0]?.status.result).toBe('pass');
+      return result.results[0]?.status.result;
+    };
+    const withoutSignature = (raw: Buffer) =>
+      raw.toString('latin1').replace(/^DKIM-Signature:.*\r\n(?:[ \t].*\r\n)*/m, '');
+    const tag = (raw: Buffer, name: string) =>
+      raw
+        .toString('latin1')
+        .match(new RegExp(`^DKIM-Signature:[\\s\\S]*?\\b${name}=([^;]+);`, 'm'))![1]!
+        .replace(/\s+/g, '');
+
+    it('signs: verifies, same message and body hash as nodemailer, h= covers the compliance headers', async () => {
+      const compiled = await compileNewsletter(alertInput(), dkimConfig);
+      const fast = createMessageBuilder(compiled, context, dkimConfig, fixed);
+      const reference = composeWithNodemailer(compiled, context, dkimConfig, fixed);
+      for (const recipient of tricky.slice(0, 4)) {
+        const message = fast(recipient);
+        const nodemailerMessage = (await reference(recipient)).raw;
+        // nodemailer cannot over-sign, so only its DKIM-Signature field differs.
+        expect(withoutSignature(message.raw)).toBe(withoutSignature(nodemailerMessage));
+        expect(tag(message.raw, 'bh')).toBe(tag(nodemailerMessage, 'bh'));
+        expect(await verify(message.raw)).toBe('pass');
+        expect(await verify(nodemailerMessage)).toBe('pass');
+        const h = tag(message.raw, 'h').toLowerCase().split(':');
+        expect(h).toEqual(
+          expect.arrayContaining(['list-unsubscribe-post', 'feedback-id', 'to', 'list-id']),
+        );
+        // Over-signed: named once more than the message carries them.
+        for (const name of ['from', 'subject', 'list-unsubscribe', 'list-unsubscribe-post'])
+          expect(
+            h.filter((field) => field === name),
+            name,
+          ).toHaveLength(2);
+      }
+    });
+
+    it('over-signs: a header added after signing fails verification', async () => {
+      const compiled = await compileNewsletter(alertInput(), dkimConfig);
+      const message = createMessageBuilder(compiled, context, dkimConfig, fixed)(tricky[0]!);
+      expect(await verify(message.raw)).toBe('pass');
       const raw = message.raw.toString('latin1');
-      const h = raw.match(/^DKIM-Signature:[\s\S]*?\bh=([^;]+);/m)![1]!.replace(/\s+/g, '');
-      expect(h.toLowerCase().split(':')).toEqual(
-        expect.arrayContaining([
-          'list-unsubscribe',
-          'list-unsubscribe-post',
-          'feedback-id',
-          'from',
-          'to',
-          'subject',
-        ]),
-      );
-    }
+      const added = (header: string) => {
+        // Inserted right after the signature, as a relay prepending a header would.
+        const at = raw.indexOf('\r\nList-Unsubscribe-Post:') + 2;
+        return Buffer.from(`${raw.slice(0, at)}${header}\r\n${raw.slice(at)}`, 'latin1');
+      };
+      for (const header of [
+        'List-Unsubscribe: <https://evil.example/unsubscribe>',
+        'List-Unsubscribe-Post: List-Unsubscribe=One-Click',
+        'Subject: Urgent: verify your account',
+        'From: Herald News <newsletter@evil.example>',
+      ]) {
+        expect(await verify(added(header)), header).toBe('fail');
+      }
+      // A header outside h= may be added (the check above can pass).
+      expect(await verify(added('X-Relayed-By: mx.example.net'))).toBe('pass');
+    });
   });
 });

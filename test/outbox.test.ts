@@ -22,7 +22,11 @@ describe('outbox envelope', () => {
   it('writes MAIL FROM and RCPT TO in front of the message, readable offline', async () => {
     const outboxDir = mkdtempSync(join(tmpdir(), 'herald-outbox-'));
     try {
-      const transport = createTransport({ outboxDir, SMTP_POOL_SIZE: 1 });
+      const transport = createTransport({
+        outboxDir,
+        SMTP_POOL_SIZE: 1,
+        MAIL_FROM: 'Herald <news@example.org>',
+      });
       const envelope = {
         from: 'bounces+c7.s42.abcdef@herald.localhost',
         to: ['ana@example.net'],
@@ -72,7 +76,7 @@ describe('outbox page', () => {
         LOG_LEVEL: 'silent',
       }),
     );
-    const transport = createTransport({ outboxDir: app.config.outboxDir, SMTP_POOL_SIZE: 1 });
+    const transport = createTransport(app.config);
     // Names carry the write time; write them as if one second apart, oldest first.
     for (let i = 0; i < TOTAL; i += 1) {
       const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i));

@@ -37,6 +37,13 @@ export const createCampaignSchema = z.object({
   topics: topicList.optional(),
   subject: z.string().trim().min(1, 'the subject must not be empty').max(250).optional(),
   template: z.enum(templateChoices).default('alert'),
+  /** Send the first N paragraphs of each article and a "Continue reading" link. */
+  excerpt: z.coerce
+    .number()
+    .int('excerpt is a whole number of paragraphs')
+    .min(1, 'excerpt is at least 1 paragraph')
+    .max(50, 'excerpt is at most 50 paragraphs')
+    .optional(),
 });
 
 export type CreateCampaignInput = z.input<typeof createCampaignSchema>;
@@ -49,6 +56,8 @@ export interface Campaign {
   template: (typeof templateChoices)[number];
   articleIds: number[];
   audienceTopics: string[];
+  /** Paragraphs of each article sent (the rest behind "Continue reading"); null: all. */
+  excerpt: number | null;
   status: CampaignStatus;
   statusReason: string | null;
   scheduledAt: string | null;
@@ -68,6 +77,7 @@ export function toCampaign(row: CampaignRow): Campaign {
     template: row.template === 'digest' ? 'digest' : 'alert',
     articleIds: JSON.parse(row.article_ids) as number[],
     audienceTopics: JSON.parse(row.audience_topics) as string[],
+    excerpt: row.excerpt_paragraphs ?? null,
     status: row.status,
     statusReason: row.status_reason,
     scheduledAt: row.scheduled_at,

@@ -60,6 +60,7 @@ export async function createCampaign(
       template: input.template,
       article_ids: JSON.stringify(input.articleIds),
       audience_topics: JSON.stringify(topics),
+      excerpt_paragraphs: input.excerpt ?? null,
       status: 'draft',
       created_at: now,
       updated_at: now,

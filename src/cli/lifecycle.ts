@@ -1,5 +1,6 @@
 // Runs long-lived parts (HTTP server, workers) until SIGTERM/SIGINT, then stops them in order.
 import type { App } from '../app.ts';
+import { senderWarnings } from '../delivery/sender-checks.ts';
 
 export interface Service {
   name: string;
@@ -9,6 +10,10 @@ export interface Service {
 
 /** Resolves after a signal arrived and every service and the app have stopped. */
 export function runUntilSignal(app: App, services: Service[]): Promise<void> {
+  // Said once at start, where ops look: settings that hurt delivery or one-click unsubscribe.
+  for (const warning of senderWarnings(app.config)) {
+    app.logger.warn({ check: warning.check, reason: warning.message }, 'sender.check.warning');
+  }
   return new Promise((resolve) => {
     let stopping = false;
     const stop = async (signal: NodeJS.Signals) => {

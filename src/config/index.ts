@@ -64,6 +64,17 @@ export const envSchema = z.object({
     .optional(),
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']).optional(),
   SMTP_POOL_SIZE: positiveInt.default(5),
+  /** The name Herald gives in EHLO; unset: the MAIL_FROM domain (strict receivers refuse `[IP]`). */
+  SMTP_EHLO_NAME: z
+    .string()
+    .trim()
+    .max(253, 'must be at most 253 characters')
+    .regex(
+      /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
+      'must be a fully qualified host name such as mail.example.com',
+    )
+    .refine((name) => !/^[\d.]+$/.test(name), 'must be a host name, not an IP address')
+    .optional(),
   // Unset: follows HOST and PORT (see defaultPublicUrl).
   PUBLIC_URL: urlWithScheme(['http:', 'https:']).optional(),
   // No default: an unset secret is '' and servers refuse to start (requireSecret); the demo

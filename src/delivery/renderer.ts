@@ -5,7 +5,12 @@ import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
-import { compileNewsletter, type NewsletterInput } from '../templates/index.ts';
+import {
+  compileNewsletter,
+  type NewsletterInput,
+  newsletterWarnings,
+  webUrl,
+} from '../templates/index.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { type BuiltMessage, createMessageBuilder, type Recipient } from './message.ts';
 
@@ -17,9 +22,13 @@ export interface CampaignRenderer {
   topicNames: Record<string, string>;
 }
 
-/** Groups a campaign's articles under its audience topics (an article under its first match). */
+/**
+ * Groups a campaign's articles under its audience topics (an article under its first match).
+ * The issue date is the campaign's creation day; an excerpt setting carries over.
+ */
 export function newsletterInput(
-  campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'>,
+  campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'> &
+    Partial<Pick<Campaign, 'excerpt' | 'createdAt'>>,
   articles: readonly StoredArticle[],
   names: Record<string, string>,
 ): NewsletterInput {
@@ -33,7 +42,35 @@ export function newsletterInput(
     group?.articles.push(article);
   }
   const filled = groups.filter((group) => group.articles.length > 0);
-  return { template: campaign.template, subject: campaign.subject, groups: filled };
+  return {
+    template: campaign.template,
+    subject: campaign.subject,
+    groups: filled,
+    ...(campaign.excerpt ? { excerptParagraphs: campaign.excerpt } : {}),
+    ...(campaign.createdAt ? { issueDate: campaign.createdAt.slice(0, 10) } : {}),
+  };
+}
+
+/**
+ * What an editor should hear about a new campaign's message before sending it: a subject
+ * longer than inboxes show, HTML heavy enough for Gmail to clip (see newsletterWarnings).
+ */
+export async function campaignWarnings(
+  db: Kysely<Database>,
+  config: Config,
+  campaign: Campaign,
+): Promise<string[]> {
+  const articles = await loadArticles(db, campaign.articleIds);
+  const names = await topicNames(db, campaign.audienceTopics);
+  const compiled = await compileNewsletter(newsletterInput(campaign, articles, names), config);
+  const whole = campaign.excerpt ? articles.filter((article) => !webUrl(article.url)) : [];
+  return [
+    ...newsletterWarnings(compiled, config),
+    ...whole.map(
+      (article) =>
+        `excerpt: article ${article.id} has no web URL to continue reading at, so it is sent whole`,
+    ),
+  ];
 }
 
 const renderers = new Map<number, Promise<CampaignRenderer>>();

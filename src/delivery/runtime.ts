@@ -30,8 +30,9 @@ export function createDeliveryRuntime(
   const transport = createTransport(app.config);
   const redis = createRedis(app.config, 'client');
   let stopping = false;
-  app.onClose(() => {
-    transport.close();
+  app.onClose(async () => {
+    // Idle SMTP sessions end with QUIT before the process goes.
+    await transport.close();
     redis.disconnect();
   });
   return {

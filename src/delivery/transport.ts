@@ -2,11 +2,14 @@
 // .eml files (the embedded default). Both take the same pre-built raw message + envelope.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../config/index.ts';
 import { envelopeHeaders } from '../ops/outbox.ts';
+import { senderParts } from './message.ts';
 import { smtpSendSeconds } from './metrics.ts';
 
 export interface OutgoingMessage {
@@ -21,16 +24,56 @@ export interface MailTransport {
   send(message: OutgoingMessage): Promise<{ response: string }>;
   /** Checks that the transport can accept mail (SMTP: connect and greet). */
   verify(): Promise<void>;
-  close(): void;
+  /** Ends idle SMTP sessions with QUIT, then closes; resolves once they have ended. */
+  close(): Promise<void>;
 }
 
+type TransportConfig = Pick<
+  Config,
+  'SMTP_URL' | 'SMTP_POOL_SIZE' | 'SMTP_EHLO_NAME' | 'MAIL_FROM' | 'outboxDir'
+>;
+
 /** Creates the transport the config names: SMTP when SMTP_URL is set, else the outbox. */
-export function createTransport(
-  config: Pick<Config, 'SMTP_URL' | 'SMTP_POOL_SIZE' | 'outboxDir'>,
-): MailTransport {
+export function createTransport(config: TransportConfig): MailTransport {
   return config.SMTP_URL
-    ? createSmtpTransport(config.SMTP_URL, config.SMTP_POOL_SIZE)
+    ? createSmtpTransport(config.SMTP_URL, config.SMTP_POOL_SIZE, ehloName(config))
     : createOutboxTransport(config.outboxDir);
+}
+
+/** A name fit for EHLO: a dotted host name, not an IP literal. */
+function isHostName(name: string): boolean {
+  return name.includes('.') && isIP(name) === 0 && /^[A-Za-z0-9.-]+$/.test(name);
+}
+
+/**
+ * The EHLO name: SMTP_EHLO_NAME, else the MAIL_FROM domain, else the machine's name when it is
+ * fully qualified. Never a bare address literal, which strict receivers refuse.
+ */
+export function ehloName(
+  config: Pick<Config, 'SMTP_EHLO_NAME' | 'MAIL_FROM'>,
+  machine: string = hostname(),
+): string {
+  if (config.SMTP_EHLO_NAME) return config.SMTP_EHLO_NAME;
+  const { domain } = senderParts(config.MAIL_FROM);
+  if (isHostName(domain)) return domain;
+  return isHostName(machine) ? machine : 'localhost.localdomain';
+}
+
+/**
+ * Pooled connections left idle this long end with QUIT. Shorter than `socketTimeout`, which
+ * would otherwise destroy the socket first and leave the server logging a lost connection.
+ */
+export const SMTP_IDLE_MS = 5_000;
+const SMTP_SOCKET_TIMEOUT_MS = 30_000;
+/** How long close() waits for a server to answer QUIT. */
+const QUIT_WAIT_MS = 2_000;
+
+/** The parts of nodemailer's pool that close() reaches into (not in its typings). */
+interface PoolInternals {
+  _connections?: Array<{
+    available: boolean;
+    connection?: { quit(): void; once(event: 'end', listener: () => void): void };
+  }>;
 }
 
 function timed<T>(work: () => Promise<T>): Promise<T> {
@@ -47,16 +90,18 @@ function timed<T>(work: () => Promise<T>): Promise<T> {
   );
 }
 
-function createSmtpTransport(url: string, poolSize: number): MailTransport {
+function createSmtpTransport(url: string, poolSize: number, name: string): MailTransport {
   const transporter = nodemailer.createTransport({
     url,
+    name,
     pool: true,
     maxConnections: poolSize,
     maxMessages: Number.POSITIVE_INFINITY,
+    idleTimeout: SMTP_IDLE_MS,
     // A stuck server must not hold a batch forever.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
-    socketTimeout: 30_000,
+    socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
   } satisfies SMTPPool.Options);
   return {
     kind: 'smtp',
@@ -68,7 +113,29 @@ function createSmtpTransport(url: string, poolSize: number): MailTransport {
     async verify() {
       await transporter.verify();
     },
-    close() {
+    async close() {
+      // nodemailer's pool.close() drops idle sockets without QUIT: say goodbye first.
+      const pool = (transporter as unknown as { transporter: PoolInternals }).transporter;
+      // A connection that has just handed over a message turns available a moment later.
+      const settled = Date.now() + QUIT_WAIT_MS;
+      while ((pool._connections ?? []).some((r) => !r.available) && Date.now() < settled) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const idle = (pool._connections ?? []).filter((r) => r.available && r.connection);
+      await Promise.all(
+        idle.map(
+          (resource) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, QUIT_WAIT_MS);
+              resource.available = false;
+              resource.connection!.once('end', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              resource.connection!.quit();
+            }),
+        ),
+      );
       transporter.close();
     },
   };
@@ -95,6 +162,6 @@ function createOutboxTransport(outboxDir: string): MailTransport {
     async verify() {
       mkdirSync(outboxDir, { recursive: true });
     },
-    close() {},
+    async close() {},
   };
 }

@@ -84,6 +84,8 @@ export async function previewDigest(
         template: 'digest',
         subject: digestSubject(frequency, articles.length),
         audienceTopics: topics,
+        // The masthead's date: the day the digest would go out.
+        createdAt: at.toISOString(),
       },
       articles,
       names,

@@ -263,6 +263,15 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         }
       },
     },
+    '0007_campaign_excerpt': {
+      async up(db: Db) {
+        // Send the first N paragraphs of each article and a "Continue reading" link (null: all).
+        await db.schema
+          .alterTable('campaigns')
+          .addColumn('excerpt_paragraphs', 'integer')
+          .execute();
+      },
+    },
   };
 }
 

@@ -111,6 +111,8 @@ export interface CampaignTable {
   finished_at: string | null;
   /** When the whole audience had been written to the ledger. */
   prepared_at: string | null;
+  /** Send only the first N paragraphs of each article (null: the whole article). */
+  excerpt_paragraphs: number | null;
 }
 
 /** `sending`: claimed by a delivery job and handed to SMTP; counted as pending in status. */

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { convert } from 'html-to-text';
 import mjml2html from 'mjml';
-import type { StoredArticle } from '../articles/schema.ts';
+import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
+import { createPersonaliser } from './personalise.ts';
 
 export type TemplateName = 'alert' | 'digest';
 export const templateNames: readonly TemplateName[] = ['alert', 'digest'];
@@ -18,6 +19,10 @@ export interface NewsletterInput {
   subject: string;
   /** alert: one article; digest: articles grouped by topic (display names) */
   groups: Array<{ topicId: string; topicName: string; articles: StoredArticle[] }>;
+  /** Send only the first N paragraphs of each article (with a "Continue reading" link). */
+  excerptParagraphs?: number;
+  /** The issue's date (YYYY-MM-DD) shown in the masthead; default: the day it is compiled. */
+  issueDate?: string;
 }
 
 /** A campaign's newsletter, compiled once: `html` and `text` hold Handlebars placeholders. */
@@ -48,7 +53,10 @@ function loadSources(): Sources {
   const read = (path: string) => readFileSync(resolve(templatesDir, path), 'utf8');
   const layouts = { alert: read('layouts/alert.mjml'), digest: read('layouts/digest.mjml') };
   const partials = {
+    head: read('partials/head.mjml'),
+    preheader: read('partials/preheader.mjml'),
     header: read('partials/header.mjml'),
+    'article-body': read('partials/article-body.mjml'),
     'article-card': read('partials/article-card.mjml'),
     footer: read('partials/footer.mjml'),
   };
@@ -89,7 +97,9 @@ export function defuseBraces(text: string): string {
 /** A digest card's lead: the standfirst, else the first paragraph cut at a word boundary. */
 function cardLead(article: StoredArticle): string {
   if (article.standfirst) return article.standfirst;
-  const first = article.paragraphs[0] ?? '';
+  // The first real paragraph: `paragraphs` also holds the text of headings, lists and quotes.
+  const block = articleBlocks(article).find((b) => b.type === 'paragraph');
+  const first = block?.type === 'paragraph' ? block.text : (article.paragraphs[0] ?? '');
   if (first.length <= CARD_LEAD_CHARS) return first;
   const cut = first.slice(0, CARD_LEAD_CHARS);
   return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), 1))}…`;
@@ -97,7 +107,8 @@ function cardLead(article: StoredArticle): string {
 
 /** The URL when it is http(s); anything else (javascript:, data:…) never reaches a link. */
 export function webUrl(url: string | undefined): string | undefined {
-  return url !== undefined && /^https?:\/\/[^\s]+$/i.test(url) ? url : undefined;
+  // Braces never: they would read as placeholders in the per-recipient stage.
+  return url !== undefined && /^https?:\/\/[^\s{}]+$/i.test(url) ? url : undefined;
 }
 
 /** A copy of the article with every string defused (see defuseBraces) and only web URLs. */
@@ -109,6 +120,7 @@ function defuseArticle(article: StoredArticle): StoredArticle {
     title: defuseBraces(article.title),
     standfirst: d(article.standfirst),
     paragraphs: article.paragraphs.map(defuseBraces),
+    blocks: article.blocks?.map(defuseBlock),
     source: d(article.source),
     byline: d(article.byline),
     image: article.image && {
@@ -121,25 +133,159 @@ function defuseArticle(article: StoredArticle): StoredArticle {
   };
 }
 
+function defuseBlock(block: ArticleBlock): ArticleBlock {
+  const d = (v: string | undefined) => (v === undefined ? undefined : defuseBraces(v));
+  switch (block.type) {
+    case 'paragraph':
+    case 'heading':
+      return { ...block, text: defuseBraces(block.text) };
+    case 'list':
+      return { ...block, items: block.items.map(defuseBraces) };
+    case 'quote':
+      return { ...block, text: defuseBraces(block.text), cite: d(block.cite) };
+    case 'image':
+      return { ...block, alt: d(block.alt), caption: d(block.caption), credit: d(block.credit) };
+  }
+}
+
+/** One text block as the layouts read it: exactly one of its fields is set. */
+interface BlockView {
+  paragraph?: string;
+  heading2?: string;
+  heading3?: string;
+  list?: { ordered: boolean; items: string[] };
+  quote?: { text: string; cite?: string };
+}
+
+interface ImageView {
+  url: string;
+  alt: string;
+  /** Caption and credit in one line ("… Photo: AFP"), when there is either. */
+  note?: string;
+}
+
+/** Consecutive text blocks share one MJML text element; an image stands alone between them. */
+type BodyRun =
+  | { blocks: BlockView[]; image?: undefined }
+  | { image: ImageView; blocks?: undefined };
+
+function imageNote(caption: string | undefined, credit: string | undefined): string | undefined {
+  if (caption && credit) return `${caption} Photo: ${credit}`;
+  return caption ?? (credit ? `Photo: ${credit}` : undefined);
+}
+
+/** Groups blocks into runs; images without a web URL are dropped (nothing to show). */
+function bodyRuns(blocks: ArticleBlock[]): BodyRun[] {
+  const runs: BodyRun[] = [];
+  for (const block of blocks) {
+    if (block.type === 'image') {
+      const url = webUrl(block.url);
+      if (url)
+        runs.push({
+          image: {
+            url,
+            alt: block.alt ?? block.caption ?? '',
+            note: imageNote(block.caption, block.credit),
+          },
+        });
+      continue;
+    }
+    const view: BlockView =
+      block.type === 'paragraph'
+        ? { paragraph: block.text }
+        : block.type === 'heading'
+          ? block.level === 2
+            ? { heading2: block.text }
+            : { heading3: block.text }
+          : block.type === 'list'
+            ? { list: { ordered: block.ordered, items: block.items } }
+            : { quote: { text: block.text, cite: block.cite } };
+    const last = runs[runs.length - 1];
+    if (last?.blocks) last.blocks.push(view);
+    else runs.push({ blocks: [view] });
+  }
+  return runs;
+}
+
+/**
+ * The first `paragraphs` paragraph blocks and whatever precedes them (headings, lists, quotes,
+ * images); `cut` tells whether anything was left out.
+ */
+export function excerptBlocks(
+  blocks: ArticleBlock[],
+  paragraphs: number,
+): { blocks: ArticleBlock[]; cut: boolean } {
+  let seen = 0;
+  for (let i = 0; i < blocks.length; i++) {
+    if (blocks[i]!.type === 'paragraph' && ++seen === paragraphs) {
+      return { blocks: blocks.slice(0, i + 1), cut: i + 1 < blocks.length };
+    }
+  }
+  return { blocks, cut: false };
+}
+
+/** `1 December 2026` for `2026-12-01` (the masthead's date, read as a calendar day). */
+function issueDateLabel(isoDate: string): string {
+  const date = new Date(`${isoDate}T12:00:00Z`);
+  return Number.isNaN(date.getTime())
+    ? isoDate
+    : new Intl.DateTimeFormat('en-GB', {
+        weekday: 'long',
+        day: 'numeric',
+        month: 'long',
+        year: 'numeric',
+        timeZone: 'UTC',
+      }).format(date);
+}
+
+/**
+ * Zero-width and non-breaking fillers after the preheader, so inbox previews do not run on
+ * into the masthead text when the preheader is short (the usual `&#847; &zwnj; &nbsp;` run).
+ */
+const PREHEADER_PADDING = '&#847; &zwnj; &nbsp; '.repeat(60);
+
 /** The view model the MJML layouts read (brand, postal address, groups of article views). */
-function viewModel(input: NewsletterInput, config: Config) {
+function viewModel(input: NewsletterInput, config: Config, issueDate: string) {
   const groups = input.groups.map((group) => ({
     topicName: defuseBraces(group.topicName),
     articles: group.articles.map((raw) => {
       const article = defuseArticle(raw);
+      const all = articleBlocks(article);
+      // An excerpt needs somewhere to continue reading.
+      const excerpt =
+        input.excerptParagraphs !== undefined && article.url
+          ? excerptBlocks(all, input.excerptParagraphs)
+          : { blocks: all, cut: false };
+      const image = article.image;
+      // A caption or credit without a photo to go with would describe nothing.
+      const leadImage = image?.url
+        ? {
+            url: image.url,
+            alt: image.alt ?? image.caption ?? article.title,
+            note: imageNote(image.caption, image.credit),
+          }
+        : undefined;
       return {
         article,
-        paragraphs: article.paragraphs,
+        runs: bodyRuns(excerpt.blocks),
+        excerpted: excerpt.cut,
+        leadImage,
+        byline: article.byline ? `By ${article.byline}` : undefined,
+        linkLabel: article.title,
         lead: defuseBraces(cardLead(raw)),
-        imageAlt: article.image?.alt ?? article.image?.caption ?? article.title,
+        isLead: false,
       };
     }),
   }));
   const first = groups[0]?.articles[0];
+  // One h1 per message: the first headline; later ones in a multi-article alert are h2.
+  if (first) first.isLead = true;
   return {
     subject: defuseBraces(input.subject),
     preview: first ? (first.article.standfirst ?? first.lead) : '',
+    preheaderPadding: PREHEADER_PADDING,
     brand: defuseBraces(senderName(config.MAIL_FROM)),
+    issueDateLabel: issueDateLabel(issueDate),
     postalAddress: defuseBraces(config.POSTAL_ADDRESS),
     groups,
   };
@@ -153,10 +299,17 @@ export function senderName(mailFrom: string): string {
 
 /** Renders a layout's MJML source for an input: article data in, recipient placeholders kept. */
 export function renderMjml(input: NewsletterInput, config: Config): string {
-  return stage1Template(input.template)(viewModel(input, config));
+  return stage1Template(input.template)(viewModel(input, config, input.issueDate ?? today()));
 }
 
-/** Turns compiled HTML into the plain-text part: reads as the article, links listed. */
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/**
+ * Turns compiled HTML into the plain-text part: reads as the article, links listed. The footer
+ * is left out here: `textFooter` writes it with one link per line.
+ */
 export function htmlToText(html: string): string {
   return convert(html, {
     wordwrap: 78,
@@ -165,11 +318,75 @@ export function htmlToText(html: string): string {
       { selector: 'title', format: 'skip' },
       // The hidden preheader is for inbox previews only.
       { selector: 'div.preheader', format: 'skip' },
+      { selector: 'div.hd-footer', format: 'skip' },
+      { selector: 'h1', options: { uppercase: false, leadingLineBreaks: 1 } },
+      { selector: 'h2', options: { uppercase: false, leadingLineBreaks: 2 } },
+      { selector: 'h3', options: { uppercase: false, leadingLineBreaks: 2 } },
       { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['<', '>'] } },
+      // A digest headline's link is repeated by the card's "Read …" line: list the URL once.
+      { selector: 'a.hd-headline', format: 'anchor', options: { ignoreHref: true } },
     ],
   })
     .replace(/\n{3,}/g, '\n\n')
     .trim();
+}
+
+/** The text part's footer: why, one link per line (URLs never share a line), the address. */
+function textFooter(postalAddress: string): string {
+  return [
+    '-- ',
+    '{{reason}}',
+    '',
+    'Unsubscribe: {{{unsubscribeUrl}}}',
+    'Manage your preferences: {{{preferencesUrl}}}',
+    '',
+    defuseBraces(postalAddress),
+  ].join('\n');
+}
+
+/**
+ * MJML writes `height="auto"` on images, which is not a valid attribute value (heights are
+ * pixels); the inline style already says `height:auto`, so the attribute goes.
+ */
+function dropAutoHeight(html: string): string {
+  return html.replace(/<img\b[^>]*>/g, (tag) => tag.replace(/\sheight="auto"/, ''));
+}
+
+/** Subjects longer than this are cut in most inbox lists. */
+export const SUBJECT_WARN_CHARS = 80;
+/** Gmail clips messages whose HTML passes 102 kB; warn with room for links and headers. */
+export const HTML_WARN_BYTES = 90 * 1024;
+
+/**
+ * Warnings about a compiled newsletter, for the editor creating it: a long subject, HTML near
+ * Gmail's clipping size (measured with a recipient's links filled in).
+ */
+export function newsletterWarnings(
+  compiled: CompiledNewsletter,
+  config: Pick<Config, 'PUBLIC_URL'>,
+): string[] {
+  const warnings: string[] = [];
+  const subjectLength = [...compiled.subject].length;
+  if (subjectLength > SUBJECT_WARN_CHARS) {
+    warnings.push(
+      `subject: ${subjectLength} characters; inboxes show about ${SUBJECT_WARN_CHARS}, the rest is cut`,
+    );
+  }
+  // A real token is about 150 characters; the sample is as long.
+  const sampleUrl = `${config.PUBLIC_URL}/unsubscribe?token=${'x'.repeat(150)}`;
+  const { html } = createPersonaliser(compiled)({
+    name: 'Sample Reader',
+    followedTopicNames: [],
+    unsubscribeUrl: sampleUrl,
+    preferencesUrl: sampleUrl,
+  });
+  const bytes = Buffer.byteLength(html, 'utf8');
+  if (bytes > HTML_WARN_BYTES) {
+    warnings.push(
+      `html: ${Math.round(bytes / 1024)} kB; Gmail clips messages over 102 kB (hiding the unsubscribe link): send an excerpt or fewer articles`,
+    );
+  }
+  return warnings;
 }
 
 /** The cache key: layouts + partials + input + the config values the templates read. */
@@ -195,7 +412,9 @@ export function compileNewsletter(
   input: NewsletterInput,
   config: Config,
 ): Promise<CompiledNewsletter> {
-  const hash = contentHash(input, config);
+  // The day is fixed here, so the cache key changes with it.
+  const dated: NewsletterInput = { ...input, issueDate: input.issueDate ?? today() };
+  const hash = contentHash(dated, config);
   const hit = cache.get(hash);
   if (hit) {
     // Re-insert so the map's order doubles as least-recently-used.
@@ -203,7 +422,7 @@ export function compileNewsletter(
     cache.set(hash, hit);
     return hit;
   }
-  const pending = compileUncached(input, config, hash);
+  const pending = compileUncached(dated, config, hash);
   cache.set(hash, pending);
   pending.catch(() => cache.delete(hash));
   if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value!);
@@ -222,6 +441,7 @@ async function compileUncached(
     validationLevel: 'strict',
     keepComments: false,
   });
-  const html = result.html;
-  return { hash, subject: input.subject, html, text: htmlToText(html) };
+  const html = dropAutoHeight(result.html);
+  const text = `${htmlToText(html)}\n\n${textFooter(config.POSTAL_ADDRESS)}`;
+  return { hash, subject: input.subject, html, text };
 }

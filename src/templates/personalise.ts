@@ -63,6 +63,56 @@ function escapeAttr(value: string): string {
     .replace(/'/g, '&#39;');
 }
 
+/** Width of the text part's lines (RFC 3676's recommended at most 78). */
+const TEXT_WIDTH = 78;
+
+/**
+ * Wraps one line at spaces so no piece exceeds `width` unless it is a single word (a URL);
+ * greedy, as html-to-text wraps the rest of the text part.
+ */
+export function wrapLine(line: string, width = TEXT_WIDTH): string[] {
+  if (line.length <= width) return [line];
+  const lines: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (current === '') current = word;
+    else if (current.length + 1 + word.length <= width) current += ` ${word}`;
+    else {
+      lines.push(current);
+      current = word;
+    }
+  }
+  lines.push(current);
+  return lines;
+}
+
+/**
+ * Compiles the text part into static runs (wrapped at compile time by html-to-text) and the
+ * lines holding placeholders, which are wrapped after they are filled in: a line is only as
+ * long as its filled-in value makes it. Lines end in CRLF, as a text/plain part should.
+ */
+function compileText(text: string): (values: Record<string, string>) => string {
+  const pieces: Array<string | Handlebars.TemplateDelegate> = [];
+  let run: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('{{')) {
+      run.push(line);
+      continue;
+    }
+    if (run.length) pieces.push(`${run.join('\r\n')}\r\n`);
+    run = [];
+    pieces.push(env.compile(line, { ...compileOptions, noEscape: true }));
+  }
+  const tail = run.join('\r\n');
+  return (values) => {
+    let out = '';
+    for (const piece of pieces) {
+      out += typeof piece === 'string' ? piece : `${wrapLine(piece(values)).join('\r\n')}\r\n`;
+    }
+    return tail ? out + tail : out.slice(0, -2);
+  };
+}
+
 /** The "why you get this" sentence for a list of followed topic names. */
 function reasonFor(topicNames: string[]): string {
   const topics = topicNames.map(displayName).filter((t) => t.length > 0);
@@ -79,7 +129,7 @@ export function createPersonaliser(compiled: CompiledNewsletter): Render {
   const cached = renderers.get(compiled.hash);
   if (cached) return cached;
   const html = env.compile(compiled.html, compileOptions);
-  const text = env.compile(compiled.text, { ...compileOptions, noEscape: true });
+  const text = compileText(compiled.text);
   // Recipients share a handful of topic combinations: build each sentence once.
   const reasons = new Map<string, string>();
   const render: Render = (vars) => {

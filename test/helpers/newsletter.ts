@@ -84,3 +84,37 @@ export function digestInput(): NewsletterInput {
     ],
   };
 }
+
+/** The fixture with a photo and a body using every block type (as the parsers may fill it). */
+export function blocksArticle(id = 4): StoredArticle {
+  const base = fixtureArticle(id);
+  const [first, second, third] = base.paragraphs;
+  return {
+    ...base,
+    byline: 'Jane Doe',
+    standfirst: 'The foreign minister prepares the ground for a state visit by Vladimir Putin.',
+    image: {
+      url: 'https://img.example.com/lavrov.jpg',
+      alt: 'Sergei Lavrov at the airport in Beijing',
+      caption: 'Mr Sergei Lavrov was in the Chinese capital.',
+      credit: 'AFP',
+    },
+    blocks: [
+      { type: 'paragraph', text: first! },
+      { type: 'heading', level: 2, text: 'A visit long in the making' },
+      { type: 'paragraph', text: second! },
+      { type: 'list', ordered: false, items: ['Energy deals', 'Security in Central Asia'] },
+      { type: 'list', ordered: true, items: ['Arrival', 'Forum', 'Talks'] },
+      { type: 'quote', text: 'Our relations are at their best in history.', cite: 'Sergei Lavrov' },
+      {
+        type: 'image',
+        url: 'https://img.example.com/square.jpg',
+        alt: 'Tiananmen Square',
+        caption: 'Tiananmen Square.',
+        credit: 'Reuters',
+      },
+      { type: 'heading', level: 3, text: 'What comes next' },
+      { type: 'paragraph', text: third! },
+    ],
+  };
+}

@@ -26,6 +26,7 @@ import {
 } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
+import { campaignWarnings } from '../../delivery/renderer.ts';
 import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -101,6 +102,7 @@ export function register(program: Command): void {
     .option('--topics <a;b>', 'audience topics (default: the articles’ topics)')
     .option('--subject <subject>', 'subject line (default: the first article’s title)')
     .option('--template <name>', 'alert or digest', 'alert')
+    .option('--excerpt <n>', 'send the first N paragraphs and a "Continue reading" link')
     .option('--json', 'print JSON')
     .action(
       async (options: {
@@ -108,6 +110,7 @@ export function register(program: Command): void {
         topics?: string;
         subject?: string;
         template: string;
+        excerpt?: string;
         json?: boolean;
       }) => {
         const parsed = createCampaignSchema.safeParse({
@@ -115,6 +118,7 @@ export function register(program: Command): void {
           topics: options.topics,
           subject: options.subject,
           template: options.template,
+          excerpt: options.excerpt,
         });
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
@@ -126,11 +130,14 @@ export function register(program: Command): void {
             parsed.data,
             deps.now().toISOString(),
           );
-          if (options.json) printJson({ ...created, audienceSize });
-          else
+          const warnings = await campaignWarnings(deps.db, deps.config, created);
+          if (options.json) printJson({ ...created, audienceSize, warnings });
+          else {
             process.stdout.write(
               `campaign ${created.id} "${created.subject}" (draft): audience ${audienceSize}\n`,
             );
+            for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+          }
         });
       },
     );

@@ -22,6 +22,7 @@ import {
 } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
+import { campaignWarnings } from '../../delivery/renderer.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
@@ -84,7 +85,10 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
     const created = await guard(() =>
       createCampaign(app.store.db, input, deps.now().toISOString()),
     );
-    return reply.status(201).send({ ...created.campaign, audienceSize: created.audienceSize });
+    const warnings = await campaignWarnings(app.store.db, app.config, created.campaign);
+    return reply
+      .status(201)
+      .send({ ...created.campaign, audienceSize: created.audienceSize, warnings });
   });
 
   fastify.get('/api/campaigns/:id', async (request) => {
