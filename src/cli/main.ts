@@ -18,6 +18,7 @@ const FAMILIES: Record<string, () => Promise<Family>> = {
   render: () => import('./commands/render.ts'),
   digests: () => import('./commands/digests.ts'),
   demo: () => import('./commands/demo.ts'),
+  feeds: () => import('./commands/feeds.ts'),
 };
 
 /** Which family defines each top-level command. */
@@ -37,6 +38,7 @@ const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
   render: 'render',
   digests: 'digests',
   demo: 'demo',
+  feeds: 'feeds',
 };
 
 const program = new Command()

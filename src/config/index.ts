@@ -79,6 +79,11 @@ export const envSchema = z.object({
   CONFIRM_TTL_HOURS: positiveInt.default(72),
   PUBLIC_RATE_LIMIT: positiveInt.default(120),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Feed and linked-page fetches: whole-request time limit and body size cap. */
+  FEED_TIMEOUT_MS: positiveInt.default(15_000),
+  FEED_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
+  /** Consecutive failed polls after which a feed is shown as failing. */
+  FEED_FAILING_AFTER: positiveInt.default(3),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -6,6 +6,7 @@ import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
@@ -29,5 +30,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(campaignRoutes, { app });
   await server.register(publicRoutes, { app });
   await server.register(subscriberRoutes, { app });
+  await server.register(feedRoutes, { app });
   return server;
 }

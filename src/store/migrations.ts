@@ -9,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import type { StoreDialect } from './db.ts';
+import { newsroomMigrations } from './migrations-newsroom.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
@@ -209,6 +210,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('campaigns').addColumn('prepared_at', 'text').execute();
       },
     },
+    ...newsroomMigrations(dialect),
   };
 }
 
