@@ -19,6 +19,7 @@ const FAMILIES: Record<string, () => Promise<Family>> = {
   digests: () => import('./commands/digests.ts'),
   demo: () => import('./commands/demo.ts'),
   feeds: () => import('./commands/feeds.ts'),
+  alerts: () => import('./commands/alerts.ts'),
 };
 
 /** Which family defines each top-level command. */
@@ -39,6 +40,7 @@ const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
   digests: 'digests',
   demo: 'demo',
   feeds: 'feeds',
+  alerts: 'alerts',
 };
 
 const program = new Command()

@@ -20,7 +20,10 @@ export interface PollDeps {
   config: Pick<Config, 'FEED_TIMEOUT_MS' | 'FEED_MAX_BYTES' | 'FEED_FAILING_AFTER'>;
   logger: Logger;
   now?: () => Date;
-  /** Called once for each article a poll created (alert rules hook in here). */
+  /**
+   * Called for the article of each item new to the feed, before the item is recorded (alert
+   * rules hook in here; it must be idempotent per article).
+   */
   onNewArticle?: (article: StoredArticle) => Promise<void>;
 }
 

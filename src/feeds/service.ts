@@ -1,5 +1,6 @@
 // What the CLI, the API and the worker do with feeds, in one place: add (store + scheduler),
 // remove, poll now, and the poll dependencies (with the alert-rule hook).
+import { alertForArticle } from '../alerts/create.ts';
 import type { App } from '../app.ts';
 import type { Queues } from '../delivery/queues.ts';
 import { type PollDeps, type PollReport, pollFeed } from './poll.ts';
@@ -13,12 +14,17 @@ import {
 } from './repository.ts';
 import { scheduleFeed, unscheduleFeed } from './schedule.ts';
 
-export function pollDeps(
-  app: App,
-  _queues: Pick<Queues, 'campaigns'>,
-  now: () => Date = () => new Date(),
-): PollDeps {
-  return { db: app.store.db, config: app.config, logger: app.logger, now };
+export function pollDeps(app: App, queues: Queues, now: () => Date = () => new Date()): PollDeps {
+  const alertDeps = { db: app.store.db, config: app.config, queues, now, logger: app.logger };
+  return {
+    db: app.store.db,
+    config: app.config,
+    logger: app.logger,
+    now,
+    onNewArticle: async (article) => {
+      await alertForArticle(alertDeps, article);
+    },
+  };
 }
 
 export async function addAndScheduleFeed(
@@ -47,7 +53,7 @@ export async function removeAndUnscheduleFeed(
 /** Polls the named feeds (all when none), one after another. */
 export async function pollNow(
   app: App,
-  queues: Pick<Queues, 'campaigns'>,
+  queues: Queues,
   ids?: readonly number[],
 ): Promise<PollReport[]> {
   const deps = pollDeps(app, queues);

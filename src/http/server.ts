@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { feedRoutes } from './routes/feeds.ts';
@@ -31,5 +32,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(publicRoutes, { app });
   await server.register(subscriberRoutes, { app });
   await server.register(feedRoutes, { app });
+  await server.register(alertRoutes, { app });
   return server;
 }

@@ -62,6 +62,11 @@ export function newsroomMigrations(dialect: StoreDialect): Record<string, Migrat
           .addColumn('article_id', 'integer', (c) => c.primaryKey())
           .addColumn('campaign_id', 'integer', (c) => c.notNull().unique())
           .addColumn('rule_id', 'integer', (c) => c.notNull())
+          .addColumn('mode', 'text', (c) => c.notNull())
+          /** For a hold: when it ends and the alert goes out (unless an editor stopped it). */
+          .addColumn('send_at', 'text')
+          /** When the hold was scheduled; null while a crash left it unscheduled. */
+          .addColumn('placed_at', 'text')
           .addColumn('created_at', 'text', (c) => c.notNull())
           .execute();
         // Alerts a subscriber was sent (the frequency cap counts these in a rolling 24 h) and

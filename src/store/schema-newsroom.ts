@@ -51,6 +51,9 @@ export interface AlertCampaignTable {
   article_id: number;
   campaign_id: number;
   rule_id: number;
+  mode: AlertMode;
+  send_at: string | null;
+  placed_at: string | null;
   created_at: string;
 }
 
