@@ -90,7 +90,6 @@ export function newsroomMigrations(dialect: StoreDialect): Record<string, Migrat
           .addColumn('article_ids', 'text', (c) => c.notNull())
           .addColumn('reason', 'text', (c) => c.notNull())
           .addColumn('created_at', 'text', (c) => c.notNull())
-          .addColumn('folded_at', 'text')
           .addPrimaryKeyConstraint('alert_held_pk', ['subscriber_id', 'campaign_id'])
           .execute();
 

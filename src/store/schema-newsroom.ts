@@ -70,7 +70,6 @@ export interface AlertHeldTable {
   article_ids: string;
   reason: 'cap' | 'quiet-hours';
   created_at: string;
-  folded_at: string | null;
 }
 
 export interface WelcomeMailTable {
