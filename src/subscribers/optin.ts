@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
+import { createWelcome } from '../welcome/create.ts';
 import type { ConfirmationRecipient } from './confirmation.ts';
 import { recordEvent, removeSuppression, suppressionOf } from './events.ts';
 import {
@@ -87,5 +88,6 @@ export async function confirmSubscription(
   if (reason === 'unsubscribe') await removeSuppression(db, before.email);
   await confirmSubscriber(db, subscriberId, now);
   await recordEvent(db, 'confirmed', { subscriberId }, now);
+  await createWelcome(db, subscriberId, now);
   return 'confirmed';
 }
