@@ -1,5 +1,7 @@
 // Alert rules as data: validated on the way in (a 400 naming the field), listed, removed;
 // with no rules nothing becomes an alert.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertForArticle } from '../src/alerts/create.ts';
@@ -89,4 +91,32 @@ describe('alert rules API (sqlite)', () => {
     expect((await call('DELETE', `/api/alert-rules/${rule.id}`)).statusCode).toBe(404);
     expect((await call('GET', '/api/alert-rules')).json()).toEqual([]);
   });
+
+  it('does the same from the CLI, one JSON document per command', async () => {
+    const env = { ...process.env, DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'silent' };
+    const herald = (...args: string[]) =>
+      promisify(execFile)('node', ['bin/herald.js', ...args], { env });
+    const refused = await herald('alerts', 'add', '--topic', 'china', '--mode', 'hold').catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused).toMatchObject({ code: 2 });
+    expect((refused as { stderr: string }).stderr).toMatch(/^herald: hold: a hold rule needs/);
+    const added = JSON.parse(
+      (
+        await herald(
+          'alerts',
+          'add',
+          '--topic',
+          'climate',
+          '--mode',
+          'approval',
+          '--min-strength',
+          '5',
+          '--json',
+        )
+      ).stdout,
+    );
+    expect(added).toMatchObject({ topic: 'climate', mode: 'approval', minStrength: 5 });
+    expect(JSON.parse((await herald('alerts', 'list', '--json')).stdout)).toEqual([added]);
+  }, 240_000);
 });

@@ -46,8 +46,8 @@ export function register(program: Command): void {
         await withApp(async (app) => {
           const rule = await addAlertRule(app.store.db, {
             topic: options.topic,
-            mode: options.mode as 'hold',
-            minStrength: options.minStrength as unknown as number,
+            mode: options.mode as 'approval' | 'hold',
+            minStrength: options.minStrength,
             ...(options.hold !== undefined ? { hold: options.hold } : {}),
           }).catch(asUserError);
           if (options.json) printJson(rule);
