@@ -1,6 +1,7 @@
 // The `herald` command line: one module per command family under ./commands. Only the family
 // of the command being run is loaded (a family pulls in MJML, BullMQ, parsers…: seconds of
 // start-up), all of them for `--help` or an unknown command.
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { reportFatal } from './context.ts';
 
@@ -39,9 +40,29 @@ const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
   demo: 'demo',
 };
 
+/**
+ * The version in Herald's package.json, found by walking up from this module: the sources
+ * (src/cli) and the build (dist/src/cli) sit at different depths below it.
+ */
+function packageVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    const file = new URL('package.json', dir);
+    if (existsSync(file)) {
+      const manifest = JSON.parse(readFileSync(file, 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (manifest.name === 'herald' && typeof manifest.version === 'string')
+        return manifest.version;
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
+}
+
 const program = new Command()
   .name('herald')
   .description('Herald: newsletters from articles, fanned out by BullMQ workers on Redis')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 
