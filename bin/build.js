@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build` (and `prepare`, so `npm ci` builds): compiles src/ and workers/ to dist/ with
 // tsc -p tsconfig.build.json, and copies what the code reads next to itself at run time
-// (src/**/*.yaml, the demo article, templates/). Options:
+// (src/**/*.yaml, the demo article, templates/), and saves the text of `herald --help`. Options:
 //   --no-check   emit without type-checking (typecheck is its own CI step; tests use this)
 //   --if-stale   do nothing when dist/ was built from exactly these inputs (content hash)
 // The new build is made beside dist/ and swapped in, so a `herald` started meanwhile never
@@ -104,6 +104,22 @@ for (const file of files('src')) {
   if (!file.endsWith('.ts') && !file.endsWith('.md')) cpSync(join(ROOT, file), join(staging, file));
 }
 cpSync(join(ROOT, 'templates'), join(staging, 'templates'), { recursive: true });
+// `herald --help` would load every command family (seconds of CPU) to print a text fixed by
+// the code: print it once now, with everything loaded, for main.js to serve as it is.
+try {
+  const help = execFileSync(process.execPath, [join(staging, 'src/cli/main.js'), '--help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  writeFileSync(join(staging, 'src/cli/main.help.txt'), help);
+} catch {
+  rmSync(staging, { recursive: true, force: true });
+  process.stderr.write(
+    'build: the built `herald --help` failed (see above); dist/ left as it was\n',
+  );
+  process.exit(1);
+}
 writeFileSync(join(staging, STAMP), hash);
 
 const old = join(ROOT, `dist.old-${process.pid}`);
