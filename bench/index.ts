@@ -1,13 +1,16 @@
-// `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both] [--only fanout|render|cli]
-// [--naive-sample N] [--workers K] [--profile DIR] [--runs N]`: the fan-out bench (a raw
-// transport, b naive, c Herald) per dialect, then the rendering bench (bench/render.ts) when it
-// exists, then the CLI start-up bench (bench/cli.ts: --runs runs per command, default 10).
+// `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both]
+// [--only fanout|render|cli|ledger] [--naive-sample N] [--workers K] [--profile DIR] [--runs N]`:
+// the fan-out bench (a raw transport, b naive, c Herald) per dialect, then the rendering bench
+// (bench/render.ts) when it exists, then the CLI start-up bench (bench/cli.ts: --runs runs per
+// command, default 10). The ledger bench (bench/ledger.ts: fan-out and digest tick alone, per
+// dialect) runs only when asked for with --only ledger.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCliBench } from './cli.ts';
 import { type FanoutResult, profileDirectory, runFanoutBench } from './fanout.ts';
+import { runLedgerBench } from './ledger.ts';
 import { startSinkProcess } from './sink-client.ts';
 import { type BenchDialect, DIALECTS } from './store.ts';
 
@@ -52,8 +55,8 @@ function readOptions() {
   if (!Number.isInteger(runs) || runs < 1 || runs > 100)
     fail(`--runs must be a whole number from 1 to 100 (got "${values.runs}")`);
   const only = values.only;
-  if (only !== undefined && !['fanout', 'render', 'cli'].includes(only))
-    fail(`--only must be fanout, render or cli (got "${only}")`);
+  if (only !== undefined && !['fanout', 'render', 'cli', 'ledger'].includes(only))
+    fail(`--only must be fanout, render, cli or ledger (got "${only}")`);
   return { recipients, naiveSample, dialects, only, workers, runs, profile: values.profile };
 }
 
@@ -157,6 +160,25 @@ async function runCliPart(runs: number): Promise<boolean> {
   }
 }
 
+/** Runs the ledger bench for each dialect and prints its lines; returns whether it passed. */
+async function runLedgerPart(dialects: BenchDialect[], recipients: number): Promise<boolean> {
+  try {
+    for (const dialect of dialects) {
+      const r = await runLedgerBench(dialect, recipients);
+      const target = dialect === 'sqlite' ? 2_000 : 3_000;
+      process.stdout.write(
+        `\nLedger preparation on ${dialect}: ${int(r.recipients)} followers, ${int(r.suppressed)} suppressed\n` +
+          `  fanOutCampaign (ledger + ${r.batches} batch jobs)  ${ms(r.fanOutMs)} ${r.fanOutMs <= target ? '✓' : '✗'} (target ≤ ${ms(target)} at 100,000)\n` +
+          `  digest tick (${int(r.digestQueued)} digests queued)      ${ms(r.digestTickMs)}\n`,
+      );
+    }
+    return true;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return false;
+  }
+}
+
 const options = readOptions();
 let ok = true;
 const wants = (part: 'fanout' | 'render' | 'cli') =>
@@ -187,4 +209,6 @@ if (wants('fanout')) {
 }
 if (wants('render')) ok = runRenderBench() && ok;
 if (wants('cli')) ok = (await runCliPart(options.runs)) && ok;
+if (options.only === 'ledger')
+  ok = (await runLedgerPart(options.dialects, options.recipients)) && ok;
 process.exit(ok ? 0 : 1);
