@@ -1,8 +1,8 @@
 // A campaign's fan-out: compile once, write the audience into the ledger page by page, and
 // enqueue one batch job per page. Safe to run again after a crash: it resumes from the ledger.
 import type { Queue } from 'bullmq';
-import { type Kysely, sql } from 'kysely';
-import { type AudienceMember, followsAny } from '../campaigns/audience.ts';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import type { AudienceMember } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import { nextLocalOccurrence, parseLocalTime } from '../campaigns/schedule.ts';
@@ -73,23 +73,35 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     let afterId = Number(resume?.last_id ?? 0);
     let batchNo = Number(resume?.last_batch ?? 0);
     const topics = campaign.audienceTopics;
+    // A local-time page is one batch per due instant; any other page holds several batches.
+    const pageSize = config.BATCH_SIZE * (campaign.localTime ? 1 : BATCHES_PER_PAGE);
     for (;;) {
-      const lastId = await audiencePageEnd(db, topics, afterId, config.BATCH_SIZE);
-      if (lastId === null) break;
-      const page = { topics, afterId, lastId };
-      // One batch per due instant within the page (a single one unless local-time scheduled).
+      const end = await audiencePageEnd(db, topics, afterId, pageSize);
+      if (end === null) break;
+      const page = { topics, afterId, lastId: end.lastId };
       const zones = campaign.localTime ? await audienceZones(db, page) : [];
-      const plan = planPage(campaign, zones, batchNo, deps.now());
+      const plan = planPage(
+        campaign,
+        { zones, members: end.members },
+        batchNo,
+        config.BATCH_SIZE,
+        deps.now(),
+      );
       await writeAudiencePage(db, campaignId, page, plan, nowIso());
       batchNo += plan.batches.length;
       const pending = await pendingByBatch(db, campaignId, plan.batches[0]!.batchNo, batchNo);
+      // One addBulk per due instant; a batch whose members are all suppressed gets no job.
+      const byDue = new Map<string | null, number[]>();
       for (const batch of plan.batches) {
-        if (!pending.has(batch.batchNo)) continue; // every member suppressed: nothing to send
-        const delay = batch.dueAt ? Date.parse(batch.dueAt) - deps.now().getTime() : 0;
-        await enqueueBatches(deps.queues.deliveries, config, campaignId, [batch.batchNo], delay);
-        batches += 1;
+        if (!pending.has(batch.batchNo)) continue;
+        byDue.set(batch.dueAt, [...(byDue.get(batch.dueAt) ?? []), batch.batchNo]);
       }
-      afterId = lastId;
+      for (const [dueAt, batchNos] of byDue) {
+        const delay = dueAt ? Date.parse(dueAt) - deps.now().getTime() : 0;
+        await enqueueBatches(deps.queues.deliveries, config, campaignId, batchNos, delay);
+        batches += batchNos.length;
+      }
+      afterId = end.lastId;
     }
     await db
       .updateTable('campaigns')
@@ -123,28 +135,60 @@ interface AudiencePageRange {
   lastId: number;
 }
 
-/** The last subscriber id of the next `limit` audience members after `afterId`; null when none. */
+type SubscriberScope = Database & { s: Database['subscribers'] };
+
+/**
+ * `subscribers as s` follows one of the topics (the audience filter of campaigns/audience.ts),
+ * with the page's id bounds repeated on the follows so that PostgreSQL reads only the page's
+ * part of them whichever join it picks.
+ */
+function followsAnyWithin(
+  eb: ExpressionBuilder<SubscriberScope, 's'>,
+  topics: readonly string[],
+  afterId: number,
+  lastId?: number,
+) {
+  return eb.exists(
+    eb
+      .selectFrom('subscriptions as f')
+      .select('f.subscriber_id')
+      .whereRef('f.subscriber_id', '=', 's.id')
+      .where('f.subscriber_id', '>', afterId)
+      .$if(lastId !== undefined, (qb) => qb.where('f.subscriber_id', '<=', lastId!))
+      .where('f.topic_id', 'in', [...topics]),
+  );
+}
+
+/** Audience batches written by one INSERT … SELECT (local-time campaigns: one). */
+const BATCHES_PER_PAGE = 10;
+
+/**
+ * The next page of at most `limit` audience members after `afterId`: its last subscriber id
+ * and how many members it holds; null when none is left.
+ */
 async function audiencePageEnd(
   db: Kysely<Database>,
   topics: readonly string[],
   afterId: number,
   limit: number,
-): Promise<number | null> {
+): Promise<{ lastId: number; members: number } | null> {
   if (topics.length === 0) return null;
   const page = db
     .selectFrom('subscribers as s')
     .select('s.id')
     .where('s.status', '=', 'active')
     .where('s.id', '>', afterId)
-    .where((eb) => followsAny(eb, topics))
+    .where((eb) => followsAnyWithin(eb, topics, afterId))
     .orderBy('s.id')
     .limit(limit)
     .as('page');
   const row = await db
     .selectFrom(page)
-    .select((eb) => eb.fn.max('page.id').as('last_id'))
+    .select((eb) => [eb.fn.max('page.id').as('last_id'), eb.fn.countAll().as('members')])
     .executeTakeFirst();
-  return row?.last_id == null ? null : Number(row.last_id);
+  return row?.last_id == null
+    ? null
+    : { lastId: Number(row.last_id), members: Number(row.members) };
 }
 
 /** The audience's members in a page range, as a subscriber query (alias `s`). */
@@ -154,7 +198,7 @@ function pageMembers(db: Kysely<Database>, page: AudiencePageRange) {
     .where('s.status', '=', 'active')
     .where('s.id', '>', page.afterId)
     .where('s.id', '<=', page.lastId)
-    .where((eb) => followsAny(eb, page.topics));
+    .where((eb) => followsAnyWithin(eb, page.topics, page.afterId, page.lastId));
 }
 
 /** The time zones of a page's members (local-time campaigns plan one due instant per zone). */
@@ -166,31 +210,46 @@ async function audienceZones(db: Kysely<Database>, page: AudiencePageRange): Pro
 export interface PagePlan {
   /** The page's batches in due order, numbered on from the campaign's last batch. */
   batches: Array<{ batchNo: number; dueAt: string | null }>;
-  /** Each zone's batch (local-time campaigns); zones not listed go to the first batch. */
-  zoneBatch: Map<string, number>;
+  /**
+   * Local-time campaigns: each zone's batch (a zone not listed goes to the first batch).
+   * Otherwise null: the members fill batches of `batchSize` in id order.
+   */
+  zoneBatch: Map<string, number> | null;
+  batchSize: number;
 }
 
-/** Numbers a page's batches: one per due instant of its members' zones (see groupByDue). */
+/**
+ * Numbers a page's batches: for a local-time campaign one per due instant of its members'
+ * zones (see groupByDue), otherwise enough batches of `batchSize` for its members, all due
+ * at once (or at the scheduled instant when that is still ahead).
+ */
 export function planPage(
   campaign: Pick<Campaign, 'localTime' | 'scheduledAt' | 'startedAt'>,
-  zones: readonly string[],
+  page: { zones: readonly string[]; members: number },
   lastBatchNo: number,
+  batchSize: number,
   now: Date,
 ): PagePlan {
-  const members = (zones.length > 0 ? zones : ['UTC']).map((timezone) => ({
-    subscriberId: 0,
-    timezone,
-    suppressed: false,
-  }));
+  const zones = campaign.localTime && page.zones.length > 0 ? page.zones : ['UTC'];
+  const members = zones.map((timezone) => ({ subscriberId: 0, timezone, suppressed: false }));
   const dues = [...groupByDue(campaign, members, now).entries()].sort(([a], [b]) =>
     (a ?? '').localeCompare(b ?? ''),
   );
+  if (!campaign.localTime) {
+    const dueAt = dues[0]![0];
+    const count = Math.max(1, Math.ceil(page.members / batchSize));
+    return {
+      batches: Array.from({ length: count }, (_, i) => ({ batchNo: lastBatchNo + 1 + i, dueAt })),
+      zoneBatch: null,
+      batchSize,
+    };
+  }
   const batches = dues.map(([dueAt], index) => ({ batchNo: lastBatchNo + 1 + index, dueAt }));
   const zoneBatch = new Map<string, number>();
   dues.forEach(([, group], index) => {
     for (const member of group) zoneBatch.set(member.timezone, lastBatchNo + 1 + index);
   });
-  return { batches, zoneBatch };
+  return { batches, zoneBatch, batchSize };
 }
 
 /**
@@ -207,13 +266,19 @@ async function writeAudiencePage(
 ): Promise<void> {
   const first = plan.batches[0]!;
   const dueOf = new Map(plan.batches.map((batch) => [batch.batchNo, batch.dueAt]));
+  const { zoneBatch } = plan;
   const byZone = (value: (batchNo: number) => string | number | null) =>
-    plan.batches.length === 1
+    zoneBatch === null || zoneBatch.size === 1
       ? sql`${value(first.batchNo)}`
       : sql`case s.timezone ${sql.join(
-          [...plan.zoneBatch].map(([zone, batchNo]) => sql`when ${zone} then ${value(batchNo)}`),
+          [...zoneBatch].map(([zone, batchNo]) => sql`when ${zone} then ${value(batchNo)}`),
           sql` `,
         )} else ${value(first.batchNo)} end`;
+  // Batches of batchSize in id order, numbered on from the page's first.
+  const batchNo =
+    zoneBatch === null
+      ? sql`cast(${first.batchNo} as integer) + (row_number() over (order by s.id) - 1) / cast(${plan.batchSize} as integer)`
+      : sql`cast(${byZone((batchNo) => batchNo)} as integer)`;
   const members = pageMembers(db, page).select((eb) => [
     sql<number>`cast(${campaignId} as integer)`.as('campaign_id'),
     's.id as subscriber_id',
@@ -232,10 +297,8 @@ async function writeAudiencePage(
       .end()
       .$castTo<'pending' | 'suppressed'>()
       .as('status'),
-    sql<string | null>`cast(${byZone((batchNo) => dueOf.get(batchNo) ?? null)} as text)`.as(
-      'due_at',
-    ),
-    sql<number>`cast(${byZone((batchNo) => batchNo)} as integer)`.as('batch_no'),
+    sql<string | null>`cast(${byZone((no) => dueOf.get(no) ?? null)} as text)`.as('due_at'),
+    sql<number>`${batchNo}`.as('batch_no'),
     sql<string>`cast(${now} as text)`.as('updated_at'),
   ]);
   await db

@@ -2,7 +2,7 @@
 // emailHash computes it) as an SQL expression, so audience queries can anti-join suppressions
 // inside the database. PostgreSQL has sha256(); SQLite gets it as a function registered on
 // each connection (registerSqliteHash, called where the store opens the file).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type SQLite from 'better-sqlite3';
 import { type Expression, type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
 
@@ -11,7 +11,7 @@ const SQLITE_SHA256 = 'herald_sha256_hex';
 /** Adds the sha256-as-hex function that emailHashSql calls on SQLite. */
 export function registerSqliteHash(database: SQLite.Database): void {
   database.function(SQLITE_SHA256, { deterministic: true }, (text: unknown) =>
-    typeof text === 'string' ? createHash('sha256').update(text).digest('hex') : null,
+    typeof text === 'string' ? hash('sha256', text, 'hex') : null,
   );
 }
 
