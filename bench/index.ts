@@ -1,11 +1,16 @@
-// `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both] [--only fanout|render]
-// [--naive-sample N] [--workers K] [--profile DIR]`: the fan-out bench (a raw transport, b naive,
-// c Herald) per dialect, then the rendering bench (bench/render.ts) when it exists.
+// `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both]
+// [--only fanout|render|cli|ledger] [--naive-sample N] [--workers K] [--profile DIR] [--runs N]`:
+// the fan-out bench (a raw transport, b naive, c Herald) per dialect, then the rendering bench
+// (bench/render.ts) when it exists, then the CLI start-up bench (bench/cli.ts: --runs runs per
+// command, default 10). The ledger bench (bench/ledger.ts: fan-out and digest tick alone, per
+// dialect) runs only when asked for with --only ledger.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCliBench } from './cli.ts';
 import { type FanoutResult, profileDirectory, runFanoutBench } from './fanout.ts';
+import { runLedgerBench } from './ledger.ts';
 import { startSinkProcess } from './sink-client.ts';
 import { type BenchDialect, DIALECTS } from './store.ts';
 
@@ -23,6 +28,7 @@ function readOptions() {
       'naive-sample': { type: 'string', default: '500' },
       profile: { type: 'string' },
       workers: { type: 'string', default: '1' },
+      runs: { type: 'string', default: '10' },
     },
     allowPositionals: false,
   });
@@ -45,10 +51,13 @@ function readOptions() {
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 16)
     fail(`--workers must be a whole number from 1 to 16 (got "${values.workers}")`);
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100)
+    fail(`--runs must be a whole number from 1 to 100 (got "${values.runs}")`);
   const only = values.only;
-  if (only !== undefined && only !== 'fanout' && only !== 'render')
-    fail(`--only must be fanout or render (got "${only}")`);
-  return { recipients, naiveSample, dialects, only, workers, profile: values.profile };
+  if (only !== undefined && !['fanout', 'render', 'cli', 'ledger'].includes(only))
+    fail(`--only must be fanout, render, cli or ledger (got "${only}")`);
+  return { recipients, naiveSample, dialects, only, workers, runs, profile: values.profile };
 }
 
 const int = (value: number) => Math.round(value).toLocaleString('en-US');
@@ -134,9 +143,47 @@ function runRenderBench(): boolean {
   return run.status === 0;
 }
 
+/** Runs the CLI start-up bench and prints its table; returns whether it passed. */
+async function runCliPart(runs: number): Promise<boolean> {
+  process.stdout.write(`\nCLI start-up: median CPU (user + system) over ${runs} runs\n`);
+  try {
+    const timings = await runCliBench(runs);
+    const width = Math.max(...timings.map((t) => t.command.length));
+    for (const t of timings)
+      process.stdout.write(
+        `  ${t.mode.padEnd(12)}  ${t.command.padEnd(width)}  ${ms(t.medianCpuMs)} (min ${ms(t.minCpuMs)}, max ${ms(t.maxCpuMs)})\n`,
+      );
+    return true;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return false;
+  }
+}
+
+/** Runs the ledger bench for each dialect and prints its lines; returns whether it passed. */
+async function runLedgerPart(dialects: BenchDialect[], recipients: number): Promise<boolean> {
+  try {
+    for (const dialect of dialects) {
+      const r = await runLedgerBench(dialect, recipients);
+      const target = dialect === 'sqlite' ? 2_000 : 3_000;
+      process.stdout.write(
+        `\nLedger preparation on ${dialect}: ${int(r.recipients)} followers, ${int(r.suppressed)} suppressed\n` +
+          `  fanOutCampaign (ledger + ${r.batches} batch jobs)  ${ms(r.fanOutMs)} ${r.fanOutMs <= target ? '✓' : '✗'} (target ≤ ${ms(target)} at 100,000)\n` +
+          `  digest tick (${int(r.digestQueued)} digests queued)      ${ms(r.digestTickMs)}\n`,
+      );
+    }
+    return true;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return false;
+  }
+}
+
 const options = readOptions();
 let ok = true;
-if (options.only !== 'render') {
+const wants = (part: 'fanout' | 'render' | 'cli') =>
+  options.only === undefined || options.only === part;
+if (wants('fanout')) {
   const sink = await startSinkProcess();
   const results: FanoutResult[] = [];
   try {
@@ -160,5 +207,8 @@ if (options.only !== 'render') {
   }
   if (results.length > 0) printMarkdown(results);
 }
-if (options.only !== 'fanout') ok = runRenderBench() && ok;
+if (wants('render')) ok = runRenderBench() && ok;
+if (wants('cli')) ok = (await runCliPart(options.runs)) && ok;
+if (options.only === 'ledger')
+  ok = (await runLedgerPart(options.dialects, options.recipients)) && ok;
 process.exit(ok ? 0 : 1);

@@ -221,4 +221,45 @@ describe.each(DIALECTS)('digest ticks on %s', (dialect) => {
       queued: 1,
     });
   });
+
+  it('gives each due subscriber one ledger row when two ticks of the same instant race', async () => {
+    const db = herald.app.store.db;
+    const people = Array.from({ length: 230 }, (_, i) => ({
+      email: `race${i}@example.net`,
+      topics: ['economy'],
+    }));
+    const ids = await seedSubscribers(db, people);
+    await db
+      .updateTable('subscribers')
+      .set({ digest: 'daily', send_hour: 7 })
+      .where('id', 'in', ids)
+      .execute();
+    await addArticle(db, 'Bond markets calm', ['economy'], '2026-12-01T01:00:00Z');
+    // Tuesday 07:05 UTC: only these UTC dailies are due (Paris is at 08:05, Kolkata's is Monday).
+    const at = new Date('2026-12-01T07:05:00Z');
+    const ticks = await Promise.all([runDigestTick(deps, at), runDigestTick(deps, at)]);
+    expect(ticks[0]!.queued + ticks[1]!.queued).toBe(people.length);
+    const campaigns = [...ticks[0]!.campaigns, ...ticks[1]!.campaigns];
+    const rows = await db
+      .selectFrom('deliveries')
+      .select(['campaign_id', 'subscriber_id', 'batch_no', 'status'])
+      .where('campaign_id', 'in', campaigns)
+      .execute();
+    expect(rows).toHaveLength(people.length);
+    expect(new Set(rows.map((row) => row.subscriber_id))).toEqual(new Set(ids));
+    expect(rows.every((row) => row.status === 'pending')).toBe(true);
+    // Batches of BATCH_SIZE (100) per campaign, numbered from 1.
+    for (const id of campaigns) {
+      const mine = rows.filter((row) => row.campaign_id === id);
+      const sizes = new Map<number, number>();
+      for (const row of mine) sizes.set(row.batch_no, (sizes.get(row.batch_no) ?? 0) + 1);
+      const expected = Array.from({ length: Math.ceil(mine.length / 100) }, (_, i) =>
+        Math.min(100, mine.length - i * 100),
+      );
+      expect([...sizes.keys()].sort((a, b) => a - b)).toEqual(expected.map((_, i) => i + 1));
+      expect([...sizes.keys()].sort((a, b) => a - b).map((n) => sizes.get(n))).toEqual(expected);
+    }
+    await deliver(campaigns);
+    for (const person of people) expect(sink.countsByRecipient().get(person.email)).toBe(1);
+  });
 });

@@ -2,8 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { nextLocalOccurrence, parseLocalTime } from '../src/campaigns/schedule.ts';
+import { fanOutCampaign } from '../src/delivery/fanout.ts';
+import { batchJobId } from '../src/delivery/jobs.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
+import { insertCampaign } from './helpers/rows.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
@@ -108,5 +112,173 @@ describe.each(DIALECTS)('fan-out on %s', (dialect) => {
     expect(first!.raw.toString('utf8')).toMatch(
       /^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m,
     );
+  });
+});
+
+describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
+  let t: TestStore;
+  let herald: RunningHerald;
+  const TOPIC = 'russia-china-relations';
+
+  beforeAll(async () => {
+    t = await openTestStore(dialect);
+    herald = await startHerald(testEnv(t.databaseUrl, { BATCH_SIZE: '3' }), false);
+  });
+  afterAll(async () => {
+    await herald?.close();
+    await t?.dispose();
+  });
+
+  const deps = () => ({
+    db: herald.app.store.db,
+    config: herald.app.config,
+    logger: herald.app.logger,
+    queues: herald.queues,
+    now: () => new Date(),
+  });
+  const ledger = (campaignId: number) =>
+    herald.app.store.db
+      .selectFrom('deliveries')
+      .select(['subscriber_id', 'status', 'batch_no', 'due_at'])
+      .where('campaign_id', '=', campaignId)
+      .orderBy('subscriber_id')
+      .execute();
+
+  /** Followers of `topic`: 0, 3..11 of 12 subscribers in three zones (1 follows another, 2 left). */
+  async function seedAudience(tag: string, topic: string) {
+    const db = herald.app.store.db;
+    const zones = ['Europe/Paris', 'Asia/Kolkata', 'America/New_York'];
+    const people = Array.from({ length: 12 }, (_, i) => ({
+      email: i === 6 ? `Mixed.Case.${tag}@example.net` : `${tag}${i}@example.net`,
+      topics: i === 1 ? ['climate'] : [topic],
+      status: i === 2 ? ('unsubscribed' as const) : ('active' as const),
+      timezone: zones[i % 3]!,
+    }));
+    const ids = await seedSubscribers(db, people);
+    return { ids, people, followers: [0, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => ids[i]!) };
+  }
+
+  it('writes pages of BATCH_SIZE in SQL: suppressed rows by hash, a job only where something is pending', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    const { followers } = await seedAudience('now', TOPIC);
+    // The second page (followers 5, 6, 7) is all suppressed; 6 as an erased address (its hash
+    // only), listed in another letter case than it is stored.
+    const now = new Date().toISOString();
+    await db
+      .insertInto('suppressions')
+      .values([
+        {
+          email_hash: emailHash('now5@example.net'),
+          email: 'now5@example.net',
+          reason: 'manual',
+          created_at: now,
+        },
+        {
+          email_hash: emailHash('MIXED.CASE.NOW@EXAMPLE.NET'),
+          email: null,
+          reason: 'erased',
+          created_at: now,
+        },
+        {
+          email_hash: emailHash('now7@example.net'),
+          email: 'now7@example.net',
+          reason: 'hard-bounce',
+          created_at: now,
+        },
+      ])
+      .execute();
+    const campaignId = await insertCampaign(db, {
+      article_ids: JSON.stringify([article.id]),
+      audience_topics: JSON.stringify([TOPIC]),
+      status: 'sending',
+      started_at: now,
+    });
+
+    const result = await fanOutCampaign(deps(), campaignId);
+
+    expect(result).toEqual({ outcome: 'prepared', batches: 3 });
+    const rows = await ledger(campaignId);
+    expect(rows.map((row) => row.subscriber_id)).toEqual(followers);
+    expect(rows.map((row) => [row.status, row.batch_no, row.due_at])).toEqual([
+      ['pending', 1, null],
+      ['pending', 1, null],
+      ['pending', 1, null],
+      ['suppressed', 2, null],
+      ['suppressed', 2, null],
+      ['suppressed', 2, null],
+      ['pending', 3, null],
+      ['pending', 3, null],
+      ['pending', 3, null],
+      ['pending', 4, null],
+    ]);
+    const jobs = await herald.queues.deliveries.getJobs(['waiting', 'delayed', 'prioritized']);
+    expect(
+      jobs
+        .map((job) => job.id)
+        .filter((id) => id?.startsWith(`b-${campaignId}-`))
+        .sort(),
+    ).toEqual([1, 3, 4].map((batchNo) => batchJobId(campaignId, batchNo)).sort());
+    const campaign = await db
+      .selectFrom('campaigns')
+      .select(['status', 'prepared_at'])
+      .where('id', '=', campaignId)
+      .executeTakeFirstOrThrow();
+    expect(campaign.status).toBe('sending');
+    expect(campaign.prepared_at).not.toBeNull();
+
+    // A second run (a retried fan-out job) writes nothing twice and keeps every row.
+    await db
+      .updateTable('campaigns')
+      .set({ prepared_at: null })
+      .where('id', '=', campaignId)
+      .execute();
+    await fanOutCampaign(deps(), campaignId);
+    expect(await ledger(campaignId)).toEqual(rows);
+  });
+
+  it('plans a local-time campaign per zone: one batch per due instant within each page', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    const { followers, people, ids } = await seedAudience('local', 'ukraine-war');
+    const anchor = new Date(Date.now() - 60_000).toISOString();
+    const campaignId = await insertCampaign(db, {
+      article_ids: JSON.stringify([article.id]),
+      audience_topics: JSON.stringify(['ukraine-war']),
+      status: 'scheduled',
+      scheduled_at: anchor,
+      local_time: '09:00',
+    });
+
+    await fanOutCampaign(deps(), campaignId);
+
+    const rows = await ledger(campaignId);
+    expect(rows.map((row) => row.subscriber_id)).toEqual(followers);
+    const zoneOf = new Map(ids.map((id, i) => [id, people[i]!.timezone]));
+    const nine = parseLocalTime('09:00')!;
+    for (const row of rows)
+      expect(row.due_at).toBe(
+        nextLocalOccurrence(nine, zoneOf.get(row.subscriber_id)!, new Date(anchor)).toISOString(),
+      );
+    // Pages of three in id order; within a page one batch per due instant, earliest first.
+    const expected: number[] = [];
+    let batchNo = 0;
+    for (let page = 0; page < rows.length; page += 3) {
+      const dues = [...new Set(rows.slice(page, page + 3).map((row) => row.due_at!))].sort();
+      for (const row of rows.slice(page, page + 3))
+        expected.push(batchNo + 1 + dues.indexOf(row.due_at!));
+      batchNo += dues.length;
+    }
+    expect(rows.map((row) => row.batch_no)).toEqual(expected);
+    const jobs = (await herald.queues.deliveries.getJobs(['delayed', 'waiting'])).filter((job) =>
+      job.id?.startsWith(`b-${campaignId}-`),
+    );
+    expect(jobs.map((job) => job.id).sort()).toEqual(
+      [...new Set(expected)].map((n) => batchJobId(campaignId, n)).sort(),
+    );
+    for (const job of jobs) {
+      const due = rows.find((row) => batchJobId(campaignId, row.batch_no) === job.id)!.due_at!;
+      if (Date.parse(due) > Date.now() + 5_000) expect(job.opts.delay).toBeGreaterThan(0);
+    }
   });
 });

@@ -1,7 +1,10 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/db.ts';
+import { emailHashSql } from '../src/store/email-hash-sql.ts';
 import { countLedger, insertLedgerRows, recordOutcomes } from '../src/store/ledger.ts';
 import { appliedMigrations, migrateToLatest } from '../src/store/migrations.ts';
+import { emailHash } from '../src/subscribers/identity.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
@@ -97,6 +100,17 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(counts.pending).toBe(100_000);
     // Reported, not asserted: timings belong to `npm run bench`.
     console.info(`[${dialect}] 100k ledger rows inserted in ${elapsedMs.toFixed(0)} ms`);
+  });
+
+  it('computes the suppression hash in SQL exactly as emailHash does', async () => {
+    const addresses = ['Anna.Smith@example.com', 'bob+news@example.net', 'x_Y-z.9@sub.example.org'];
+    for (const address of addresses) {
+      const { rows } = await sql<{ hash: string }>`select ${emailHashSql(
+        t.store.db,
+        sql.val(address),
+      )} as hash`.execute(t.store.db);
+      expect(rows[0]?.hash).toBe(emailHash(address));
+    }
   });
 
   it('enforces unique subscriber emails and topic follows', async () => {

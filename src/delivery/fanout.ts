@@ -1,14 +1,14 @@
 // A campaign's fan-out: compile once, write the audience into the ledger page by page, and
 // enqueue one batch job per page. Safe to run again after a crash: it resumes from the ledger.
 import type { Queue } from 'bullmq';
-import type { Kysely } from 'kysely';
-import { type AudienceMember, readAudiencePage } from '../campaigns/audience.ts';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import type { AudienceMember } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import { nextLocalOccurrence, parseLocalTime } from '../campaigns/schedule.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { insertLedgerRows } from '../store/ledger.ts';
+import { emailHashSql } from '../store/email-hash-sql.ts';
 import type { Database } from '../store/schema.ts';
 import { enqueueBatches } from './jobs.ts';
 import { finishIfDone, pendingBatchNos } from './progress.ts';
@@ -61,7 +61,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
 
   let batches = 0;
   if (!campaign.preparedAt) {
-    // Resume after the last page a previous run wrote (each page is one transaction).
+    // Resume after the last page a previous run wrote (each page is one statement).
     const resume = await db
       .selectFrom('deliveries')
       .select([
@@ -72,38 +72,36 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       .executeTakeFirst();
     let afterId = Number(resume?.last_id ?? 0);
     let batchNo = Number(resume?.last_batch ?? 0);
+    const topics = campaign.audienceTopics;
+    // A local-time page is one batch per due instant; any other page holds several batches.
+    const pageSize = config.BATCH_SIZE * (campaign.localTime ? 1 : BATCHES_PER_PAGE);
     for (;;) {
-      const page = await readAudiencePage(db, campaign.audienceTopics, afterId, config.BATCH_SIZE);
-      if (page.lastId === null) break;
-      afterId = page.lastId;
-      if (page.members.length === 0) continue;
-      // One batch per due instant within the page (a single one unless local-time scheduled).
-      const groups = [...groupByDue(campaign, page.members, deps.now()).entries()].map(
-        ([dueAt, members]) => ({
-          dueAt,
-          members,
-          batchNo: ++batchNo,
-        }),
+      const end = await audiencePageEnd(db, topics, afterId, pageSize);
+      if (end === null) break;
+      const page = { topics, afterId, lastId: end.lastId };
+      const zones = campaign.localTime ? await audienceZones(db, page) : [];
+      const plan = planPage(
+        campaign,
+        { zones, members: end.members },
+        batchNo,
+        config.BATCH_SIZE,
+        deps.now(),
       );
-      await insertLedgerRows(
-        db,
-        campaignId,
-        groups.flatMap((group) =>
-          group.members.map((member) => ({
-            subscriberId: member.subscriberId,
-            batchNo: group.batchNo,
-            dueAt: group.dueAt,
-            status: member.suppressed ? ('suppressed' as const) : ('pending' as const),
-          })),
-        ),
-        nowIso(),
-      );
-      for (const group of groups) {
-        if (group.members.every((member) => member.suppressed)) continue;
-        const delay = group.dueAt ? Date.parse(group.dueAt) - deps.now().getTime() : 0;
-        await enqueueBatches(deps.queues.deliveries, config, campaignId, [group.batchNo], delay);
-        batches += 1;
+      await writeAudiencePage(db, campaignId, page, plan, nowIso());
+      batchNo += plan.batches.length;
+      const pending = await pendingByBatch(db, campaignId, plan.batches[0]!.batchNo, batchNo);
+      // One addBulk per due instant; a batch whose members are all suppressed gets no job.
+      const byDue = new Map<string | null, number[]>();
+      for (const batch of plan.batches) {
+        if (!pending.has(batch.batchNo)) continue;
+        byDue.set(batch.dueAt, [...(byDue.get(batch.dueAt) ?? []), batch.batchNo]);
       }
+      for (const [dueAt, batchNos] of byDue) {
+        const delay = dueAt ? Date.parse(dueAt) - deps.now().getTime() : 0;
+        await enqueueBatches(deps.queues.deliveries, config, campaignId, batchNos, delay);
+        batches += batchNos.length;
+      }
+      afterId = end.lastId;
     }
     await db
       .updateTable('campaigns')
@@ -128,6 +126,206 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     'delivery.campaign.prepared',
   );
   return { outcome: 'prepared', batches: Math.max(batches, unsentBatches.length) };
+}
+
+/** A page of the audience: its members are the subscribers with ids in (afterId, lastId]. */
+interface AudiencePageRange {
+  topics: readonly string[];
+  afterId: number;
+  lastId: number;
+}
+
+type SubscriberScope = Database & { s: Database['subscribers'] };
+
+/**
+ * `subscribers as s` follows one of the topics (the audience filter of campaigns/audience.ts),
+ * with the page's id bounds repeated on the follows so that PostgreSQL reads only the page's
+ * part of them whichever join it picks.
+ */
+function followsAnyWithin(
+  eb: ExpressionBuilder<SubscriberScope, 's'>,
+  topics: readonly string[],
+  afterId: number,
+  lastId?: number,
+) {
+  return eb.exists(
+    eb
+      .selectFrom('subscriptions as f')
+      .select('f.subscriber_id')
+      .whereRef('f.subscriber_id', '=', 's.id')
+      .where('f.subscriber_id', '>', afterId)
+      .$if(lastId !== undefined, (qb) => qb.where('f.subscriber_id', '<=', lastId!))
+      .where('f.topic_id', 'in', [...topics]),
+  );
+}
+
+/** Audience batches written by one INSERT … SELECT (local-time campaigns: one). */
+const BATCHES_PER_PAGE = 10;
+
+/**
+ * The next page of at most `limit` audience members after `afterId`: its last subscriber id
+ * and how many members it holds; null when none is left.
+ */
+async function audiencePageEnd(
+  db: Kysely<Database>,
+  topics: readonly string[],
+  afterId: number,
+  limit: number,
+): Promise<{ lastId: number; members: number } | null> {
+  if (topics.length === 0) return null;
+  const page = db
+    .selectFrom('subscribers as s')
+    .select('s.id')
+    .where('s.status', '=', 'active')
+    .where('s.id', '>', afterId)
+    .where((eb) => followsAnyWithin(eb, topics, afterId))
+    .orderBy('s.id')
+    .limit(limit)
+    .as('page');
+  const row = await db
+    .selectFrom(page)
+    .select((eb) => [eb.fn.max('page.id').as('last_id'), eb.fn.countAll().as('members')])
+    .executeTakeFirst();
+  return row?.last_id == null
+    ? null
+    : { lastId: Number(row.last_id), members: Number(row.members) };
+}
+
+/** The audience's members in a page range, as a subscriber query (alias `s`). */
+function pageMembers(db: Kysely<Database>, page: AudiencePageRange) {
+  return db
+    .selectFrom('subscribers as s')
+    .where('s.status', '=', 'active')
+    .where('s.id', '>', page.afterId)
+    .where('s.id', '<=', page.lastId)
+    .where((eb) => followsAnyWithin(eb, page.topics, page.afterId, page.lastId));
+}
+
+/** The time zones of a page's members (local-time campaigns plan one due instant per zone). */
+async function audienceZones(db: Kysely<Database>, page: AudiencePageRange): Promise<string[]> {
+  const rows = await pageMembers(db, page).select('s.timezone').distinct().execute();
+  return rows.map((row) => row.timezone).sort();
+}
+
+export interface PagePlan {
+  /** The page's batches in due order, numbered on from the campaign's last batch. */
+  batches: Array<{ batchNo: number; dueAt: string | null }>;
+  /**
+   * Local-time campaigns: each zone's batch (a zone not listed goes to the first batch).
+   * Otherwise null: the members fill batches of `batchSize` in id order.
+   */
+  zoneBatch: Map<string, number> | null;
+  batchSize: number;
+}
+
+/**
+ * Numbers a page's batches: for a local-time campaign one per due instant of its members'
+ * zones (see groupByDue), otherwise enough batches of `batchSize` for its members, all due
+ * at once (or at the scheduled instant when that is still ahead).
+ */
+export function planPage(
+  campaign: Pick<Campaign, 'localTime' | 'scheduledAt' | 'startedAt'>,
+  page: { zones: readonly string[]; members: number },
+  lastBatchNo: number,
+  batchSize: number,
+  now: Date,
+): PagePlan {
+  const zones = campaign.localTime && page.zones.length > 0 ? page.zones : ['UTC'];
+  const members = zones.map((timezone) => ({ subscriberId: 0, timezone, suppressed: false }));
+  const dues = [...groupByDue(campaign, members, now).entries()].sort(([a], [b]) =>
+    (a ?? '').localeCompare(b ?? ''),
+  );
+  if (!campaign.localTime) {
+    const dueAt = dues[0]![0];
+    const count = Math.max(1, Math.ceil(page.members / batchSize));
+    return {
+      batches: Array.from({ length: count }, (_, i) => ({ batchNo: lastBatchNo + 1 + i, dueAt })),
+      zoneBatch: null,
+      batchSize,
+    };
+  }
+  const batches = dues.map(([dueAt], index) => ({ batchNo: lastBatchNo + 1 + index, dueAt }));
+  const zoneBatch = new Map<string, number>();
+  dues.forEach(([, group], index) => {
+    for (const member of group) zoneBatch.set(member.timezone, lastBatchNo + 1 + index);
+  });
+  return { batches, zoneBatch, batchSize };
+}
+
+/**
+ * Writes a page of the audience into the ledger with one INSERT … SELECT: suppressed
+ * addresses get a `suppressed` row (the suppression hash is matched in SQL), the others a
+ * `pending` one in their batch. Rows already there are kept as they are.
+ */
+async function writeAudiencePage(
+  db: Kysely<Database>,
+  campaignId: number,
+  page: AudiencePageRange,
+  plan: PagePlan,
+  now: string,
+): Promise<void> {
+  const first = plan.batches[0]!;
+  const dueOf = new Map(plan.batches.map((batch) => [batch.batchNo, batch.dueAt]));
+  const { zoneBatch } = plan;
+  const byZone = (value: (batchNo: number) => string | number | null) =>
+    zoneBatch === null || zoneBatch.size === 1
+      ? sql`${value(first.batchNo)}`
+      : sql`case s.timezone ${sql.join(
+          [...zoneBatch].map(([zone, batchNo]) => sql`when ${zone} then ${value(batchNo)}`),
+          sql` `,
+        )} else ${value(first.batchNo)} end`;
+  // Batches of batchSize in id order, numbered on from the page's first.
+  const batchNo =
+    zoneBatch === null
+      ? sql`cast(${first.batchNo} as integer) + (row_number() over (order by s.id) - 1) / cast(${plan.batchSize} as integer)`
+      : sql`cast(${byZone((batchNo) => batchNo)} as integer)`;
+  const members = pageMembers(db, page).select((eb) => [
+    sql<number>`cast(${campaignId} as integer)`.as('campaign_id'),
+    's.id as subscriber_id',
+    eb
+      .case()
+      .when(
+        eb.exists(
+          eb
+            .selectFrom('suppressions as x')
+            .select('x.id')
+            .where((inner) => inner('x.email_hash', '=', emailHashSql(db, inner.ref('s.email')))),
+        ),
+      )
+      .then(sql.lit('suppressed'))
+      .else(sql.lit('pending'))
+      .end()
+      .$castTo<'pending' | 'suppressed'>()
+      .as('status'),
+    sql<string | null>`cast(${byZone((no) => dueOf.get(no) ?? null)} as text)`.as('due_at'),
+    sql<number>`${batchNo}`.as('batch_no'),
+    sql<string>`cast(${now} as text)`.as('updated_at'),
+  ]);
+  await db
+    .insertInto('deliveries')
+    .columns(['campaign_id', 'subscriber_id', 'status', 'due_at', 'batch_no', 'updated_at'])
+    .expression(members)
+    .onConflict((oc) => oc.columns(['campaign_id', 'subscriber_id']).doNothing())
+    .execute();
+}
+
+/** Batches in [from, to] of the campaign that hold pending rows. */
+async function pendingByBatch(
+  db: Kysely<Database>,
+  campaignId: number,
+  from: number,
+  to: number,
+): Promise<Set<number>> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .select('batch_no')
+    .distinct()
+    .where('campaign_id', '=', campaignId)
+    .where('batch_no', '>=', from)
+    .where('batch_no', '<=', to)
+    .where('status', '=', 'pending')
+    .execute();
+  return new Set(rows.map((row) => row.batch_no));
 }
 
 /**

@@ -9,7 +9,7 @@
 // between, the reconciler finds the prepared campaign's unsent batches and re-creates them.
 // A tick that dies before a commit leaves those subscribers due: the next tick of their send
 // hour takes them.
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import { suppressedHashes } from '../campaigns/audience.ts';
@@ -225,9 +225,10 @@ export async function runDigestTick(
 }
 
 /**
- * In one transaction: takes the group's subscribers still without this period's digest, and
- * for them creates the digest campaign and its ledger rows. Returns null when another tick
- * took them all first.
+ * In one transaction: creates the digest campaign and, set-based, takes the group's
+ * subscribers still without this period's digest (last_digest_at before their period start)
+ * and writes their ledger rows. Returns null (and no campaign) when another tick took them all
+ * first.
  */
 async function writeDigestCampaign(
   deps: DigestDeps,
@@ -235,30 +236,16 @@ async function writeDigestCampaign(
   at: Date,
 ): Promise<{ campaignId: number; batchNos: number[]; recipients: number } | null> {
   const now = deps.now().toISOString();
-  const atIso = at.toISOString();
   const byStart = new Map<string, number[]>();
   for (const member of group.members) {
     const start = member.periodStart.toISOString();
-    byStart.set(start, [...(byStart.get(start) ?? []), member.subscriberId]);
+    const ids = byStart.get(start);
+    if (ids) ids.push(member.subscriberId);
+    else byStart.set(start, [member.subscriberId]);
   }
   return deps.db.transaction().execute(async (trx) => {
-    const given: number[] = [];
-    for (const [start, ids] of byStart) {
-      for (const part of chunk(ids, PAGE)) {
-        const taken = await trx
-          .updateTable('subscribers')
-          .set({ last_digest_at: atIso })
-          .where('id', 'in', part)
-          .where((eb) =>
-            eb.or([eb('last_digest_at', 'is', null), eb('last_digest_at', '<', start)]),
-          )
-          .returning('id')
-          .execute();
-        given.push(...taken.map((row) => row.id));
-      }
-    }
-    if (given.length === 0) return null;
-    given.sort((a, b) => a - b);
+    // The campaign first: on SQLite this write takes the store's write lock, so no other tick
+    // can take these subscribers between the ledger insert and the update below.
     const campaign = await trx
       .insertInto('campaigns')
       .values({
@@ -275,27 +262,82 @@ async function writeDigestCampaign(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const batches = chunk(given, deps.config.BATCH_SIZE);
-    for (const [index, batch] of batches.entries()) {
-      for (const part of chunk(batch, PAGE)) {
-        await trx
-          .insertInto('deliveries')
-          .values(
-            part.map((subscriberId) => ({
-              campaign_id: campaign.id,
-              subscriber_id: subscriberId,
-              status: 'pending' as const,
-              batch_no: index + 1,
-              updated_at: now,
-            })),
-          )
-          .execute();
+    let given = 0;
+    for (const [start, ids] of byStart) {
+      for (const part of chunk(
+        ids.sort((a, b) => a - b),
+        PAGE,
+      )) {
+        given += await takeDigestRecipients(trx, {
+          campaignId: campaign.id,
+          ids: part,
+          periodStart: start,
+          at: at.toISOString(),
+          now,
+          alreadyGiven: given,
+          batchSize: deps.config.BATCH_SIZE,
+        });
       }
     }
+    if (given === 0) {
+      await trx.deleteFrom('campaigns').where('id', '=', campaign.id).execute();
+      return null;
+    }
+    const batchCount = Math.ceil(given / deps.config.BATCH_SIZE);
     return {
       campaignId: campaign.id,
-      batchNos: batches.map((_, index) => index + 1),
-      recipients: given.length,
+      batchNos: Array.from({ length: batchCount }, (_, index) => index + 1),
+      recipients: given,
     };
   });
+}
+
+interface TakeDigestRecipients {
+  campaignId: number;
+  /** Subscriber ids (at most PAGE) sharing one period start. */
+  ids: number[];
+  periodStart: string;
+  at: string;
+  now: string;
+  /** Recipients the campaign already has: its rows continue their batch numbering. */
+  alreadyGiven: number;
+  batchSize: number;
+}
+
+/**
+ * Marks the given subscribers still without this period's digest as given (last_digest_at)
+ * and writes a pending ledger row for each, numbered into batches of `batchSize` in id order
+ * after the `alreadyGiven` rows; one statement per step, no rows through Node. Returns how many
+ * were taken. PostgreSQL does both in one statement (an UPDATE … RETURNING feeding the INSERT),
+ * so a concurrent tick blocked on the same rows finds them taken; SQLite runs the INSERT and
+ * then the UPDATE under the transaction's write lock.
+ */
+async function takeDigestRecipients(
+  trx: Kysely<Database>,
+  take: TakeDigestRecipients,
+): Promise<number> {
+  const stillDue = sql`(last_digest_at is null or last_digest_at < ${take.periodStart})`;
+  const batchNo = (id: RawBuilder<unknown>) =>
+    sql`(cast(${take.alreadyGiven} as integer) + row_number() over (order by ${id}) - 1) / cast(${take.batchSize} as integer) + 1`;
+  const ids = sql.join(take.ids);
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    const result = await sql`
+      with taken as (
+        update subscribers set last_digest_at = ${take.at}
+        where id in (${ids}) and ${stillDue}
+        returning id
+      )
+      insert into deliveries (campaign_id, subscriber_id, status, batch_no, updated_at)
+      select cast(${take.campaignId} as integer), id, 'pending', ${batchNo(sql.ref('id'))}, cast(${take.now} as text)
+      from taken`.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  }
+  const inserted = await sql`
+    insert into deliveries (campaign_id, subscriber_id, status, batch_no, updated_at)
+    select ${take.campaignId}, id, 'pending', ${batchNo(sql.ref('id'))}, ${take.now}
+    from subscribers where id in (${ids}) and ${stillDue}`.execute(trx);
+  await sql`
+    update subscribers set last_digest_at = ${take.at}
+    where id in (${ids}) and ${stillDue}`.execute(trx);
+  return Number(inserted.numAffectedRows ?? 0);
 }

@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/index.ts';
 import { ensureCatalogue } from '../topics/catalogue.ts';
+import { registerSqliteHash } from './email-hash-sql.ts';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -64,6 +65,7 @@ function createKysely(target: DatabaseTarget, poolSize: number): Kysely<Database
     database.pragma('foreign_keys = ON');
     // Several Herald processes may share the file: wait for the writer rather than fail.
     database.pragma('busy_timeout = 10000');
+    registerSqliteHash(database);
     return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   }
   const pool = new pg.Pool({ connectionString: target.url, max: poolSize });

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// `npm run build` (and `prepare`, so `npm ci` builds): compiles src/ and workers/ to dist/ with
+// tsc -p tsconfig.build.json, and copies what the code reads next to itself at run time
+// (src/**/*.yaml, the demo article, templates/), and saves the text of `herald --help`. Options:
+//   --no-check   emit without type-checking (typecheck is its own CI step; tests use this)
+//   --if-stale   do nothing when dist/ was built from exactly these inputs (content hash)
+// The new build is made beside dist/ and swapped in, so a `herald` started meanwhile never
+// sees half a build (at worst no dist/, and bin/herald.js then runs the sources).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(ROOT, 'dist');
+const STAMP = '.build-hash';
+/** Inputs whose content decides the build; the folders are walked whole. */
+const INPUTS = [
+  'src',
+  'workers',
+  'templates',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+  'bin/build.js',
+];
+
+const args = new Set(process.argv.slice(2));
+for (const arg of args) {
+  if (arg !== '--no-check' && arg !== '--if-stale') {
+    process.stderr.write(`build: unknown option ${arg} (known: --no-check, --if-stale)\n`);
+    process.exit(2);
+  }
+}
+
+/** Every file under `path` (or `path` itself), relative to the root, sorted for a stable hash. */
+function files(path) {
+  const full = join(ROOT, path);
+  if (!existsSync(full)) return [];
+  if (!statSync(full).isDirectory()) return [path];
+  return readdirSync(full)
+    .sort()
+    .flatMap((name) => files(join(path, name)));
+}
+
+/** sha256 over the names and contents of every input (a few ms for the whole tree). */
+function inputHash() {
+  const hash = createHash('sha256');
+  for (const input of INPUTS) {
+    for (const file of files(input)) {
+      hash.update(`${file}\0`);
+      hash.update(readFileSync(join(ROOT, file)));
+      hash.update('\0');
+    }
+  }
+  return hash.digest('hex');
+}
+
+const hash = inputHash();
+if (args.has('--if-stale') && existsSync(join(DIST, STAMP))) {
+  if (readFileSync(join(DIST, STAMP), 'utf8') === hash) process.exit(0);
+}
+
+const staging = join(ROOT, `dist.tmp-${process.pid}`);
+rmSync(staging, { recursive: true, force: true });
+// typescript's exports do not list bin/tsc: find it from its package.json.
+const tsc = join(
+  dirname(createRequire(import.meta.url).resolve('typescript/package.json')),
+  'bin',
+  'tsc',
+);
+try {
+  execFileSync(
+    process.execPath,
+    [
+      tsc,
+      '-p',
+      join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      staging,
+      ...(args.has('--no-check') ? ['--noCheck'] : []),
+    ],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+} catch {
+  rmSync(staging, { recursive: true, force: true });
+  process.stderr.write('build: tsc failed (see above); dist/ left as it was\n');
+  process.exit(1);
+}
+// Non-TypeScript files under src/ are read next to their module (import.meta.url), templates/
+// from ../../templates of src/templates: keep both relations inside dist/.
+for (const file of files('src')) {
+  if (!file.endsWith('.ts') && !file.endsWith('.md')) cpSync(join(ROOT, file), join(staging, file));
+}
+cpSync(join(ROOT, 'templates'), join(staging, 'templates'), { recursive: true });
+// `herald --help` would load every command family (seconds of CPU) to print a text fixed by
+// the code: print it once now, with everything loaded, for main.js to serve as it is.
+try {
+  const help = execFileSync(process.execPath, [join(staging, 'src/cli/main.js'), '--help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  writeFileSync(join(staging, 'src/cli/main.help.txt'), help);
+} catch {
+  rmSync(staging, { recursive: true, force: true });
+  process.stderr.write(
+    'build: the built `herald --help` failed (see above); dist/ left as it was\n',
+  );
+  process.exit(1);
+}
+writeFileSync(join(staging, STAMP), hash);
+
+const old = join(ROOT, `dist.old-${process.pid}`);
+if (existsSync(DIST)) renameSync(DIST, old);
+renameSync(staging, DIST);
+rmSync(old, { recursive: true, force: true });
