@@ -19,6 +19,7 @@ import {
   type Subscriber,
   SubscriberInputError,
   topicIds,
+  topicsOfSubscribers,
   toSubscriber,
   updateFromInput,
   type ValidSubscriberInput,
@@ -352,22 +353,10 @@ export async function* allSubscribers(
       .limit(pageSize)
       .execute();
     if (rows.length === 0) return;
-    const follows = await db
-      .selectFrom('subscriptions')
-      .select(['subscriber_id', 'topic_id'])
-      .where(
-        'subscriber_id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .orderBy('topic_id')
-      .execute();
-    const topics = new Map<number, string[]>();
-    for (const f of follows) {
-      const list = topics.get(f.subscriber_id) ?? [];
-      list.push(f.topic_id);
-      topics.set(f.subscriber_id, list);
-    }
+    const topics = await topicsOfSubscribers(
+      db,
+      rows.map((r) => r.id),
+    );
     for (const row of rows) yield toSubscriber(row, topics.get(row.id) ?? []);
     afterId = rows[rows.length - 1]!.id;
   }

@@ -392,21 +392,30 @@ export async function findSubscribers(
     .limit(page.limit + 1)
     .execute();
   if (rows.length === 0) return [];
+  const topics = await topicsOfSubscribers(
+    db,
+    rows.map((row) => row.id),
+  );
+  return rows.map((row) => toSubscriber(row, topics.get(row.id) ?? []));
+}
+
+/** The topics each of these subscribers follows, sorted, by subscriber id (one query). */
+export async function topicsOfSubscribers(
+  db: Kysely<Database>,
+  subscriberIds: readonly number[],
+): Promise<Map<number, string[]>> {
+  const topics = new Map<number, string[]>();
+  if (subscriberIds.length === 0) return topics;
   const follows = await db
     .selectFrom('subscriptions')
     .select(['subscriber_id', 'topic_id'])
-    .where(
-      'subscriber_id',
-      'in',
-      rows.map((row) => row.id),
-    )
+    .where('subscriber_id', 'in', subscriberIds)
     .orderBy('topic_id')
     .execute();
-  const topics = new Map<number, string[]>();
   for (const follow of follows) {
     const list = topics.get(follow.subscriber_id) ?? [];
     list.push(follow.topic_id);
     topics.set(follow.subscriber_id, list);
   }
-  return rows.map((row) => toSubscriber(row, topics.get(row.id) ?? []));
+  return topics;
 }
