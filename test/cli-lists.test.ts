@@ -189,6 +189,28 @@ describe('the list commands (sqlite)', () => {
     expect(bad.stderr).toBe('herald: --limit must be at least 1\n');
   }, 120_000);
 
+  it('a one-shot command logs nothing unless LOG_LEVEL is set, and logs when it is set to info', async () => {
+    const email = `log-level-${Date.now()}@example.net`;
+    const quiet = await herald('suppressions', 'add', email, '--json');
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const saved = env;
+    env = { ...saved, LOG_LEVEL: 'info' };
+    try {
+      const loud = await herald('suppressions', 'add', `x${email}`, '--json');
+      expect(loud.code).toBe(0);
+      expect(JSON.parse(loud.stdout)).toMatchObject({ added: true });
+      const lines = loud.stderr
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string });
+      expect(lines.map((line) => line.msg)).toContain('suppressions.added');
+      expect(loud.stderr).not.toContain(email);
+    } finally {
+      env = saved;
+    }
+  }, 60_000);
+
   it('refuses an article delete with one line and exit 4 while a scheduled campaign uses it', async () => {
     await s.app.store.db
       .updateTable('campaigns')

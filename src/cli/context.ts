@@ -15,12 +15,14 @@ export class UserError extends Error {
 }
 
 /**
- * The log level of a one-shot command: none at the default level (the command's own output
- * and one-line errors say what happened), whatever LOG_LEVEL asks for when set to another
- * level (debug, warn…). Long-running commands (start, serve, worker, demo) log as configured.
+ * The log level of a one-shot command: none when LOG_LEVEL is unset (the command's own output
+ * and one-line errors say what happened), whatever LOG_LEVEL asks for when it is set, `info`
+ * included. Long-running commands (start, serve, worker, demo) log as configured.
  */
-export function commandLogLevel(config: Pick<Config, 'LOG_LEVEL'>): Config['LOG_LEVEL'] {
-  return config.LOG_LEVEL === 'info' ? 'silent' : config.LOG_LEVEL;
+export function commandLogLevel(
+  config: Pick<Config, 'LOG_LEVEL' | 'logLevelSet'>,
+): Config['LOG_LEVEL'] {
+  return config.logLevelSet ? config.LOG_LEVEL : 'silent';
 }
 
 /** Opens the app from the environment, runs `fn`, and always closes the app. */
