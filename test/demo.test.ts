@@ -36,6 +36,17 @@ describe('herald demo on a fresh clone', () => {
         child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
       });
       expect(stderr).toContain("HERALD_SECRET unset: using the demo's own");
+      // Once serving, the sender checks warn about what the embedded defaults get wrong (issue 12).
+      for (let waited = 0; waited < 10_000 && !/postal-placeholder/.test(stderr); waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const checks = stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg: string; check?: string })
+        .filter((line) => line.msg === 'sender.check.warning')
+        .map((line) => line.check);
+      expect(checks.sort()).toEqual(['localhost-sender', 'one-click-http', 'postal-placeholder']);
       const sent = /campaign \d+ sent: (\d+) sent, \d+ suppressed, 0 failed/.exec(stderr);
       expect(sent, stderr).not.toBeNull();
       const outbox = readdirSync(join(dataDir, 'outbox')).filter((f) => f.endsWith('.eml'));
