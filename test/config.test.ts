@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { commandLogLevel } from '../src/cli/context.ts';
-import { ConfigError, parseConfig } from '../src/config/index.ts';
+import { ConfigError, debugStacks, parseConfig } from '../src/config/index.ts';
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -34,6 +34,12 @@ describe('config', () => {
     expect(commandLogLevel(parseConfig({ LOG_LEVEL: 'debug' }))).toBe('debug');
     expect(commandLogLevel(parseConfig({ LOG_LEVEL: '' }))).toBe('silent');
     expect(errorOf({ LOG_LEVEL: 'loud' }).variable).toBe('LOG_LEVEL');
+  });
+
+  it('HERALD_DEBUG (read by the config module, like every variable) turns stack traces on', () => {
+    expect(debugStacks({})).toBe(false);
+    expect(debugStacks({ HERALD_DEBUG: '' })).toBe(false);
+    expect(debugStacks({ HERALD_DEBUG: '1' })).toBe(true);
   });
 
   it('names the variable and the rule for a bad value', () => {

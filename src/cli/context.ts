@@ -1,6 +1,6 @@
 // Shared helpers for CLI commands: opening the app, printing JSON, failing with a clear line.
 import { type App, createApp } from '../app.ts';
-import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { type Config, ConfigError, debugStacks, loadConfig } from '../config/index.ts';
 import { createLogger } from '../log/index.ts';
 
 /** An error whose message is meant for the user as it is (no stack trace). */
@@ -49,6 +49,6 @@ export function reportFatal(error: unknown): number {
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`herald: ${message}\n`);
-  if (process.env.HERALD_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  if (debugStacks() && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   return 1;
 }

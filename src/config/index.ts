@@ -262,6 +262,14 @@ export function requireSecret(config: Pick<Config, 'HERALD_SECRET'>): string {
   return config.HERALD_SECRET;
 }
 
+/**
+ * Whether a failing CLI command prints the stack trace (HERALD_DEBUG set). Read apart from
+ * parseConfig: it must work when the rest of the environment is what failed.
+ */
+export function debugStacks(env: Record<string, string | undefined> = process.env): boolean {
+  return (env.HERALD_DEBUG ?? '') !== '';
+}
+
 /** Reads the process environment once. */
 export function loadConfig(overrides: Record<string, string | undefined> = {}): Config {
   return parseConfig({ ...process.env, ...overrides });
