@@ -128,6 +128,35 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
     ).rejects.toThrow(/email/);
   });
 
+  it('an address stored without its typed form takes the first casing imported, then keeps it', async () => {
+    await app.store.db
+      .insertInto('subscribers')
+      .values({
+        email: 'zed@example.org',
+        email_display: null,
+        status: 'active',
+        digest: 'off',
+        send_hour: 7,
+        timezone: 'UTC',
+        created_at: NOW,
+        updated_at: NOW,
+      })
+      .execute();
+    const display = async () =>
+      (
+        await app.store.db
+          .selectFrom('subscribers')
+          .select('email_display')
+          .where('email', '=', 'zed@example.org')
+          .executeTakeFirstOrThrow()
+      ).email_display;
+    await importSubscribersCsv(app.store.db, 'email\nZed@Example.org\n', { status: 'active' });
+    expect(await display()).toBe('Zed@example.org');
+    await importSubscribersCsv(app.store.db, 'email\nZED@example.org\n', { status: 'active' });
+    expect(await display()).toBe('Zed@example.org');
+    await app.store.db.deleteFrom('subscribers').where('email', '=', 'zed@example.org').execute();
+  });
+
   it('--pending creates pending subscribers and lists who is owed a confirmation', async () => {
     const report = await importSubscribersCsv(
       app.store.db,

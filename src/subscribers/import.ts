@@ -216,7 +216,12 @@ async function writeBatch(
     if (!found) continue;
     await trx
       .updateTable('subscribers')
-      .set(updateFromInput(valid, options.status, found.status, now))
+      .set((eb) => ({
+        ...updateFromInput(valid, options.status, found.status, now),
+        // The first casing seen stays the shown one; a row stored without one (imported before
+        // the typed form was kept) takes this one.
+        email_display: eb.fn.coalesce('email_display', eb.val(valid.displayEmail ?? null)),
+      }))
       .where('id', '=', found.id)
       .execute();
     ids.set(valid.email, found.id);
