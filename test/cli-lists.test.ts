@@ -139,8 +139,8 @@ describe('the list commands (sqlite)', () => {
       DATABASE_URL: s.target.databaseUrl,
       QUEUE_PREFIX: uniqueName('clilists'),
       HERALD_DATA_DIR: s.dataDir,
-      // A preview mints real link tokens, which need the secret (issue 11: no default).
-      HERALD_SECRET: 'cli-lists-test-secret-0123456789-abcdef',
+      // A preview signs the links it shows, as a real send would.
+      HERALD_SECRET: 'cli-lists-test-secret-0123456789abcdef',
     };
     delete env.LOG_LEVEL;
   });

@@ -55,6 +55,7 @@ describe.each(DIALECTS)('herald queues (%s)', (dialect) => {
       'deliveries',
       'reconcile',
       'digests',
+      'feeds',
     ]);
     expect(listed.queues[1]).toMatchObject({ waiting: 2, delayed: 1, paused: 0, isPaused: false });
 
@@ -96,7 +97,7 @@ describe.each(DIALECTS)('herald queues (%s)', (dialect) => {
     );
     expect(failure).toMatchObject({ code: 2, stdout: '' });
     expect((failure as { stderr: string }).stderr).toBe(
-      'herald: unknown queue "nope"; queues are campaigns, deliveries, reconcile, digests\n',
+      'herald: unknown queue "nope"; queues are campaigns, deliveries, reconcile, digests, feeds\n',
     );
   }, 120_000);
 });

@@ -175,7 +175,7 @@ describe('subscriber journey in chromium (SQLite)', () => {
     ]);
     await screens(page, 'preferences-no-topic');
     await page.getByRole('checkbox', { name: 'Economy' }).uncheck();
-    await page.getByRole('checkbox', { name: 'Russia-China relations' }).check();
+    await page.getByRole('checkbox', { name: 'Russia-China relations', exact: true }).check();
     await page.getByRole('button', { name: 'Save preferences' }).click();
     await page.getByText('Your preferences are saved.').waitFor();
     expect((await findSubscriberByEmail(app.store.db, 'walker@example.org'))?.topics).toEqual([

@@ -5,6 +5,7 @@ import { createDeliveryRuntime, type DeliveryRuntime } from '../src/delivery/run
 import { startCampaignsWorker } from './campaigns.ts';
 import { startDeliveriesWorker } from './deliveries.ts';
 import { startDigestsWorker } from './digests.ts';
+import { startFeedsWorker } from './feeds.ts';
 import { startReconcileWorker } from './reconcile.ts';
 
 export const WORKERS = {
@@ -12,6 +13,7 @@ export const WORKERS = {
   deliveries: (rt: DeliveryRuntime) => startDeliveriesWorker(rt),
   reconcile: (rt: DeliveryRuntime) => startReconcileWorker(rt),
   digests: (rt: DeliveryRuntime) => startDigestsWorker(rt),
+  feeds: (rt: DeliveryRuntime) => startFeedsWorker(rt),
 } satisfies Record<string, (rt: DeliveryRuntime) => Service | Promise<Service>>;
 
 export type WorkerName = keyof typeof WORKERS;

@@ -18,6 +18,8 @@ const FAMILIES: Record<string, () => Promise<Family>> = {
   render: () => import('./commands/render.ts'),
   digests: () => import('./commands/digests.ts'),
   demo: () => import('./commands/demo.ts'),
+  feeds: () => import('./commands/feeds.ts'),
+  alerts: () => import('./commands/alerts.ts'),
 };
 
 /** Which family defines each top-level command. */
@@ -37,6 +39,8 @@ const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
   render: 'render',
   digests: 'digests',
   demo: 'demo',
+  feeds: 'feeds',
+  alerts: 'alerts',
 };
 
 const program = new Command()

@@ -139,6 +139,22 @@ export const envSchema = z.object({
   // No schema default: one-shot CLI commands must tell an explicit `info` from unset
   // (parseConfig resolves it to `info` and records `logLevelSet`).
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  /** Feed and linked-page fetches: whole-request time limit and body size cap. */
+  FEED_TIMEOUT_MS: positiveInt.default(15_000),
+  FEED_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
+  /** Consecutive failed polls after which a feed is shown as failing. */
+  FEED_FAILING_AFTER: positiveInt.default(3),
+  /** Alert emails per subscriber per rolling 24 h (digests and confirmations are not counted). */
+  ALERT_DAILY_CAP: positiveInt.default(3),
+  /** Local hours without alerts, "HH:MM-HH:MM" in each subscriber's zone, or "off". */
+  ALERT_QUIET_HOURS: z
+    .string()
+    .trim()
+    .regex(
+      /^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$/,
+      'must be HH:MM-HH:MM (e.g. 22:00-07:00) or off',
+    )
+    .default('22:00-07:00'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,6 +1,7 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import { alertHoldBack } from '../alerts/cap.ts';
 import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
@@ -218,7 +219,19 @@ export async function deliverBatch(
         result.suppressed += 1;
         continue;
       }
+      // Alerts only: the frequency cap and quiet hours (src/alerts/cap.ts).
+      const heldBack = await alertHoldBack(deps, campaign, row.subscriberId, deps.now());
       attempted.add(row.subscriberId);
+      if (heldBack) {
+        record({
+          subscriberId: row.subscriberId,
+          status: 'suppressed',
+          reply: `held back: ${heldBack}`,
+          attempted: false,
+        });
+        result.suppressed += 1;
+        continue;
+      }
       const recipient: Recipient = {
         subscriberId: row.subscriberId,
         email: row.email,

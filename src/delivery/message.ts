@@ -9,6 +9,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { Config } from '../config/index.ts';
+import type { CampaignKind } from '../store/schema.ts';
 import type { CompiledNewsletter } from '../templates/index.ts';
 import { createPersonaliser } from '../templates/personalise.ts';
 import { signToken } from '../tokens/index.ts';
@@ -25,7 +26,7 @@ export interface Recipient {
 
 export interface MessageContext {
   campaignId: number;
-  kind: 'campaign' | 'digest' | 'confirmation';
+  kind: CampaignKind;
 }
 
 export interface BuiltMessage {

@@ -13,6 +13,8 @@ export const QUEUE_NAMES = {
   reconcile: 'reconcile',
   /** The digest tick (a job scheduler): finds subscribers whose digest is due. */
   digests: 'digests',
+  /** One job scheduler per feed (`feed-<id>`, every its interval): polls it (src/feeds). */
+  feeds: 'feeds',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

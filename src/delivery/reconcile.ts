@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Database } from '../store/schema.ts';
+import { sweepWelcomes } from '../welcome/create.ts';
 import { enqueueFutureBatches, futureBatches } from './fanout.ts';
 import { batchJobId, campaignJobId, enqueueBatches, enqueueCampaign } from './jobs.ts';
 import { finishIfDone, pendingBatchNos, releaseStaleClaims } from './progress.ts';
@@ -37,6 +38,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
   const result: ReconcileResult = { campaignJobs: 0, batchJobs: 0, finished: 0 };
   const staleBefore = new Date(now.getTime() - config.CLAIM_STALE_MS).toISOString();
   await releaseStaleClaims(db, staleBefore, now.toISOString());
+  await sweepWelcomes(db, now);
   const campaigns = await db
     .selectFrom('campaigns')
     .select(['id', 'status', 'prepared_at', 'scheduled_at'])

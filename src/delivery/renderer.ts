@@ -12,6 +12,7 @@ import {
   webUrl,
 } from '../templates/index.ts';
 import { topicNames } from '../topics/catalogue.ts';
+import { compileWelcome } from '../welcome/render.ts';
 import { type BuiltMessage, createMessageBuilder, type Recipient } from './message.ts';
 
 export type BuildMessage = (recipient: Recipient) => BuiltMessage;
@@ -87,7 +88,10 @@ export function campaignRenderer(
   const made = (async () => {
     const articles = await loadArticles(db, campaign.articleIds);
     const names = await topicNames(db, campaign.audienceTopics);
-    const compiled = await compileNewsletter(newsletterInput(campaign, articles, names), config);
+    const compiled =
+      campaign.kind === 'welcome'
+        ? await compileWelcome(db, config, campaign)
+        : await compileNewsletter(newsletterInput(campaign, articles, names), config);
     const build = createMessageBuilder(
       compiled,
       { campaignId: campaign.id, kind: campaign.kind },

@@ -4,8 +4,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
@@ -48,5 +50,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(campaignRoutes, { app });
   await server.register(publicRoutes, { app });
   await server.register(subscriberRoutes, { app });
+  await server.register(feedRoutes, { app });
+  await server.register(alertRoutes, { app });
   return server;
 }

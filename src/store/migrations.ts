@@ -9,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import type { StoreDialect } from './db.ts';
+import { newsroomMigrations } from './migrations-newsroom.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
@@ -272,6 +273,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    ...newsroomMigrations(dialect),
   };
 }
 

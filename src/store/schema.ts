@@ -88,7 +88,7 @@ export interface SuppressionTable {
 }
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'sending' | 'paused' | 'sent' | 'cancelled';
-export type CampaignKind = 'campaign' | 'digest' | 'confirmation';
+export type CampaignKind = 'campaign' | 'digest' | 'confirmation' | 'welcome';
 
 export interface CampaignTable {
   id: Id;

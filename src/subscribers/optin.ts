@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
+import { createWelcome } from '../welcome/create.ts';
 import type { ConfirmationRecipient, OwnerNotice } from './confirmation.ts';
 import { recordEvent, removeSuppression, suppressionOf } from './events.ts';
 import {
@@ -106,6 +107,7 @@ export async function confirmSubscription(
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) return 'refused';
   await recordEvent(db, 'confirmed', { subscriberId }, now);
+  await createWelcome(db, subscriberId, now);
   return 'confirmed';
 }
 
