@@ -3,7 +3,7 @@
 // stdout and nothing on stderr, `{items, next}` paging, an article delete refused while a
 // campaign needs it, `digests run --dry-run` writing nothing, `campaign preview` without --to.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -190,6 +190,50 @@ describe('the list commands (sqlite)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('herald: --limit must be at least 1\n');
   }, 120_000);
+
+  it('a one-shot command logs nothing unless LOG_LEVEL is set, and logs when it is set to info', async () => {
+    const email = `log-level-${Date.now()}@example.net`;
+    const quiet = await herald('suppressions', 'add', email, '--json');
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const saved = env;
+    env = { ...saved, LOG_LEVEL: 'info' };
+    try {
+      const loud = await herald('suppressions', 'add', `x${email}`, '--json');
+      expect(loud.code).toBe(0);
+      expect(JSON.parse(loud.stdout)).toMatchObject({ added: true });
+      const lines = loud.stderr
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string });
+      expect(lines.map((line) => line.msg)).toContain('suppressions.added');
+      expect(loud.stderr).not.toContain(email);
+    } finally {
+      env = saved;
+    }
+  }, 60_000);
+
+  it('subscribers import --pending without HERALD_SECRET stops with one line and stores nothing', async () => {
+    const csv = join(s.dataDir, 'pending.csv');
+    writeFileSync(csv, 'email,name\nNo.Secret@example.net,Nobody\n');
+    const saved = env;
+    env = { ...saved };
+    delete env.HERALD_SECRET;
+    try {
+      const refused = await herald('subscribers', 'import', csv, '--pending', '--json');
+      expect(refused.code).toBe(2);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toMatch(/^herald: Invalid HERALD_SECRET: is required[^\n]*\n$/);
+    } finally {
+      env = saved;
+    }
+    const found = await findSubscribers(
+      s.app.store.db,
+      { text: 'no.secret' },
+      { limit: 5, after: null },
+    );
+    expect(found).toEqual([]);
+  }, 60_000);
 
   it('refuses an article delete with one line and exit 4 while a scheduled campaign uses it', async () => {
     await s.app.store.db

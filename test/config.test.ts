@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config/index.ts';
+import { commandLogLevel } from '../src/cli/context.ts';
+import { ConfigError, debugStacks, parseConfig } from '../src/config/index.ts';
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -21,6 +22,24 @@ describe('config', () => {
     expect(config.database.dialect).toBe('sqlite');
     expect(config.database).toMatchObject({ path: expect.stringMatching(/var\/herald\.sqlite$/) });
     expect(config.outboxDir).toMatch(/var\/outbox$/);
+  });
+
+  it('tells an unset LOG_LEVEL from an explicit info, so one-shot commands can honour it', () => {
+    const unset = parseConfig({});
+    expect(unset).toMatchObject({ LOG_LEVEL: 'info', logLevelSet: false });
+    expect(commandLogLevel(unset)).toBe('silent');
+    const info = parseConfig({ LOG_LEVEL: 'info' });
+    expect(info).toMatchObject({ LOG_LEVEL: 'info', logLevelSet: true });
+    expect(commandLogLevel(info)).toBe('info');
+    expect(commandLogLevel(parseConfig({ LOG_LEVEL: 'debug' }))).toBe('debug');
+    expect(commandLogLevel(parseConfig({ LOG_LEVEL: '' }))).toBe('silent');
+    expect(errorOf({ LOG_LEVEL: 'loud' }).variable).toBe('LOG_LEVEL');
+  });
+
+  it('HERALD_DEBUG (read by the config module, like every variable) turns stack traces on', () => {
+    expect(debugStacks({})).toBe(false);
+    expect(debugStacks({ HERALD_DEBUG: '' })).toBe(false);
+    expect(debugStacks({ HERALD_DEBUG: '1' })).toBe(true);
   });
 
   it('names the variable and the rule for a bad value', () => {

@@ -1,7 +1,12 @@
 // Subscriber identity: case-insensitive in the whole address, the typed form kept for display,
 // one suppression for every casing; migration 0006 merges duplicates already in a store; a
 // fresh store knows the catalogue's topics before any article arrives.
+import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sendCampaign } from '../src/campaigns/control.ts';
+import { createCampaignSchema } from '../src/campaigns/model.ts';
+import { createCampaign } from '../src/campaigns/repository.ts';
+import { previewDigest } from '../src/digests/preview.ts';
 import { openStore, type Store } from '../src/store/db.ts';
 import { migrateToLatest, migrationNames } from '../src/store/migrations.ts';
 import { suppressionOf, unsubscribe } from '../src/subscribers/events.ts';
@@ -9,7 +14,10 @@ import { emailHash, emailKey, parseEmail } from '../src/subscribers/identity.ts'
 import { importSubscribersCsv } from '../src/subscribers/import.ts';
 import { requestSubscription } from '../src/subscribers/optin.ts';
 import { findSubscriberByEmail, upsertSubscriber } from '../src/subscribers/repository.ts';
+import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { insertCampaign, insertTopics } from './helpers/rows.ts';
+import { seedFixtureArticle } from './helpers/seed.ts';
+import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
 import { createTestTarget, DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const NOW = '2026-03-01T08:00:00.000Z';
@@ -236,4 +244,54 @@ describe.each(DIALECTS)('migration 0006 merges case duplicates (%s)', (dialect) 
     expect(events).toEqual([{ subscriber_id: oldest }]);
     expect((await findSubscriberByEmail(db, 'PRIYA.petrov.0@EXAMPLE.net'))?.id).toBe(oldest);
   });
+});
+
+describe.each(DIALECTS)('delivery to the address as typed (%s)', (dialect) => {
+  let t: TestStore;
+  let sink: SmtpSink;
+  let herald: RunningHerald;
+  beforeAll(async () => {
+    t = await openTestStore(dialect);
+    sink = await startSmtpSink();
+    herald = await startHerald(testEnv(t.databaseUrl, { SMTP_URL: sink.url }));
+  });
+  afterAll(async () => {
+    await herald?.close();
+    await sink?.close();
+    await t?.dispose();
+  });
+
+  it('puts the typed casing in the To header and the RCPT TO, for campaigns and digests', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    await importSubscribersCsv(
+      db,
+      'email,name,topics,digest\nPriya.Petrov@Example.NET,Priya,russia-china-relations,daily\n',
+      { status: 'active' },
+    );
+    const { campaign } = await createCampaign(
+      db,
+      createCampaignSchema.parse({ articleIds: [article.id], topics: ['russia-china-relations'] }),
+      new Date().toISOString(),
+    );
+    await sendCampaign(
+      { db, config: herald.app.config, queues: herald.queues, now: () => new Date() },
+      campaign.id,
+    );
+    await waitForCampaign(herald.app, campaign.id, (r) => r.status === 'sent');
+    expect(sink.messages.map((m) => m.to)).toEqual([['Priya.Petrov@example.net']]);
+    const parsed = await sink.parse(sink.messages[0]!);
+    expect(parsed.to).toMatchObject({ value: [{ address: 'Priya.Petrov@example.net' }] });
+
+    // Digests go out through the same batch delivery; their preview must agree too.
+    const preview = await previewDigest(
+      db,
+      herald.app.config,
+      'priya.petrov@example.net',
+      new Date(),
+    );
+    expect((await simpleParser(preview.message.raw)).to).toMatchObject({
+      value: [{ address: 'Priya.Petrov@example.net' }],
+    });
+  }, 60_000);
 });

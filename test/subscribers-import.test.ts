@@ -85,7 +85,15 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
       digest: 'daily',
       confirmedAt: NOW,
     });
-    expect(await findSubscriberByEmail(app.store.db, 'Bob@example.org')).toMatchObject({
+    // One identity whatever the casing; the address is kept as typed (domain lower-cased).
+    const bob = await app.store.db
+      .selectFrom('subscribers')
+      .select(['email', 'email_display'])
+      .where('email', '=', 'bob@example.org')
+      .executeTakeFirstOrThrow();
+    expect(bob).toEqual({ email: 'bob@example.org', email_display: 'Bob@example.org' });
+    expect(await findSubscriberByEmail(app.store.db, 'BOB@example.org')).toMatchObject({
+      email: 'Bob@example.org',
       name: 'Bob, Jr.',
       topics: ['economy'],
       timezone: 'UTC',
@@ -120,14 +128,44 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
     ).rejects.toThrow(/email/);
   });
 
+  it('an address stored without its typed form takes the first casing imported, then keeps it', async () => {
+    await app.store.db
+      .insertInto('subscribers')
+      .values({
+        email: 'zed@example.org',
+        email_display: null,
+        status: 'active',
+        digest: 'off',
+        send_hour: 7,
+        timezone: 'UTC',
+        created_at: NOW,
+        updated_at: NOW,
+      })
+      .execute();
+    const display = async () =>
+      (
+        await app.store.db
+          .selectFrom('subscribers')
+          .select('email_display')
+          .where('email', '=', 'zed@example.org')
+          .executeTakeFirstOrThrow()
+      ).email_display;
+    await importSubscribersCsv(app.store.db, 'email\nZed@Example.org\n', { status: 'active' });
+    expect(await display()).toBe('Zed@example.org');
+    await importSubscribersCsv(app.store.db, 'email\nZED@example.org\n', { status: 'active' });
+    expect(await display()).toBe('Zed@example.org');
+    await app.store.db.deleteFrom('subscribers').where('email', '=', 'zed@example.org').execute();
+  });
+
   it('--pending creates pending subscribers and lists who is owed a confirmation', async () => {
     const report = await importSubscribersCsv(
       app.store.db,
-      'email,name\nnew1@example.org,New\nann@example.org,Ann\n',
+      'email,name\nNew1@Example.org,New\nann@example.org,Ann\n',
       { status: 'pending' },
     );
     expect(report).toMatchObject({ imported: 1, updated: 1 });
-    expect(report.pending.map((p) => p.email)).toEqual(['new1@example.org']);
+    // The confirmation goes to the address as typed.
+    expect(report.pending.map((p) => p.email)).toEqual(['New1@example.org']);
     expect((await findSubscriberByEmail(app.store.db, 'new1@example.org'))?.status).toBe('pending');
     expect((await findSubscriberByEmail(app.store.db, 'ann@example.org'))?.status).toBe('active');
   });
@@ -141,11 +179,11 @@ describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
     const json = JSON.parse(await text(exportSubscribersJson(app.store.db))) as Array<{
       email: string;
     }>;
-    // CSV import stores the normal form only (import.ts does not keep the typed casing).
+    // Exports show the address as typed; importing it back finds the same subscribers.
     expect(json.map((s) => s.email).sort()).toEqual([
+      'Bob@example.org',
+      'New1@example.org',
       'ann@example.org',
-      'bob@example.org',
-      'new1@example.org',
     ]);
     const back = await importSubscribersCsv(app.store.db, csv, { status: 'active' });
     expect(back).toMatchObject({ imported: 0, updated: 3, rejected: [] });

@@ -1,6 +1,6 @@
 // Shared helpers for CLI commands: opening the app, printing JSON, failing with a clear line.
 import { type App, createApp } from '../app.ts';
-import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { type Config, ConfigError, debugStacks, loadConfig } from '../config/index.ts';
 import { createLogger } from '../log/index.ts';
 
 /** An error whose message is meant for the user as it is (no stack trace). */
@@ -15,12 +15,14 @@ export class UserError extends Error {
 }
 
 /**
- * The log level of a one-shot command: none at the default level (the command's own output
- * and one-line errors say what happened), whatever LOG_LEVEL asks for when set to another
- * level (debug, warn…). Long-running commands (start, serve, worker, demo) log as configured.
+ * The log level of a one-shot command: none when LOG_LEVEL is unset (the command's own output
+ * and one-line errors say what happened), whatever LOG_LEVEL asks for when it is set, `info`
+ * included. Long-running commands (start, serve, worker, demo) log as configured.
  */
-export function commandLogLevel(config: Pick<Config, 'LOG_LEVEL'>): Config['LOG_LEVEL'] {
-  return config.LOG_LEVEL === 'info' ? 'silent' : config.LOG_LEVEL;
+export function commandLogLevel(
+  config: Pick<Config, 'LOG_LEVEL' | 'logLevelSet'>,
+): Config['LOG_LEVEL'] {
+  return config.logLevelSet ? config.LOG_LEVEL : 'silent';
 }
 
 /** Opens the app from the environment, runs `fn`, and always closes the app. */
@@ -47,6 +49,6 @@ export function reportFatal(error: unknown): number {
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`herald: ${message}\n`);
-  if (process.env.HERALD_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  if (debugStacks() && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   return 1;
 }

@@ -136,7 +136,9 @@ export const envSchema = z.object({
   BOUNCE_SMTP_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).optional(),
   CONFIRM_TTL_HOURS: positiveInt.default(72),
   PUBLIC_RATE_LIMIT: positiveInt.default(120),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // No schema default: one-shot CLI commands must tell an explicit `info` from unset
+  // (parseConfig resolves it to `info` and records `logLevelSet`).
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** Feed and linked-page fetches: whole-request time limit and body size cap. */
   FEED_TIMEOUT_MS: positiveInt.default(15_000),
   FEED_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
@@ -161,9 +163,15 @@ export type DatabaseTarget =
   | { dialect: 'sqlite'; path: string }
   | { dialect: 'postgres'; url: string };
 
-export interface Config extends Omit<Env, 'PUBLIC_URL'> {
+export type LogLevel = NonNullable<Env['LOG_LEVEL']>;
+
+export interface Config extends Omit<Env, 'PUBLIC_URL' | 'LOG_LEVEL'> {
   /** Base of links in emails: PUBLIC_URL, or where the api listens when it is unset. */
   PUBLIC_URL: string;
+  /** LOG_LEVEL, or `info` when it is unset. */
+  LOG_LEVEL: LogLevel;
+  /** Whether LOG_LEVEL was set at all (one-shot commands log only when it was). */
+  logLevelSet: boolean;
   dataDir: string;
   outboxDir: string;
   database: DatabaseTarget;
@@ -216,6 +224,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return {
     ...parsed,
     PUBLIC_URL: parsed.PUBLIC_URL ?? defaultPublicUrl(parsed.HOST, parsed.PORT),
+    LOG_LEVEL: parsed.LOG_LEVEL ?? 'info',
+    logLevelSet: parsed.LOG_LEVEL !== undefined,
     dataDir,
     outboxDir: resolve(dataDir, 'outbox'),
     database,
@@ -266,6 +276,14 @@ export function requireSecret(config: Pick<Config, 'HERALD_SECRET'>): string {
     );
   }
   return config.HERALD_SECRET;
+}
+
+/**
+ * Whether a failing CLI command prints the stack trace (HERALD_DEBUG set). Read apart from
+ * parseConfig: it must work when the rest of the environment is what failed.
+ */
+export function debugStacks(env: Record<string, string | undefined> = process.env): boolean {
+  return (env.HERALD_DEBUG ?? '') !== '';
 }
 
 /** Reads the process environment once. */

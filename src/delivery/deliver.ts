@@ -348,7 +348,11 @@ async function claimRows(
   const rows = await db
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.subscriber_id', 's.email', 's.name', 's.status', 's.token_key'])
+    .select(['d.subscriber_id', 's.name', 's.status', 's.token_key'])
+    // The address as typed (identity is its lower-cased form): it goes in the To header and,
+    // as RCPT TO, in the envelope too, since a receiving server may treat the local part's
+    // case as significant (RFC 5321 §2.4) and the typed form is the one its owner gave.
+    .select((eb) => eb.fn.coalesce('s.email_display', 's.email').as('email'))
     .where('d.campaign_id', '=', data.campaignId)
     .where('d.batch_no', '=', data.batchNo)
     .where('d.status', '=', 'sending')

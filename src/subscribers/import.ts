@@ -11,7 +11,7 @@ import type {
   SubscriberStatus,
   SuppressionReason,
 } from '../store/schema.ts';
-import { emailHash, parseEmail } from './identity.ts';
+import { emailHash, parseEmailParts } from './identity.ts';
 import { guardCsvLines, MAX_LINE_CHARS } from './import-lines.ts';
 import {
   canonicalTimeZone,
@@ -83,9 +83,10 @@ function rowToInput(
     const value = unescapeFormula(record[key]?.trim());
     return value === undefined || value === '' ? undefined : value;
   };
-  const email = parseEmail(unescapeFormula(record.email ?? '') ?? '');
+  const email = parseEmailParts(unescapeFormula(record.email ?? '') ?? '');
   if (!email) throw new SubscriberInputError('email', 'bad email: not a valid address');
-  const valid: ValidSubscriberInput = { email, status };
+  // Identity is the lower-cased key; the address as typed is kept for display and the To line.
+  const valid: ValidSubscriberInput = { email: email.key, displayEmail: email.display, status };
   const name = cell('name');
   if (name !== undefined) {
     if (name.length > 200) throw new SubscriberInputError('name', 'bad name: longer than 200');
@@ -183,6 +184,7 @@ async function writeBatch(
       .values(
         part.map(({ valid }) => ({
           email: valid.email,
+          email_display: valid.displayEmail ?? null,
           name: valid.name ?? null,
           status: options.status,
           digest: valid.digest ?? 'off',
@@ -201,7 +203,8 @@ async function writeBatch(
     if (options.status === 'pending') {
       report.pending.push({
         subscriberId: ids.get(valid.email)!,
-        email: valid.email,
+        // The confirmation goes to the address as typed.
+        email: valid.displayEmail ?? valid.email,
         name: valid.name ?? null,
       });
     }
@@ -214,7 +217,12 @@ async function writeBatch(
     if (!found) continue;
     await trx
       .updateTable('subscribers')
-      .set(updateFromInput(valid, options.status, found.status, now))
+      .set((eb) => ({
+        ...updateFromInput(valid, options.status, found.status, now),
+        // The first casing seen stays the shown one; a row stored without one (imported before
+        // the typed form was kept) takes this one.
+        email_display: eb.fn.coalesce('email_display', eb.val(valid.displayEmail ?? null)),
+      }))
       .where('id', '=', found.id)
       .execute();
     ids.set(valid.email, found.id);

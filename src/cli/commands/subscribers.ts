@@ -4,6 +4,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { requireSecret } from '../../config/index.ts';
 import { createTransport } from '../../delivery/transport.ts';
 import { type IngestResult, ingestReport } from '../../subscribers/bounces.ts';
 import { sendConfirmations } from '../../subscribers/confirmation.ts';
@@ -80,6 +81,9 @@ export function register(program: Command): void {
     .action(async (file: string, options: { pending?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
       await withApp(async (app) => {
+        // Confirmation links are signed: without the secret every mail would fail after the
+        // rows were stored pending, so refuse before importing anything.
+        if (options.pending) requireSecret(app.config);
         const started = performance.now();
         const report = await importSubscribersCsv(app.store.db, createReadStream(file), {
           status: options.pending ? 'pending' : 'active',
