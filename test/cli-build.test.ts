@@ -72,7 +72,12 @@ describe('the build in dist/', () => {
 
 describe('herald from the build', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-cli-build-'));
-  const env = { HERALD_DATA_DIR: dataDir, DATABASE_URL: '' };
+  // render signs the links it shows, as a real send would: it needs a secret.
+  const env = {
+    HERALD_DATA_DIR: dataDir,
+    DATABASE_URL: '',
+    HERALD_SECRET: 'cli-build-test-secret-0123456789abcdef',
+  };
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('prints the package version for --version and -V', () => {
