@@ -92,6 +92,45 @@ describe('alert rules API (sqlite)', () => {
     expect((await call('GET', '/api/alert-rules')).json()).toEqual([]);
   });
 
+  it('an article posted to the API trips a rule as a feed item does: one draft alert', async () => {
+    const created = await call('POST', '/api/alert-rules', {
+      topic: 'russia-china-relations',
+      mode: 'approval',
+    });
+    expect(created.statusCode).toBe(201);
+    const body = [
+      'Xi and Putin meet in Beijing to deepen Russia-China ties',
+      '',
+      'Chinese leader Xi Jinping hosted Russian President Vladimir Putin in Beijing, where Russia and China pledged a deeper partnership.',
+      '',
+      'Moscow and Beijing said the Russia-China relationship had never been stronger.',
+    ].join('\n');
+    const post = () =>
+      http.inject({
+        method: 'POST',
+        url: '/api/articles',
+        headers: { authorization: `Bearer ${editor}`, 'content-type': 'text/plain' },
+        payload: body,
+      });
+    const first = await post();
+    expect(first.statusCode).toBe(201);
+    const alert = first.json().alert;
+    expect(alert).toMatchObject({ mode: 'approval', sendAt: null, created: true });
+    const campaign = (
+      await http.inject({
+        method: 'GET',
+        url: `/api/campaigns/${alert.campaignId}`,
+        headers: { authorization: `Bearer ${editor}` },
+      })
+    ).json();
+    expect(campaign).toMatchObject({ status: 'draft', template: 'alert' });
+    // The same article again is no new article: no second alert.
+    const again = await post();
+    expect(again.statusCode).toBe(200);
+    expect(again.json().alert).toBeUndefined();
+    await call('DELETE', `/api/alert-rules/${created.json().id}`);
+  });
+
   it('does the same from the CLI, one JSON document per command', async () => {
     const env = { ...process.env, DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'silent' };
     const herald = (...args: string[]) =>

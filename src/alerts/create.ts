@@ -4,9 +4,11 @@
 // editor keeps control); among holds the longest wins. A hold schedules the campaign for the
 // end of the hold (`campaign cancel` or `unschedule` stops it meanwhile); approval leaves a
 // draft for `campaign send`.
+import type { App } from '../app.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import { type ControlDeps, scheduleCampaign } from '../campaigns/control.ts';
 import { createCampaign, getCampaign } from '../campaigns/repository.ts';
+import { openQueues, type Queues } from '../delivery/queues.ts';
 import type { Logger } from '../log/index.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 import { type AlertRule, matchingRules } from './rules.ts';
@@ -133,4 +135,30 @@ async function placeHold(
     .set({ placed_at: now.toISOString() })
     .where('article_id', '=', articleId)
     .execute();
+}
+
+/**
+ * For the ingest paths (API, CLI): makes the alert of a newly stored article, opening the
+ * queues on the first alert only (most ingests trip no rule). Never throws: the article is
+ * stored either way, so a failure is logged (`alerts.create.failed`) and answers null.
+ */
+export function articleAlerter(
+  app: App,
+): (article: Pick<StoredArticle, 'id' | 'title'>) => Promise<AlertOutcome | null> {
+  let queues: Queues | undefined;
+  return async (article) => {
+    try {
+      queues ??= openQueues(app);
+      return await alertForArticle(
+        { db: app.store.db, config: app.config, queues, now: () => new Date(), logger: app.logger },
+        article,
+      );
+    } catch (error) {
+      app.logger.error(
+        { articleId: article.id, err: error instanceof Error ? error.message : String(error) },
+        'alerts.create.failed',
+      );
+      return null;
+    }
+  };
 }

@@ -1,6 +1,7 @@
 // `herald ingest`, `herald topics` and `herald articles …`: articles in, topics checked.
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { articleAlerter } from '../../alerts/create.ts';
 import { readArticleFile } from '../../articles/ingest.ts';
 import { ArticleInputError } from '../../articles/parse.ts';
 import { ArticleParseLimitError } from '../../articles/parse-pool.ts';
@@ -46,6 +47,7 @@ export function register(program: Command): void {
       for (const file of files) articles.push(await readArticle(file));
       await withApp(async (app) => {
         const catalogue = await loadCatalogue(app.store.db);
+        const alertFor = articleAlerter(app);
         const results: Array<StoredArticle & { created: boolean }> = [];
         for (const article of articles) {
           try {
@@ -54,7 +56,9 @@ export function register(program: Command): void {
               { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
               'articles.ingest.stored',
             );
-            results.push({ ...saved.article, created: saved.created });
+            // A new article may trip an alert rule, as a feed item does (issue 16).
+            const alert = saved.created ? await alertFor(saved.article) : null;
+            results.push({ ...saved.article, created: saved.created, ...(alert ? { alert } : {}) });
           } catch (error) {
             if (error instanceof ArticleInputError) {
               app.logger.warn({ field: error.field }, 'articles.ingest.failed');

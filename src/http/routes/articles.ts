@@ -1,6 +1,7 @@
 // Editor API for articles: ingest (text, Markdown, JSON or HTML body), read, override topics.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { articleAlerter } from '../../alerts/create.ts';
 import type { App } from '../../app.ts';
 import { ArticleInputError } from '../../articles/parse.ts';
 import { ArticleParseLimitError, parseArticleOffThread } from '../../articles/parse-pool.ts';
@@ -69,6 +70,8 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
   );
   server.addHook('preHandler', requireRole(app.store.db, 'editor'));
 
+  const alertFor = articleAlerter(app);
+
   server.post('/api/articles', async (request, reply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const contentType = request.headers['content-type'];
@@ -89,9 +92,12 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
         { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
         'articles.ingest.stored',
       );
+      // A new article may trip an alert rule, as a feed item does (issue 16). The article is
+      // stored either way: a failure here is logged, never a 5xx for the ingest.
+      const alert = saved.created ? await alertFor(saved.article) : null;
       return reply
         .status(saved.created ? 201 : 200)
-        .send({ ...saved.article, created: saved.created });
+        .send({ ...saved.article, created: saved.created, ...(alert ? { alert } : {}) });
     } catch (error) {
       if (error instanceof ArticleInputError) {
         app.logger.warn({ field: error.field }, 'articles.ingest.failed');
