@@ -7,9 +7,10 @@ import { sql } from 'kysely';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveArticle } from '../src/articles/repository.ts';
-import { articleSchema } from '../src/articles/schema.ts';
+import { articleSchema, type StoredArticle } from '../src/articles/schema.ts';
 import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { DIGEST_MAX_ARTICLES, withHeldArticles } from '../src/digests/plan.ts';
 import { type DigestDeps, runDigestTick } from '../src/digests/tick.ts';
 import { openStore } from '../src/store/db.ts';
 import { newsroomDb } from '../src/store/schema-newsroom.ts';
@@ -35,6 +36,30 @@ function nextLocal(zone: string, hour: number, minute: number): Date {
   if (at <= local) at = at.plus({ days: 1 });
   return at.toJSDate();
 }
+
+describe('a digest’s articles with held alerts', () => {
+  const article = (id: number, publishedAt: string): StoredArticle => ({
+    id,
+    title: `Story ${id}`,
+    paragraphs: ['Text.'],
+    topics: ['china'],
+    publishedAt,
+  });
+  it('keeps every held article, fills up to the limit with topic articles, newest first', () => {
+    const topical = Array.from({ length: 12 }, (_, i) =>
+      article(100 + i, `2026-12-01T${String(10 + i).padStart(2, '0')}:00:00Z`),
+    ).reverse();
+    const held = [article(7, '2026-11-20T09:00:00Z'), article(111, '2026-12-01T21:00:00Z')];
+    const chosen = withHeldArticles(held, topical);
+    expect(chosen).toHaveLength(DIGEST_MAX_ARTICLES);
+    expect(chosen.map((a) => a.id)).toContain(7);
+    expect(chosen.filter((a) => a.id === 111)).toHaveLength(1);
+    expect(chosen[0]!.id).toBe(111);
+    expect(chosen.at(-1)!.id).toBe(7);
+    const many = Array.from({ length: 12 }, (_, i) => article(i + 1, '2026-11-20T09:00:00Z'));
+    expect(withHeldArticles(many, topical)).toHaveLength(12);
+  });
+});
 
 describe.each(DIALECTS)('held-back alerts reach every subscriber (%s)', (dialect) => {
   let t: TestStore;
