@@ -14,10 +14,18 @@ import { newsroomDb } from '../store/schema-newsroom.ts';
 
 export type HoldReason = 'cap' | 'quiet-hours';
 
-/** Whether a campaign was made by an alert rule never changes: remember the answer. */
-const alertCampaigns = new Map<number, boolean>();
+/**
+ * Whether a campaign was made by an alert rule never changes: remember the answer, per store
+ * handle (campaign ids are only unique within one store; tests open several in one process).
+ */
+const alertCampaignsByStore = new WeakMap<Kysely<Database>, Map<number, boolean>>();
 
 async function isAlertCampaign(db: Kysely<Database>, campaignId: number): Promise<boolean> {
+  let alertCampaigns = alertCampaignsByStore.get(db);
+  if (!alertCampaigns) {
+    alertCampaigns = new Map();
+    alertCampaignsByStore.set(db, alertCampaigns);
+  }
   const known = alertCampaigns.get(campaignId);
   if (known !== undefined) return known;
   const row = await newsroomDb(db)

@@ -16,16 +16,39 @@ export interface DigestCandidate {
   articles: readonly StoredArticle[];
   /** Start of the period this digest is for (the guard against a second one). */
   periodStart: Date;
+  /** Held-back alert campaigns whose articles this digest carries (cleared when it is written). */
+  heldCampaignIds?: readonly number[];
+  /** A digest-off subscriber's digest of held-back alerts only. */
+  heldOnly?: boolean;
 }
 
 export interface DigestGroup {
   /** Identity of the content: frequency, article ids, topic headings. */
   key: string;
   frequency: DigestFrequency;
+  heldOnly: boolean;
   articles: StoredArticle[];
   /** Topic headings in order: the followed topics that tag an article, freshest first. */
   topics: string[];
-  members: Array<{ subscriberId: number; periodStart: Date }>;
+  members: Array<{ subscriberId: number; periodStart: Date; heldCampaignIds: readonly number[] }>;
+}
+
+/**
+ * A digest's articles: every held-back alert's article (they must not be dropped), then the
+ * newest of the topic articles up to DIGEST_MAX_ARTICLES in all; newest first, no repeats.
+ */
+export function withHeldArticles(
+  held: readonly StoredArticle[],
+  topical: readonly StoredArticle[],
+): StoredArticle[] {
+  const chosen = [...held];
+  for (const article of topical) {
+    if (chosen.length >= Math.max(DIGEST_MAX_ARTICLES, held.length)) break;
+    if (!chosen.some((a) => a.id === article.id)) chosen.push(article);
+  }
+  return chosen.sort(
+    (a, b) => (b.publishedAt ?? '').localeCompare(a.publishedAt ?? '') || b.id - a.id,
+  );
 }
 
 /**
@@ -48,9 +71,13 @@ export function groupDigests(candidates: readonly DigestCandidate[]): DigestGrou
   const groups = new Map<string, DigestGroup>();
   for (const candidate of candidates) {
     if (candidate.articles.length === 0) continue;
-    const topics = digestTopics(candidate.topics, candidate.articles);
+    let topics = digestTopics(candidate.topics, candidate.articles);
+    // A held alert's reader may have unfollowed its topic since: head it with its own topic.
+    if (topics.length === 0) topics = candidate.articles.flatMap((a) => a.topics).slice(0, 1);
+    const heldOnly = candidate.heldOnly === true;
     const key = JSON.stringify([
       candidate.frequency,
+      heldOnly,
       candidate.articles.map((article) => article.id),
       topics,
     ]);
@@ -59,6 +86,7 @@ export function groupDigests(candidates: readonly DigestCandidate[]): DigestGrou
       group = {
         key,
         frequency: candidate.frequency,
+        heldOnly,
         articles: [...candidate.articles],
         topics,
         members: [],
@@ -68,13 +96,19 @@ export function groupDigests(candidates: readonly DigestCandidate[]): DigestGrou
     group.members.push({
       subscriberId: candidate.subscriberId,
       periodStart: candidate.periodStart,
+      heldCampaignIds: candidate.heldCampaignIds ?? [],
     });
   }
   return [...groups.values()];
 }
 
-/** The subject line of a digest. */
-export function digestSubject(frequency: DigestFrequency, articleCount: number): string {
+/** The subject line of a digest (of held-back alerts only, for a subscriber without digests). */
+export function digestSubject(
+  frequency: DigestFrequency,
+  articleCount: number,
+  heldOnly = false,
+): string {
   const plural = articleCount === 1 ? 'story' : 'stories';
+  if (heldOnly) return `Alerts held back for you: ${articleCount} ${plural}`;
   return `Your ${frequency} digest: ${articleCount} new ${plural}`;
 }

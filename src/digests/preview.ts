@@ -2,6 +2,7 @@
 // same article choice, compile and personalisation as the tick, nothing stored or queued.
 import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
+import { heldAlertsFor } from '../alerts/held.ts';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
@@ -13,7 +14,7 @@ import { compileNewsletter } from '../templates/index.ts';
 import { subscriberKeyOf } from '../tokens/subject.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { latestPeriod } from './period.ts';
-import { DIGEST_MAX_ARTICLES, digestSubject, digestTopics } from './plan.ts';
+import { DIGEST_MAX_ARTICLES, digestSubject, digestTopics, withHeldArticles } from './plan.ts';
 
 export class DigestPreviewError extends Error {
   constructor(
@@ -64,25 +65,31 @@ export async function previewDigest(
   );
   // A digest already given this period: show what the next one would hold so far.
   const since = row.last_digest_at ?? period.previousStart.toISOString();
-  const articles = await listArticlesForTopics(db, {
-    topicIds: subscriber.topics,
-    since,
-    until: at.toISOString(),
-    limit: DIGEST_MAX_ARTICLES,
-  });
+  const heldOnly = subscriber.digest === 'off';
+  const topical = heldOnly
+    ? []
+    : await listArticlesForTopics(db, {
+        topicIds: subscriber.topics,
+        since,
+        until: at.toISOString(),
+        limit: DIGEST_MAX_ARTICLES,
+      });
+  const held = (await heldAlertsFor(db, [subscriber.id])).get(subscriber.id);
+  const articles = withHeldArticles(held?.articles ?? [], topical);
   if (articles.length === 0) {
     throw new DigestPreviewError(
       'at',
       `nothing new for this subscriber's topics between ${since} and ${at.toISOString()}: no digest would be sent`,
     );
   }
-  const topics = digestTopics(subscriber.topics, articles);
+  let topics = digestTopics(subscriber.topics, articles);
+  if (topics.length === 0) topics = articles.flatMap((a) => a.topics).slice(0, 1);
   const names = await topicNames(db, topics);
   const compiled = await compileNewsletter(
     newsletterInput(
       {
         template: 'digest',
-        subject: digestSubject(frequency, articles.length),
+        subject: digestSubject(frequency, articles.length, heldOnly),
         audienceTopics: topics,
         // The masthead's date: the day the digest would go out.
         createdAt: at.toISOString(),

@@ -9,7 +9,13 @@
 // between, the reconciler finds the prepared campaign's unsent batches and re-creates them.
 // A tick that dies before a commit leaves those subscribers due: the next tick of their send
 // hour takes them.
+//
+// Held-back alerts (src/alerts/held.ts): a due subscriber's digest also carries the articles of
+// their `alert_held` rows, and the same transaction deletes those rows. A subscriber whose
+// digest is `off` but who has held alerts is due at their daily send hour as if daily, and gets
+// a digest of those articles only.
 import { type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
+import { clearHeldAlerts, heldAlertsFor } from '../alerts/held.ts';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import { suppressedHashes } from '../campaigns/audience.ts';
@@ -19,6 +25,7 @@ import type { Queues } from '../delivery/queues.ts';
 import type { Logger } from '../log/index.ts';
 import { chunk } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
+import { newsroomDb } from '../store/schema-newsroom.ts';
 import { emailHash } from '../subscribers/identity.ts';
 import { type DigestFrequency, type DigestPeriod, duePeriod } from './period.ts';
 import {
@@ -27,6 +34,7 @@ import {
   type DigestGroup,
   digestSubject,
   groupDigests,
+  withHeldArticles,
 } from './plan.ts';
 
 export interface DigestDeps {
@@ -65,31 +73,43 @@ const PAGE = 1_000;
 
 interface Combo {
   digest: DigestFrequency;
+  /** Digest-off subscribers with held-back alerts, served at their daily send hour. */
+  heldOnly: boolean;
   sendHour: number;
   weekday: number;
   timezone: string;
   period: DigestPeriod;
 }
 
-/** The preference combinations (zone, hour, weekday, frequency) whose period is due at `at`. */
+/**
+ * The preference combinations (zone, hour, weekday, frequency) whose period is due at `at`;
+ * digest-off subscribers count as daily when they have held-back alerts.
+ */
 async function dueCombos(db: Kysely<Database>, at: Date): Promise<Combo[]> {
   const rows = await db
     .selectFrom('subscribers')
     .select(['timezone', 'send_hour', 'digest_weekday', 'digest'])
     .distinct()
     .where('status', '=', 'active')
-    .where('digest', 'in', ['daily', 'weekly'])
+    .where((eb) =>
+      eb.or([
+        eb('digest', 'in', ['daily', 'weekly']),
+        eb('id', 'in', newsroomDb(db).selectFrom('alert_held').select('subscriber_id')),
+      ]),
+    )
     .execute();
   const combos = new Map<string, Combo>();
   for (const row of rows) {
+    const heldOnly = row.digest === 'off';
     const prefs = {
-      digest: row.digest as DigestFrequency,
+      digest: heldOnly ? 'daily' : (row.digest as DigestFrequency),
+      heldOnly,
       sendHour: row.send_hour,
       // The weekday matters for weekly digests only: daily ones must not be read once per weekday.
       weekday: row.digest === 'weekly' ? row.digest_weekday : 0,
       timezone: row.timezone,
     };
-    const key = `${prefs.digest}|${prefs.sendHour}|${prefs.weekday}|${prefs.timezone}`;
+    const key = `${row.digest}|${prefs.sendHour}|${prefs.weekday}|${prefs.timezone}`;
     if (combos.has(key)) continue;
     const period = duePeriod(prefs, at);
     if (period) combos.set(key, { ...prefs, period });
@@ -131,6 +151,7 @@ export async function runDigestTick(
     }
     return found;
   };
+  const heldArticleCache = new Map<number, Promise<StoredArticle | null>>();
 
   const candidates: DigestCandidate[] = [];
   for (const combo of await dueCombos(db, at)) {
@@ -141,7 +162,7 @@ export async function runDigestTick(
         .selectFrom('subscribers')
         .select(['id', 'email', 'email_display', 'last_digest_at'])
         .where('status', '=', 'active')
-        .where('digest', '=', combo.digest)
+        .where('digest', '=', combo.heldOnly ? 'off' : combo.digest)
         .where('timezone', '=', combo.timezone)
         .where('send_hour', '=', combo.sendHour)
         .where((eb) =>
@@ -149,6 +170,12 @@ export async function runDigestTick(
         )
         .where('id', '>', afterId);
       if (combo.digest === 'weekly') query = query.where('digest_weekday', '=', combo.weekday);
+      if (combo.heldOnly)
+        query = query.where(
+          'id',
+          'in',
+          newsroomDb(db).selectFrom('alert_held').select('subscriber_id'),
+        );
       const rows = await query.orderBy('id').limit(PAGE).execute();
       if (rows.length === 0) break;
       afterId = rows[rows.length - 1]!.id;
@@ -165,6 +192,7 @@ export async function runDigestTick(
           ...(topicsOf.get(follow.subscriber_id) ?? []),
           follow.topic_id,
         ]);
+      const held = await heldAlertsFor(db, ids, heldArticleCache);
       const suppressed = await suppressedHashes(
         db,
         rows.map((row) => emailHash(row.email)),
@@ -174,7 +202,10 @@ export async function runDigestTick(
         result.due += 1;
         const topics = topicsOf.get(row.id) ?? [];
         const since = row.last_digest_at ?? combo.period.previousStart.toISOString();
-        const articles = topics.length > 0 ? await articlesFor(topics, since) : [];
+        const heldHere = held.get(row.id);
+        const topical =
+          topics.length > 0 && !combo.heldOnly ? await articlesFor(topics, since) : [];
+        const articles = withHeldArticles(heldHere?.articles ?? [], topical);
         if (articles.length === 0) {
           result.nothingNew += 1;
           continue;
@@ -186,6 +217,8 @@ export async function runDigestTick(
           topics,
           articles,
           periodStart: combo.period.start,
+          heldCampaignIds: heldHere?.campaignIds ?? [],
+          heldOnly: combo.heldOnly,
         });
       }
     }
@@ -193,7 +226,7 @@ export async function runDigestTick(
 
   if (options.dryRun) {
     result.plan = groupDigests(candidates).map((group) => ({
-      subject: digestSubject(group.frequency, group.articles.length),
+      subject: digestSubject(group.frequency, group.articles.length, group.heldOnly),
       frequency: group.frequency,
       topics: group.topics,
       articles: group.articles.map((article) => ({ id: article.id, title: article.title })),
@@ -250,7 +283,7 @@ async function writeDigestCampaign(
       .insertInto('campaigns')
       .values({
         kind: 'digest',
-        subject: digestSubject(group.frequency, group.articles.length),
+        subject: digestSubject(group.frequency, group.articles.length, group.heldOnly),
         template: 'digest',
         article_ids: JSON.stringify(group.articles.map((article) => article.id)),
         audience_topics: JSON.stringify(group.topics),
@@ -279,6 +312,7 @@ async function writeDigestCampaign(
         });
       }
     }
+    await clearHeldAlerts(trx, campaign.id, group.members);
     if (given === 0) {
       await trx.deleteFrom('campaigns').where('id', '=', campaign.id).execute();
       return null;
