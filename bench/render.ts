@@ -21,15 +21,7 @@ const TARGET_RENDERS = 50_000;
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' } } });
 const seconds = Number(values.seconds);
 
-const fixture = resolve(import.meta.dirname, '../../shared/fixtures/lavrov-china.txt');
-const fixturePath = (() => {
-  try {
-    readFileSync(fixture);
-    return fixture;
-  } catch {
-    return '/work/shared/fixtures/lavrov-china.txt';
-  }
-})();
+const fixturePath = resolve(import.meta.dirname, '../test/fixtures/articles/lavrov-china.txt');
 const article: StoredArticle = {
   ...parseArticle({ body: readFileSync(fixturePath), filename: fixturePath }),
   id: 1,

@@ -20,7 +20,10 @@ export const POSTGRES_URL =
   process.env.HERALD_TEST_POSTGRES_URL ??
   'postgres://postgres@127.0.0.1:5432/test';
 
-export const FIXTURE_PATH = resolve(import.meta.dirname, '../../shared/fixtures/lavrov-china.txt');
+export const FIXTURE_PATH = resolve(
+  import.meta.dirname,
+  '../test/fixtures/articles/lavrov-china.txt',
+);
 
 export interface BenchTarget {
   /** DATABASE_URL that opens this store from any process. */

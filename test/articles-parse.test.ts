@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ArticleInputError, detectFormat, parseArticle } from '../src/articles/parse.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const LAVROV = resolve(repoRoot, '../shared/fixtures/lavrov-china.txt');
+const LAVROV = resolve(repoRoot, 'test/fixtures/articles/lavrov-china.txt');
 const fixture = (name: string) => resolve(repoRoot, 'test/fixtures/articles', name);
 const parseFile = (path: string) => parseArticle({ body: readFileSync(path), filename: path });
 

@@ -19,7 +19,7 @@ import { buildServer } from '../src/http/server.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const LAVROV = resolve(repoRoot, '../shared/fixtures/lavrov-china.txt');
+const LAVROV = resolve(repoRoot, 'test/fixtures/articles/lavrov-china.txt');
 const fixturePath = (name: string) => resolve(repoRoot, 'test/fixtures/articles', name);
 const parseFile = (path: string) => parseArticle({ body: readFileSync(path), filename: path });
 
@@ -377,9 +377,9 @@ describe.each(DIALECTS)('herald ingest / topics / articles (%s)', (dialect) => {
     await t?.dispose();
   });
 
-  it('`ingest ../shared/fixtures/lavrov-china.txt --json` prints the clean article', async () => {
+  it('`ingest lavrov-china.txt --json` (the seed article) prints the clean article', async () => {
     const run = await herald(
-      ['ingest', '../shared/fixtures/lavrov-china.txt', '--json'],
+      ['ingest', 'test/fixtures/articles/lavrov-china.txt', '--json'],
       t.databaseUrl,
     );
     expect(run.stderr).toBe('');

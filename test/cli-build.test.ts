@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
+const FIXTURE = new URL('./fixtures/articles/lavrov-china.txt', import.meta.url).pathname;
 
 /** Every file under a folder of the repository, relative to the repository. */
 function filesUnder(folder: string): string[] {

@@ -7,7 +7,7 @@ import { createMessageBuilder } from '../src/delivery/message.ts';
 import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
 import { alertInput, blocksArticle, digestInput, testConfig } from './helpers/newsletter.ts';
 
-const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
+const FIXTURE = new URL('./fixtures/articles/lavrov-china.txt', import.meta.url).pathname;
 /** The fixture as the real ingest parser stores it. */
 const parsedFixture = () => ({
   ...parseArticle({ body: readFileSync(FIXTURE), filename: FIXTURE }),

@@ -18,7 +18,7 @@ import { seedSubscribers } from './helpers/seed.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const run = promisify(execFile);
-const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
+const FIXTURE = new URL('./fixtures/articles/lavrov-china.txt', import.meta.url).pathname;
 
 describe('newsletterWarnings', () => {
   const config = testConfig();

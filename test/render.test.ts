@@ -15,7 +15,7 @@ import { testConfig } from './helpers/newsletter.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const run = promisify(execFile);
-const FIXTURE = '/work/shared/fixtures/lavrov-china.txt';
+const FIXTURE = new URL('./fixtures/articles/lavrov-china.txt', import.meta.url).pathname;
 
 describe.each(DIALECTS)('previewArticle (%s)', (dialect) => {
   let t: TestStore;

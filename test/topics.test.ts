@@ -26,7 +26,7 @@ const catalogue = catalogueFromFile();
 const ids = (article: Article) => matchTopics(article, catalogue).map((m) => m.topicId);
 
 describe('matchTopics on the lavrov-china fixture', () => {
-  const article = parseFile(resolve(repoRoot, '../shared/fixtures/lavrov-china.txt'));
+  const article = parseFile(resolve(repoRoot, 'test/fixtures/articles/lavrov-china.txt'));
   const topics = ids(article);
 
   it('tags the six topics the story is about', () => {

@@ -6,7 +6,10 @@ import type { NewsletterInput } from '../../src/templates/index.ts';
 
 /** The Lavrov fixture hand-cleaned into an Article (as the ingest parser should produce). */
 export function fixtureArticle(id = 1): StoredArticle {
-  const raw = readFileSync('/work/shared/fixtures/lavrov-china.txt', 'utf8');
+  const raw = readFileSync(
+    new URL('../fixtures/articles/lavrov-china.txt', import.meta.url),
+    'utf8',
+  );
   const blocks = raw
     .split(/\n\s*\n/)
     .map((b) => b.replace(/\s+/g, ' ').trim())

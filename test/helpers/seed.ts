@@ -9,10 +9,7 @@ import { chunk } from '../../src/store/db.ts';
 import type { Database, SubscriberStatus } from '../../src/store/schema.ts';
 import { ensureCatalogue } from '../../src/topics/catalogue.ts';
 
-export const FIXTURE_PATH = resolve(
-  import.meta.dirname,
-  '../../../shared/fixtures/lavrov-china.txt',
-);
+export const FIXTURE_PATH = resolve(import.meta.dirname, '../fixtures/articles/lavrov-china.txt');
 
 /** Seeds the topic catalogue and stores the fixture article (tagged by the matcher). */
 export async function seedFixtureArticle(db: Kysely<Database>): Promise<StoredArticle> {
