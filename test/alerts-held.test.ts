@@ -8,7 +8,7 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveArticle } from '../src/articles/repository.ts';
 import { articleSchema, type StoredArticle } from '../src/articles/schema.ts';
-import { sendCampaign } from '../src/campaigns/control.ts';
+import { cancelCampaign, scheduleCampaign, sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { DIGEST_MAX_ARTICLES, withHeldArticles } from '../src/digests/plan.ts';
 import { type DigestDeps, runDigestTick } from '../src/digests/tick.ts';
@@ -253,5 +253,40 @@ describe.each(DIALECTS)('held-back alerts reach every subscriber (%s)', (dialect
     expect(texts).toHaveLength(3);
     expect(texts[2]).toContain('Next day story');
     expect(texts[2]).not.toContain('Capped alert with an old date');
+  });
+
+  it('an alert cancelled by an editor is not carried into a later digest', async () => {
+    const db = herald.app.store.db;
+    const [reader] = await seedSubscribers(db, [
+      { email: 'cancelled-alert@example.org', topics: ['china'] },
+    ]);
+    const { article } = await saveArticle(
+      db,
+      articleSchema.parse({ title: 'A wrong alert', paragraphs: ['Wrong.'], topics: ['china'] }),
+    );
+    const { campaign } = await createCampaign(
+      db,
+      { articleIds: [article.id], template: 'alert' },
+      new Date().toISOString(),
+    );
+    await scheduleCampaign(
+      { ...deps, queues: herald.queues },
+      campaign.id,
+      new Date(Date.now() + 3_600_000),
+    );
+    // As the cap writes it for a reader held back while the campaign was going out.
+    await newsroomDb(db)
+      .insertInto('alert_held')
+      .values({
+        subscriber_id: reader!,
+        campaign_id: campaign.id,
+        article_ids: JSON.stringify([article.id]),
+        reason: 'cap',
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+    expect(await heldRows(reader!)).toHaveLength(1);
+    await cancelCampaign({ ...deps, queues: herald.queues }, campaign.id);
+    expect(await heldRows(reader!)).toEqual([]);
   });
 });

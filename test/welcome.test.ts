@@ -2,6 +2,7 @@
 // through the delivery path (ledger row, compliance headers), listing topics and the digest
 // choice; also when the process died between confirming and creating it (the reconciler's
 // sweep makes it), and never twice (a second confirm, concurrent creators, repeated sweeps).
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nowIso } from '../src/store/db.ts';
 import { newsroomDb } from '../src/store/schema-newsroom.ts';
@@ -127,5 +128,27 @@ describe.each(DIALECTS)('welcome mail (%s)', (dialect) => {
     }
     await sleep(1_000);
     expect(sink.messages.filter((m) => m.to[0] === 'swept@example.org')).toHaveLength(1);
+  });
+
+  it('does not welcome late those who confirmed before the store had welcome mails', async () => {
+    const db = herald.app.store.db;
+    const decision = await requestSubscription(db, {
+      email: 'before-upgrade@example.org',
+      topics: ['china'],
+    });
+    const id = decision.send ? decision.recipient.subscriberId : 0;
+    // Confirmed a day before this store ran migration 0008 (as on a round-1 store upgraded).
+    const { rows } = await sql<{ timestamp: string | Date }>`
+      select timestamp from kysely_migration where name = '0008_newsroom_automation'`.execute(db);
+    const before = new Date(new Date(rows[0]!.timestamp).getTime() - 86_400_000).toISOString();
+    await confirmSubscriber(db, id, before);
+    await recordEvent(db, 'confirmed', { subscriberId: id }, before);
+    expect(await sweepWelcomes(db, new Date())).toBe(0);
+    const welcomed = await newsroomDb(db)
+      .selectFrom('welcome_mails')
+      .selectAll()
+      .where('subscriber_id', '=', id)
+      .execute();
+    expect(welcomed).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import {
 import { pendingBatchNos } from '../delivery/progress.ts';
 import type { Queues } from '../delivery/queues.ts';
 import type { Database } from '../store/schema.ts';
+import { newsroomDb } from '../store/schema-newsroom.ts';
 import { audienceZones } from './audience.ts';
 import { type Campaign, type CampaignAction, transitions } from './model.ts';
 import { CampaignError, moveCampaign, requireCampaign } from './repository.ts';
@@ -193,6 +194,9 @@ export async function cancelCampaign(deps: ControlDeps, id: number): Promise<Cam
   }
   await removeWaitingCampaignJob(deps.queues, id);
   await removeBatchJobs(deps, id);
+  // An alert held back for some readers (cap, quiet hours) would reach them in a digest later:
+  // cancel stops that too.
+  await newsroomDb(deps.db).deleteFrom('alert_held').where('campaign_id', '=', id).execute();
   return requireCampaign(deps.db, id);
 }
 

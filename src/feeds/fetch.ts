@@ -139,6 +139,8 @@ export async function safeFetch(raw: string, options: FetchOptions): Promise<Fet
     );
   } finally {
     clearTimeout(timer);
+    // Nothing of a finished fetch may stay open (a half-read error body, a redirect's body).
+    controller.abort();
   }
 }
 
@@ -166,7 +168,8 @@ function requestOnce(
           return typeof value === 'string' ? value : null;
         };
         if (status >= 300 && status < 400 && status !== 304) {
-          response.resume();
+          // Destroy, never drain: a body we do not read must not keep arriving past the limits.
+          response.destroy();
           const location = header('location');
           if (!location)
             reject(new FetchError(`HTTP ${status} without a Location`, 'http', status));
@@ -174,7 +177,8 @@ function requestOnce(
           return;
         }
         if (status === 304) {
-          response.resume();
+          // Destroy, never drain: a body we do not read must not keep arriving past the limits.
+          response.destroy();
           resolve({
             url: url.toString(),
             notModified: true,
@@ -186,7 +190,8 @@ function requestOnce(
           return;
         }
         if (status < 200 || status >= 300) {
-          response.resume();
+          // Destroy, never drain: a body we do not read must not keep arriving past the limits.
+          response.destroy();
           reject(new FetchError(`HTTP ${status}`, 'http', status));
           return;
         }

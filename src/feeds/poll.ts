@@ -4,7 +4,8 @@
 // a failed poll counts against the feed. Validators (ETag, Last-Modified) are kept only
 // after every item was handled, so a crash mid-poll re-reads the feed instead of a 304.
 import type { Kysely } from 'kysely';
-import { ArticleInputError, parseArticle } from '../articles/parse.ts';
+import { ArticleInputError } from '../articles/parse.ts';
+import { ArticleParseLimitError, parseArticleOffThread } from '../articles/parse-pool.ts';
 import { saveArticle } from '../articles/repository.ts';
 import { type Article, articleSchema, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
@@ -60,7 +61,8 @@ async function articleOf(deps: PollDeps, feed: Feed, item: FeedItem): Promise<Ar
     }
     html = page.body.toString('utf8');
   }
-  const parsed = await parseArticle({ body: html, contentType: 'text/html' });
+  // Off the event loop with a time limit, as every untrusted document (issue 11, fault 3).
+  const parsed = await parseArticleOffThread({ body: html, contentType: 'text/html' });
   // The feed's own fields win over what the page parser guessed; topics come from the rules.
   return articleSchema.parse({
     ...parsed,
@@ -72,7 +74,12 @@ async function articleOf(deps: PollDeps, feed: Feed, item: FeedItem): Promise<Ar
 }
 
 function reasonOf(error: unknown): string {
-  if (error instanceof FetchError || error instanceof ArticleInputError) return error.message;
+  if (
+    error instanceof FetchError ||
+    error instanceof ArticleInputError ||
+    error instanceof ArticleParseLimitError
+  )
+    return error.message;
   if (error instanceof Error && error.name === 'ZodError') return 'the item makes no valid article';
   return error instanceof Error ? error.message : String(error);
 }
@@ -160,7 +167,18 @@ export async function pollFeed(deps: PollDeps, feedId: number): Promise<PollRepo
     }
     // The hook runs before the item is recorded: after a crash in between, the next poll
     // stores the same article again (no duplicate) and calls the hook again (idempotent).
-    if (deps.onNewArticle) await deps.onNewArticle(stored.article);
+    if (deps.onNewArticle) {
+      try {
+        await deps.onNewArticle(stored.article);
+      } catch (error) {
+        // Not recorded either: the next poll calls the (idempotent) hook again; the other items
+        // of the feed go on.
+        const reason = reasonOf(error);
+        log.error({ article_id: stored.article.id, reason }, 'feeds.item.alert_failed');
+        report.broken.push({ item: item.title.slice(0, 200), reason: `alert: ${reason}` });
+        continue;
+      }
+    }
     await recordItem(deps.db, feed.id, item.key, 'stored', stored.article.id, null, now());
     if (!stored.created) {
       report.known += 1;

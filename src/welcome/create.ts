@@ -4,7 +4,7 @@
 // primary key), so it exists at most once; the reconciler enqueues its batch (it is prepared
 // and sending), and sweeps confirmations that a crash left without one. Its own MJML layout
 // (templates/layouts/welcome.mjml) lists the subscriber's topics and digest choice.
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 
@@ -95,9 +95,13 @@ export async function createWelcome(
 /**
  * Welcomes subscribers whose confirmation (a `confirmed` event in the last `days`) has no
  * welcome yet: a crash between confirming and creating the welcome leaves such a gap.
+ * Confirmations from before the welcome mail existed (the store's upgrade to migration 0008)
+ * are not welcomed late.
  */
 export async function sweepWelcomes(db: Kysely<Database>, now: Date, days = 7): Promise<number> {
-  const since = new Date(now.getTime() - days * 86_400_000).toISOString();
+  const window = new Date(now.getTime() - days * 86_400_000).toISOString();
+  const introduced = await welcomesIntroducedAt(db);
+  const since = introduced !== null && introduced > window ? introduced : window;
   const rows = await newsroomDb(db)
     .selectFrom('events as e')
     .innerJoin('subscribers as s', 's.id', 'e.subscriber_id')
@@ -112,4 +116,13 @@ export async function sweepWelcomes(db: Kysely<Database>, now: Date, days = 7): 
     .execute();
   for (const row of rows) await createWelcome(db, row.id, now.toISOString());
   return rows.length;
+}
+
+/** When this store gained welcome mails (migration 0008 ran), as an ISO instant. */
+async function welcomesIntroducedAt(db: Kysely<Database>): Promise<string | null> {
+  const { rows } = await sql<{ timestamp: string | Date }>`
+    select timestamp from kysely_migration where name = '0008_newsroom_automation'`.execute(db);
+  const at = rows[0]?.timestamp;
+  if (at === undefined) return null;
+  return new Date(at).toISOString();
 }

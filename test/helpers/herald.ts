@@ -33,6 +33,8 @@ export function testEnv(
     HERALD_SECRET: 'herald-test-secret-0123456789-abcdef',
     PUBLIC_URL: 'https://news.example.org',
     MAIL_FROM: 'Herald News <news@example.org>',
+    // Alerts go out whatever the hour the suite runs; quiet-hours tests set their own.
+    ALERT_QUIET_HOURS: 'off',
     ...extra,
   };
 }
