@@ -126,6 +126,43 @@ describe('herald from the build', () => {
     expect(render.stdout).toContain('Content-Type: multipart/alternative');
   });
 
+  it('loads neither pg, BullMQ, ioredis nor MJML for read-only commands on SQLite', () => {
+    const ingest = runNode(BUILT, ['ingest', FIXTURE, '--json'], env);
+    expect(ingest.status).toBe(0);
+    const [article] = [JSON.parse(ingest.stdout)].flat();
+    const created = runNode(
+      BUILT,
+      ['campaign', 'create', '--article', String(article.id), '--json'],
+      env,
+    );
+    expect(created.status).toBe(0);
+    const campaignId = String(JSON.parse(created.stdout).id);
+    const readOnly = [
+      ['campaign', 'status', campaignId, '--json'],
+      ['campaign', 'list', '--json'],
+      ['articles', 'list', '--json'],
+      ['topics', '--json'],
+      ['subscribers', 'find', 'eve', '--json'],
+    ];
+    for (const args of readOnly) {
+      const trace = join(dataDir, 'packages.txt');
+      rmSync(trace, { force: true });
+      const run = runNode(['--import', './test/helpers/package-trace.mjs', ...BUILT], args, {
+        ...env,
+        HERALD_TEST_PACKAGE_TRACE: trace,
+      });
+      expect(run.stderr, args.join(' ')).toBe('');
+      expect(run.status, args.join(' ')).toBe(0);
+      const loaded = new Set(readFileSync(trace, 'utf8').split('\n').filter(Boolean));
+      // What the command does need (kysely is ESM, better-sqlite3 CommonJS): the trace sees both.
+      expect(loaded.has('kysely') && loaded.has('better-sqlite3'), args.join(' ')).toBe(true);
+      const unneeded = ['pg', 'bullmq', 'ioredis', 'mjml'].filter((name) => loaded.has(name));
+      expect(unneeded, args.join(' ')).toEqual([]);
+    }
+    const status = runNode(BUILT, ['campaign', 'status', campaignId, '--json'], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: Number(campaignId), status: 'draft' });
+  });
+
   it('exits 1 with the help for an unknown command, as before', () => {
     const run = runNode(BUILT, ['nope']);
     expect(run.status).toBe(1);

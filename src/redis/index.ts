@@ -1,6 +1,11 @@
 // The one place that opens Redis connections (for BullMQ queues, workers and plain commands).
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { type Config, redactUrl } from '../config/index.ts';
+
+// ioredis (CommonJS) is required at the first connection, not imported: every app imports this
+// module, and read-only CLI commands that never touch Redis should not pay for loading it.
+const require = createRequire(import.meta.url);
 
 export type RedisRole =
   /** Queues and plain commands: fail fast when Redis is away. */
@@ -10,7 +15,8 @@ export type RedisRole =
 
 /** Opens a connection to REDIS_URL. */
 export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole = 'client'): Redis {
-  const redis = new Redis(config.REDIS_URL, {
+  const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis');
+  const redis = new RedisClient(config.REDIS_URL, {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
     enableReadyCheck: true,
     // Keep reconnecting with a capped backoff: a Redis restart must not kill a worker.

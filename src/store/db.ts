@@ -3,7 +3,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
 import type { DatabaseTarget } from '../config/index.ts';
 import { ensureCatalogue } from '../topics/catalogue.ts';
 import { registerSqliteHash } from './email-hash-sql.ts';
@@ -20,9 +19,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-// COUNT(*) and BIGINT come back from pg as strings; every count we keep fits a JS number.
-pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
-
 /**
  * Opens the store and brings its schema up to date; a migrated store also holds every topic of
  * the catalogue file (added when missing, edited rows kept), so a fresh install accepts
@@ -32,7 +28,7 @@ export async function openStore(
   target: DatabaseTarget,
   options: { migrate?: boolean; poolSize?: number } = {},
 ): Promise<Store> {
-  const db = createKysely(target, options.poolSize ?? 10);
+  const db = await createKysely(target, options.poolSize ?? 10);
   const store: Store = {
     db,
     dialect: target.dialect,
@@ -55,7 +51,7 @@ export async function openStore(
   return store;
 }
 
-function createKysely(target: DatabaseTarget, poolSize: number): Kysely<Database> {
+async function createKysely(target: DatabaseTarget, poolSize: number): Promise<Kysely<Database>> {
   if (target.dialect === 'sqlite') {
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
     const database = new SQLite(target.path);
@@ -68,6 +64,10 @@ function createKysely(target: DatabaseTarget, poolSize: number): Kysely<Database
     registerSqliteHash(database);
     return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   }
+  // pg loads only for PostgreSQL: a SQLite CLI call should not pay for it.
+  const { default: pg } = await import('pg');
+  // COUNT(*) and BIGINT come back from pg as strings; every count we keep fits a JS number.
+  pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10));
   const pool = new pg.Pool({ connectionString: target.url, max: poolSize });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});

@@ -1,9 +1,7 @@
 // `herald ingest`, `herald topics` and `herald articles …`: articles in, topics checked.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { articleAlerter } from '../../alerts/create.ts';
-import { readArticleFile } from '../../articles/ingest.ts';
-import { ArticleInputError } from '../../articles/parse.ts';
+import { ArticleInputError } from '../../articles/errors.ts';
 import { ArticleParseLimitError } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
 import type { Article, StoredArticle } from '../../articles/schema.ts';
@@ -16,6 +14,8 @@ const idArgument = z.coerce.number().int().positive();
 
 /** Reads and parses one file; a problem becomes a UserError naming the file. */
 async function readArticle(file: string): Promise<Article> {
+  // The parsers (HTML, Markdown) load only for ingest: `articles list` and `topics` start faster.
+  const { readArticleFile } = await import('../../articles/ingest.ts');
   try {
     return await readArticleFile(file);
   } catch (error) {
@@ -45,6 +45,8 @@ export function register(program: Command): void {
       // Parse every file first: one bad file stores nothing.
       const articles: Article[] = [];
       for (const file of files) articles.push(await readArticle(file));
+      // Alerts queue their sends (BullMQ): loaded only when articles are stored.
+      const { articleAlerter } = await import('../../alerts/create.ts');
       await withApp(async (app) => {
         const catalogue = await loadCatalogue(app.store.db);
         const alertFor = articleAlerter(app);

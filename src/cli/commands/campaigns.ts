@@ -25,8 +25,6 @@ import {
   requireCampaign,
 } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
-import { openQueues } from '../../delivery/queues.ts';
-import { campaignWarnings } from '../../delivery/renderer.ts';
 import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -74,22 +72,28 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
   throw new UserError(`campaign ${id} has no one in its audience to preview as: give --to EMAIL`);
 }
 
-/** Runs a campaign action, turning CampaignErrors into one clean line. */
-async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
+/** Opens the app for a campaign command, turning CampaignErrors into one clean line. */
+async function withCampaignApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   return withApp(async (app) => {
-    const deps: ControlDeps = {
-      db: app.store.db,
-      config: app.config,
-      queues: openQueues(app),
-      now: () => new Date(),
-    };
     try {
-      return await fn(deps, app);
+      return await fn(app);
     } catch (error) {
       if (error instanceof CampaignError) throw new UserError(`${error.field}: ${error.message}`);
       throw error;
     }
   });
+}
+
+/** Runs a campaign action that may queue work, turning CampaignErrors into one clean line. */
+async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
+  // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
+  const { openQueues } = await import('../../delivery/queues.ts');
+  return withCampaignApp((app) =>
+    fn(
+      { db: app.store.db, config: app.config, queues: openQueues(app), now: () => new Date() },
+      app,
+    ),
+  );
 }
 
 export function register(program: Command): void {
@@ -124,6 +128,8 @@ export function register(program: Command): void {
           const issue = parsed.error.issues[0]!;
           throw new UserError(`${issue.path.join('.') || 'campaign'}: ${issue.message}`);
         }
+        // The renderer (MJML) loads only for the warnings of a new campaign.
+        const { campaignWarnings } = await import('../../delivery/renderer.ts');
         await withControl(async (deps) => {
           const { campaign: created, audienceSize } = await createCampaign(
             deps.db,
@@ -316,8 +322,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (rawId: string, options: { json?: boolean }) => {
       const id = parseId(rawId);
-      await withControl(async (deps) => {
-        const report = await campaignStatus(deps.db, id);
+      await withCampaignApp(async (app) => {
+        const report = await campaignStatus(app.store.db, id);
         if (options.json) printJson(report);
         else {
           const { status, total, sent, failed, bounced, suppressed, pending, reason } = report;

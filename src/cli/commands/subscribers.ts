@@ -5,9 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireSecret } from '../../config/index.ts';
-import { createTransport } from '../../delivery/transport.ts';
-import { type IngestResult, ingestReport } from '../../subscribers/bounces.ts';
-import { sendConfirmations } from '../../subscribers/confirmation.ts';
+import type { IngestResult } from '../../subscribers/bounces.ts';
 import {
   addSuppression,
   recordEvent,
@@ -15,11 +13,6 @@ import {
   suppressionReasons,
 } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
-import {
-  exportSubscribersCsv,
-  exportSubscribersJson,
-  importSubscribersCsv,
-} from '../../subscribers/import.ts';
 import {
   digestFrequencies,
   findSubscribers,
@@ -80,6 +73,13 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, options: { pending?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
+      // CSV, mail transport and templates load only here, not for every subscribers command.
+      const [{ importSubscribersCsv }, { createTransport }, { sendConfirmations }] =
+        await Promise.all([
+          import('../../subscribers/import.ts'),
+          import('../../delivery/transport.ts'),
+          import('../../subscribers/confirmation.ts'),
+        ]);
       await withApp(async (app) => {
         // Confirmation links are signed: without the secret every mail would fail after the
         // rows were stored pending, so refuse before importing anything.
@@ -215,6 +215,10 @@ export function register(program: Command): void {
       const format = options.json ? 'json' : options.format;
       if (format !== 'csv' && format !== 'json')
         throw new UserError('--format must be csv or json');
+      // The CSV writer loads only for export.
+      const { exportSubscribersCsv, exportSubscribersJson } = await import(
+        '../../subscribers/import.ts'
+      );
       await withApp(async (app) => {
         const stream =
           format === 'csv'
@@ -315,6 +319,8 @@ export function register(program: Command): void {
     .description('apply DSN bounce or ARF complaint messages (.eml files)')
     .option('--json', 'print JSON')
     .action(async (files: string[], options: { json?: boolean }) => {
+      // The mail parser loads only for bounce reports.
+      const { ingestReport } = await import('../../subscribers/bounces.ts');
       await withApp(async (app) => {
         const results: Array<IngestResult & { file: string }> = [];
         for (const file of files) {
