@@ -247,7 +247,8 @@ describe.each(DIALECTS)('digest ticks on %s', (dialect) => {
       .execute();
     expect(rows).toHaveLength(people.length);
     expect(new Set(rows.map((row) => row.subscriber_id))).toEqual(new Set(ids));
-    expect(rows.every((row) => row.status === 'pending')).toBe(true);
+    // The running workers may already be sending the first batches: nothing else, though.
+    expect(rows.filter((row) => !['pending', 'sending', 'sent'].includes(row.status))).toEqual([]);
     // Batches of BATCH_SIZE (100) per campaign, numbered from 1.
     for (const id of campaigns) {
       const mine = rows.filter((row) => row.campaign_id === id);
