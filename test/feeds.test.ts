@@ -9,7 +9,7 @@ import { type App, createApp } from '../src/app.ts';
 import { getArticle } from '../src/articles/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { pollFeed } from '../src/feeds/poll.ts';
-import { addFeed, listFeeds } from '../src/feeds/repository.ts';
+import { addFeed, listFeeds, removeFeed } from '../src/feeds/repository.ts';
 import { createLogger } from '../src/log/index.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 import { type FeedServer, startFeedServer } from './helpers/feed-server.ts';
@@ -155,6 +155,28 @@ describe.each(DIALECTS)('feeds (%s)', (dialect) => {
     expect(failed).toEqual([
       expect.objectContaining({ feed_id: feedIds.down, reason: 'HTTP 500' }),
     ]);
+  });
+
+  it('--allow-private trusts the feed’s own host only, not other private hosts its items link to', async () => {
+    // Same server, but named by another loopback host: an item could point anywhere inside.
+    const elsewhere = server.base.replace('127.0.0.1', 'localhost');
+    server.routes.set('/inside.xml', {
+      type: 'application/atom+xml',
+      body: atom(elsewhere, [{ id: 'inside', title: 'Internal page', page: 'floods.html' }]),
+    });
+    const feed = await addFeed(
+      app.store.db,
+      { url: `${server.base}/inside.xml`, allowPrivate: true, every: '1m' },
+      config.FEED_FAILING_AFTER,
+    );
+    const before = await articleCount();
+    const report = await pollFeed(deps, feed.id);
+    expect(report.created).toEqual([]);
+    expect(report.broken).toEqual([
+      { item: 'Internal page', reason: expect.stringContaining('private or reserved address') },
+    ]);
+    expect(await articleCount()).toBe(before);
+    await removeFeed(app.store.db, feed.id);
   });
 
   it('adds nothing on a 304, nor when a feed repeats items it already gave', async () => {

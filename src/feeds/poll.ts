@@ -50,7 +50,8 @@ async function articleOf(deps: PollDeps, feed: Feed, item: FeedItem): Promise<Ar
   } else {
     // Summary only: the article is the linked page, fetched under the feed's own rules.
     const page = await safeFetch(item.link!, {
-      allowPrivate: feed.allowPrivate,
+      // --allow-private trusts the feed's own host, not every address its items point to.
+      allowPrivate: feed.allowPrivate && sameHost(item.link!, feed.url),
       timeoutMs: deps.config.FEED_TIMEOUT_MS,
       maxBytes: deps.config.FEED_MAX_BYTES,
       accept: 'text/html, application/xhtml+xml;q=0.9',
@@ -71,6 +72,15 @@ async function articleOf(deps: PollDeps, feed: Feed, item: FeedItem): Promise<Ar
     ...(item.publishedAt ? { publishedAt: item.publishedAt } : {}),
     topics: [],
   });
+}
+
+/** Whether two URLs name the same host and port (a URL that does not parse names none). */
+function sameHost(a: string, b: string): boolean {
+  try {
+    return new URL(a).host === new URL(b).host;
+  } catch {
+    return false;
+  }
 }
 
 function reasonOf(error: unknown): string {
