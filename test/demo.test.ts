@@ -34,10 +34,16 @@ describe('herald demo on a fresh clone', () => {
           if (match) resolve(Number(match[1]));
         });
         child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
+        // Say what the demo printed instead of running into the test's own timeout.
+        setTimeout(() => reject(new Error(`no outbox line within 120 s: ${stderr}`)), 120_000);
       });
       expect(stderr).toContain("HERALD_SECRET unset: using the demo's own");
       // Once serving, the sender checks warn about what the embedded defaults get wrong (issue 12).
-      for (let waited = 0; waited < 10_000 && !/postal-placeholder/.test(stderr); waited += 100) {
+      const allChecks = () =>
+        ['localhost-sender', 'one-click-http', 'postal-placeholder'].every((check) =>
+          stderr.includes(`"check":"${check}"`),
+        );
+      for (let waited = 0; waited < 10_000 && !allChecks(); waited += 100) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       const checks = stderr
@@ -62,8 +68,10 @@ describe('herald demo on a fresh clone', () => {
       if (child.exitCode === null) {
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
-        const [code] = await exited;
-        expect(code).toBe(0);
+        const stuck = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        const [code, signal] = await exited;
+        clearTimeout(stuck);
+        expect({ code, signal }, stderr.slice(-2_000)).toEqual({ code: 0, signal: null });
       }
     }
   }, 180_000);
