@@ -35,7 +35,10 @@ describe('herald demo on a fresh clone', () => {
         });
         child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
         // Say what the demo printed instead of running into the test's own timeout.
-        setTimeout(() => reject(new Error(`no outbox line within 120 s: ${stderr}`)), 120_000);
+        setTimeout(
+          () => reject(new Error(`no outbox line within 120 s: ${stderr}`)),
+          120_000,
+        ).unref();
       });
       expect(stderr).toContain("HERALD_SECRET unset: using the demo's own");
       // Once serving, the sender checks warn about what the embedded defaults get wrong (issue 12).
