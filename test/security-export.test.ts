@@ -6,13 +6,12 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../src/app.ts';
-import { parseConfig } from '../src/config/index.ts';
+import type { App } from '../src/app.ts';
 import { createApiKey } from '../src/http/auth.ts';
-import { buildServer } from '../src/http/server.ts';
 import { exportSubscribersCsv, importSubscribersCsv } from '../src/subscribers/import.ts';
 import { findSubscriberByEmail, upsertSubscriber } from '../src/subscribers/repository.ts';
-import { createTestTarget, DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';
+import { openTestServer } from './helpers/herald.ts';
+import { DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';
 
 const PAYLOAD = "=cmd|' /C calc'!A0";
 
@@ -35,33 +34,29 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
 describe.each(DIALECTS)('CSV export formula injection (%s)', (dialect) => {
   let app: App;
   let server: FastifyInstance;
-  let dispose: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const target = await createTestTarget(dialect);
-    dispose = target.dispose;
-    app = await createApp(
-      parseConfig({
-        DATABASE_URL: target.databaseUrl,
+    ({ app, server, close } = await openTestServer(
+      dialect,
+      {
         QUEUE_PREFIX: uniqueName('exp'),
-        LOG_LEVEL: 'silent',
         HERALD_SECRET: 'export-test-secret-0123456789abcdef',
         HERALD_DATA_DIR: mkdtempSync(join(tmpdir(), 'herald-export-')),
-      }),
-    );
-    for (const person of PEOPLE) await upsertSubscriber(app.store.db, person);
-    // A tab-led name cannot come through validation (it trims); store one as raw data could.
-    await app.store.db
-      .updateTable('subscribers')
-      .set({ name: '\t=1+1' })
-      .where('email', '=', 'plus@example.org')
-      .execute();
-    server = await buildServer(app);
+      },
+      async (app) => {
+        for (const person of PEOPLE) await upsertSubscriber(app.store.db, person);
+        // A tab-led name cannot come through validation (it trims); store one as raw data could.
+        await app.store.db
+          .updateTable('subscribers')
+          .set({ name: '\t=1+1' })
+          .where('email', '=', 'plus@example.org')
+          .execute();
+      },
+    ));
   });
   afterAll(async () => {
-    await server?.close();
-    await app?.close();
-    await dispose?.();
+    await close?.();
   });
 
   it('prefixes every formula-like cell with a quote, in the file and over the API', async () => {

@@ -10,15 +10,15 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../src/app.ts';
+import type { App } from '../src/app.ts';
 import { ConfigError, parseConfig, requireSecret } from '../src/config/index.ts';
-import { buildServer } from '../src/http/server.ts';
 import { openStore } from '../src/store/db.ts';
 import { migrateTo, migrateToLatest } from '../src/store/migrations.ts';
 import { upsertSubscriber } from '../src/subscribers/repository.ts';
 import { signToken, verifyToken } from '../src/tokens/index.ts';
 import { keptSecret } from '../src/tokens/secret.ts';
 import { subscriberKeyOf, verifySubscriberToken } from '../src/tokens/subject.ts';
+import { openTestServer } from './helpers/herald.ts';
 import { insertTopics } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 
@@ -136,27 +136,23 @@ describe('HERALD_SECRET', () => {
 describe.each(DIALECTS)('token subjects on %s', (dialect) => {
   let app: App;
   let server: FastifyInstance;
-  let dispose: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const target = await createTestTarget(dialect);
-    dispose = target.dispose;
-    app = await createApp(
-      parseConfig({
-        DATABASE_URL: target.databaseUrl,
+    ({ app, server, close } = await openTestServer(
+      dialect,
+      {
         QUEUE_PREFIX: uniqueName('sectok'),
-        LOG_LEVEL: 'silent',
         HERALD_SECRET: SECRET,
         PUBLIC_URL: 'https://news.example.org',
-      }),
-    );
-    await insertTopics(app.store.db, [['economy', 'Economy']]);
-    server = await buildServer(app);
+      },
+      async (app) => {
+        await insertTopics(app.store.db, [['economy', 'Economy']]);
+      },
+    ));
   });
   afterAll(async () => {
-    await server?.close();
-    await app?.close();
-    await dispose?.();
+    await close?.();
   });
 
   it('a leaked secret does not let ids be walked: a token needs the subscriber key', async () => {

@@ -5,10 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../src/app.ts';
-import { parseConfig } from '../src/config/index.ts';
+import type { App } from '../src/app.ts';
 import { createApiKey } from '../src/http/auth.ts';
-import { buildServer } from '../src/http/server.ts';
 import { addSuppression, suppressionOf } from '../src/subscribers/events.ts';
 import {
   exportSubscribersCsv,
@@ -16,8 +14,9 @@ import {
   importSubscribersCsv,
 } from '../src/subscribers/import.ts';
 import { findSubscriberByEmail } from '../src/subscribers/repository.ts';
+import { openTestServer } from './helpers/herald.ts';
 import { insertTopics } from './helpers/rows.ts';
-import { createTestTarget, DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';
+import { DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';
 
 const NOW = '2026-01-10T08:00:00.000Z';
 
@@ -41,28 +40,24 @@ suppressed@example.org,Sue,economy,UTC,off
 describe.each(DIALECTS)('subscriber import/export on %s', (dialect) => {
   let app: App;
   let server: FastifyInstance;
-  let dispose: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const target = await createTestTarget(dialect);
-    dispose = target.dispose;
-    app = await createApp(
-      parseConfig({
-        DATABASE_URL: target.databaseUrl,
+    ({ app, server, close } = await openTestServer(
+      dialect,
+      {
         QUEUE_PREFIX: uniqueName('imp'),
-        LOG_LEVEL: 'silent',
         HERALD_SECRET: 'import-test-secret-0123456789-abcdef',
         HERALD_DATA_DIR: mkdtempSync(join(tmpdir(), 'herald-import-')),
-      }),
-    );
-    await insertTopics(app.store.db, ['russia-china', 'economy']);
-    await addSuppression(app.store.db, 'suppressed@example.org', 'manual');
-    server = await buildServer(app);
+      },
+      async (app) => {
+        await insertTopics(app.store.db, ['russia-china', 'economy']);
+        await addSuppression(app.store.db, 'suppressed@example.org', 'manual');
+      },
+    ));
   });
   afterAll(async () => {
-    await server?.close();
-    await app?.close();
-    await dispose?.();
+    await close?.();
   });
 
   it('imports the good rows and reports each bad one with its reason', async () => {

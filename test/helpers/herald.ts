@@ -1,11 +1,14 @@
 // Runs Herald (app + workers) in the test process against a test store and a fresh queue prefix.
+
+import type { FastifyInstance } from 'fastify';
 import { type App, createApp } from '../../src/app.ts';
 import { type CampaignStatusReport, campaignStatus } from '../../src/campaigns/repository.ts';
 import type { Service } from '../../src/cli/lifecycle.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { openQueues, type Queues } from '../../src/delivery/queues.ts';
+import { buildServer } from '../../src/http/server.ts';
 import { startWorkers } from '../../workers/index.ts';
-import { uniqueName } from './stores.ts';
+import { createTestTarget, type TestDialect, uniqueName } from './stores.ts';
 
 export interface RunningHerald {
   app: App;
@@ -83,4 +86,36 @@ export async function waitForCampaign(
     report = await campaignStatus(app.store.db, id);
   }
   return report;
+}
+
+export interface TestServer {
+  app: App;
+  server: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/**
+ * An app on a fresh store of the dialect with its HTTP server (not listening: use inject),
+ * no workers. `prepare` seeds the store before the server is built.
+ */
+export async function openTestServer(
+  dialect: TestDialect,
+  env: Record<string, string>,
+  prepare: (app: App) => Promise<void> = async () => {},
+): Promise<TestServer> {
+  const target = await createTestTarget(dialect);
+  const app = await createApp(
+    parseConfig({ DATABASE_URL: target.databaseUrl, LOG_LEVEL: 'silent', ...env }),
+  );
+  await prepare(app);
+  const server = await buildServer(app);
+  return {
+    app,
+    server,
+    async close() {
+      await server.close();
+      await app.close();
+      await target.dispose();
+    },
+  };
 }
