@@ -139,3 +139,33 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     ).rejects.toThrow();
   });
 });
+
+describe('store on postgres beside other schemas', () => {
+  it('introspects and migrates its own schema only, so schemas of other tenants (created or dropped meanwhile) do not reach it', async () => {
+    const own = await openTestStore('postgres');
+    const other = await createTestTarget('postgres');
+    const otherStore = await openStore(other.target, { migrate: false });
+    try {
+      // Another tenant's schema holding a table that shares a Herald name.
+      await sql`create table deliveries (x int)`.execute(otherStore.db);
+      const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(
+        own.store.db,
+      );
+      const tables = await own.store.db.introspection.getTables({ withInternalKyselyTables: true });
+      expect(new Set(tables.map((table) => table.schema))).toEqual(new Set([rows[0]?.schema]));
+      expect(tables.map((table) => table.name)).toContain('kysely_migration');
+      const deliveries = tables.find((table) => table.name === 'deliveries');
+      expect(deliveries?.columns.map((column) => column.name)).toContain('campaign_id');
+      // Dropping the other schema while this store migrates again changes nothing here.
+      await otherStore.close();
+      const [again] = await Promise.all([
+        migrateToLatest(own.store.db, 'postgres'),
+        other.dispose(),
+      ]);
+      expect(again).toEqual([]);
+    } finally {
+      await otherStore.close().catch(() => {});
+      await own.dispose();
+    }
+  });
+});

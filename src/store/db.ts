@@ -2,11 +2,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { DatabaseTarget } from '../config/index.ts';
 import { ensureCatalogue } from '../topics/catalogue.ts';
 import { registerSqliteHash } from './email-hash-sql.ts';
 import { migrateToLatest } from './migrations.ts';
+import { OwnSchemaPostgresDialect } from './pg-introspector.ts';
 import type { Database } from './schema.ts';
 
 export type StoreDialect = DatabaseTarget['dialect'];
@@ -71,7 +72,7 @@ async function createKysely(target: DatabaseTarget, poolSize: number): Promise<K
   const pool = new pg.Pool({ connectionString: target.url, max: poolSize });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
 }
 
 /** Splits rows into chunks small enough for one statement on either dialect. */

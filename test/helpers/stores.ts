@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Kysely, sql, type TableMetadata } from 'kysely';
+import type { Kysely, TableMetadata } from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../../src/config/index.ts';
 import { openStore, type Store } from '../../src/store/db.ts';
@@ -80,16 +80,10 @@ export async function openTestStore(dialect: TestDialect): Promise<TestStore> {
   };
 }
 
-/**
- * The tables of this store only: on PostgreSQL the introspection lists every schema's tables,
- * and other tests' schemas (created and dropped concurrently) must not be read.
- */
+/** The tables of this store (on PostgreSQL the store's introspection reads its own schema only). */
 export async function ownTables(
   db: Kysely<Database>,
   options: { withInternalKyselyTables: boolean } = { withInternalKyselyTables: false },
 ): Promise<TableMetadata[]> {
-  const tables = await db.introspection.getTables(options);
-  if (tables.every((table) => table.schema === undefined)) return tables;
-  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  return tables.filter((table) => table.schema === rows[0]?.schema);
+  return db.introspection.getTables(options);
 }

@@ -1,0 +1,101 @@
+// Kysely's PostgreSQL introspector reads every schema in the database and calls
+// has_schema_privilege() and pg_get_serial_sequence() by schema name; a schema that another
+// tenant drops between the catalogue read and those calls fails Herald's migration with
+// "schema … does not exist". Herald only ever needs its own (current) schema, so this
+// introspector reads that one alone.
+import {
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type DatabaseMetadataOptions,
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
+  type Kysely,
+  PostgresDialect,
+  type SchemaMetadata,
+  sql,
+  type TableMetadata,
+} from 'kysely';
+
+interface ColumnRow {
+  column: string;
+  not_null: boolean;
+  has_default: boolean;
+  table: string;
+  table_type: string;
+  schema: string;
+  type: string;
+  type_schema: string;
+  column_description: string | null;
+  auto_incrementing: string | null;
+}
+
+export class OwnSchemaIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<unknown>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const { rows } = await sql<{ name: string }>`select current_schema() as name`.execute(this.db);
+    return rows.map((row) => ({ name: row.name }));
+  }
+
+  async getTables(
+    options: DatabaseMetadataOptions = { withInternalKyselyTables: false },
+  ): Promise<TableMetadata[]> {
+    const internal = options.withInternalKyselyTables
+      ? sql``
+      : sql`and c.relname not in (${DEFAULT_MIGRATION_TABLE}, ${DEFAULT_MIGRATION_LOCK_TABLE})`;
+    const { rows } = await sql<ColumnRow>`
+      select a.attname as column, a.attnotnull as not_null, a.atthasdef as has_default,
+             c.relname as table, c.relkind as table_type, ns.nspname as schema,
+             typ.typname as type, dtns.nspname as type_schema,
+             col_description(a.attrelid, a.attnum) as column_description,
+             pg_get_serial_sequence(quote_ident(ns.nspname) || '.' || quote_ident(c.relname), a.attname)
+               as auto_incrementing
+        from pg_catalog.pg_attribute a
+        join pg_catalog.pg_class c on a.attrelid = c.oid
+        join pg_catalog.pg_namespace ns on c.relnamespace = ns.oid
+        join pg_catalog.pg_type typ on a.atttypid = typ.oid
+        join pg_catalog.pg_namespace dtns on typ.typnamespace = dtns.oid
+       where ns.nspname = current_schema()
+         and c.relkind in ('r', 'v', 'p')
+         and a.attnum >= 0 and not a.attisdropped
+         ${internal}
+       order by c.relname, a.attnum`.execute(this.db);
+    const tables = new Map<
+      string,
+      TableMetadata & { columns: TableMetadata['columns'][number][] }
+    >();
+    for (const row of rows) {
+      let table = tables.get(row.table);
+      if (!table) {
+        table = {
+          name: row.table,
+          schema: row.schema,
+          isView: row.table_type === 'v',
+          columns: [],
+        };
+        tables.set(row.table, table);
+      }
+      table.columns.push({
+        name: row.column,
+        dataType: row.type,
+        dataTypeSchema: row.type_schema,
+        isNullable: !row.not_null,
+        isAutoIncrementing: row.auto_incrementing !== null,
+        hasDefaultValue: row.has_default,
+        comment: row.column_description ?? undefined,
+      });
+    }
+    return [...tables.values()];
+  }
+
+  async getMetadata(options?: DatabaseMetadataOptions): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables(options) };
+  }
+}
+
+/** PostgresDialect whose introspection stays inside the connection's current schema. */
+export class OwnSchemaPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new OwnSchemaIntrospector(db);
+  }
+}
