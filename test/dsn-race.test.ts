@@ -18,7 +18,7 @@ import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
 import { openQueues } from '../src/delivery/queues.ts';
 import { classifySendError } from '../src/delivery/smtp-reply.ts';
 import { createLogger } from '../src/log/index.ts';
-import { insertLedgerRows } from '../src/store/ledger.ts';
+import { insertLedgerRows } from '../src/ledger/ledger.ts';
 import { ingestReport } from '../src/subscribers/bounces.ts';
 import { suppressionOf } from '../src/subscribers/events.ts';
 import { type BounceListener, startBounceListener } from '../src/subscribers/listener.ts';

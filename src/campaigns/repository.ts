@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
-import { countLedger } from '../store/ledger.ts';
+import { countLedger } from '../ledger/ledger.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
 import { audienceZones, countAudience } from './audience.ts';
 import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';

@@ -7,7 +7,7 @@ import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import { type Logger, maskEmails } from '../log/index.ts';
-import type { LedgerOutcome } from '../store/ledger.ts';
+import type { LedgerOutcome } from '../ledger/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';

@@ -1,7 +1,7 @@
 // The delivery ledger: one row per campaign × recipient, written and read in batches.
 import { type Kysely, sql } from 'kysely';
-import { chunk } from './db.ts';
-import type { Database, DeliveryStatus } from './schema.ts';
+import { chunk } from '../store/db.ts';
+import type { Database, DeliveryStatus } from '../store/schema.ts';
 
 /** Rows per INSERT: 6 columns × 1,000 stays far below both dialects' parameter limits. */
 const INSERT_CHUNK = 1_000;
