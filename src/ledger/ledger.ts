@@ -160,3 +160,22 @@ async function updateOutcomes(
     )
     .execute();
 }
+
+/**
+ * Marks the campaign's row for this subscriber `bounced` with the bounce's reply (a DSN or a
+ * 5xx at send time): the final word on the row, whatever an outcome write does after it.
+ */
+export async function markBounced(
+  db: Kysely<Database>,
+  campaignId: number,
+  subscriberId: number,
+  reply: string,
+  now: string,
+): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'bounced', last_reply: reply.slice(0, 1000), updated_at: now })
+    .where('campaign_id', '=', campaignId)
+    .where('subscriber_id', '=', subscriberId)
+    .execute();
+}
