@@ -1,7 +1,6 @@
 // Reads of the ledger for other concerns: metrics, a subscriber's data export, a local-time
 // campaign's zone instants, the digest's held-alert clean-up; and the erasure's redaction.
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database, DeliveryStatus } from '../store/schema.ts';
 
 /** Ledger counts by campaign kind and delivery status (every campaign ever). */
