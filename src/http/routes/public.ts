@@ -6,6 +6,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { subscriberDeliveries } from '../../ledger/reports.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,
@@ -427,12 +428,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
         .where('subscriber_id', '=', subscriberId)
         .orderBy('id')
         .execute(),
-      db
-        .selectFrom('deliveries')
-        .select(['campaign_id', 'status', 'sent_at', 'updated_at'])
-        .where('subscriber_id', '=', subscriberId)
-        .orderBy('campaign_id')
-        .execute(),
+      subscriberDeliveries(db, subscriberId),
     ]);
     return reply
       .header('content-disposition', 'attachment; filename="herald-my-data.json"')
