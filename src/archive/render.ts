@@ -101,5 +101,6 @@ export function stripForWeb(html: string, publicUrl: string): { styles: string[]
       anchor.setAttribute('rel', 'noopener noreferrer');
     }
   }
-  return { styles, body: body.innerHTML };
+  // Outlook's conditional comments mean nothing on the web.
+  return { styles, body: body.innerHTML.replace(/<!--[\s\S]*?-->/g, '') };
 }

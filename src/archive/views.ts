@@ -43,25 +43,28 @@ const STYLE = `
 @media (prefers-color-scheme:dark){:root{--accent:#8fb8ff;--muted:#b0b0b0;--card:#121212;--bg:#1c1c1c}}
 *{box-sizing:border-box}
 body{font:1.05rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:var(--bg)}
-a{color:var(--accent)}
+a,.bar a,.crumbs a,.meta a,.aside a,.foot a,.issue a{color:var(--accent)}
+.bar .button,.aside .button,.cta .button{color:#fff}
 :focus-visible{outline:3px solid #f90;outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.5rem}
 .bar{background:var(--card);border-bottom:1px solid var(--line)}
 .bar-in{max-width:62rem;margin:0 auto;padding:.75rem 1rem;display:flex;gap:1rem;align-items:center;justify-content:space-between;flex-wrap:wrap}
-.brand{font-weight:700;font-size:1.15rem;text-decoration:none;color:inherit}
+.bar .brand{font-weight:700;font-size:1.15rem;text-decoration:none;color:inherit}
 .brand span{color:var(--muted);font-weight:400}
-.nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
+.nav{display:flex;gap:1rem;align-items:center}
+@media (max-width:30rem){.nav .wide{display:none}.bar-in{flex-wrap:nowrap}}
 .button{display:inline-block;padding:.55rem 1rem;border-radius:4px;background:var(--accent);color:#fff;text-decoration:none;font-weight:600;min-height:44px;line-height:1.9}
-@media (prefers-color-scheme:dark){.button{color:#111}}
+@media (prefers-color-scheme:dark){.bar .button,.aside .button,.cta .button{color:#111}}
 main{max-width:62rem;margin:0 auto;padding:1rem}
 h1{font-size:1.7rem;line-height:1.2;margin:.5rem 0}
 .lede{color:var(--muted);margin:.25rem 0 1rem}
 .meta{color:var(--muted);font-size:.92rem;margin:.25rem 0 1rem;overflow-wrap:anywhere}
 .crumbs{font-size:.92rem;margin:.5rem 0}
 .layout{display:grid;gap:1.5rem;grid-template-columns:minmax(0,1fr)}
-@media (min-width:60rem){.layout{grid-template-columns:minmax(0,1fr) 16rem}}
+@media (min-width:60rem){.layout{grid-template-columns:minmax(0,1fr) 19rem}}
 .topics{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.5rem}
-.topics a{display:inline-block;padding:.3rem .7rem;border:1px solid var(--line);border-radius:999px;text-decoration:none;background:var(--card)}
+.topics a{display:inline-block;padding:.3rem .7rem;border:1px solid var(--line);border-radius:999px;text-decoration:none;background:var(--card);overflow-wrap:anywhere}
+.topics .count{opacity:.75;font-size:.85em}
 .topics a[aria-current]{background:var(--accent);color:#fff;border-color:var(--accent)}
 .issues{list-style:none;padding:0;margin:0}
 .issue{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:1rem 1.1rem;margin:0 0 .9rem}
@@ -71,7 +74,8 @@ h1{font-size:1.7rem;line-height:1.2;margin:.5rem 0}
 .aside{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:1rem}
 .aside h2{font-size:1.05rem;margin:0 0 .5rem}
 .pages{display:flex;justify-content:space-between;gap:1rem;margin:1rem 0;flex-wrap:wrap}
-.letter{background:#fff;border:1px solid var(--line);border-radius:6px;max-width:602px;margin:0 auto;overflow:hidden}
+.column{max-width:602px;margin:0 auto}
+.letter{background:#fff;border:1px solid var(--line);border-radius:6px;max-width:602px;margin:0 auto;padding-bottom:20px;overflow:hidden}
 .letter .hd-photo-link{display:block;padding:0 20px;font:.9rem system-ui,sans-serif}
 .cta{max-width:602px;margin:1.5rem auto;background:var(--card);border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:6px;padding:1rem 1.1rem}
 .cta h2{font-size:1.15rem;margin:0 0 .3rem}
@@ -118,7 +122,7 @@ ${options.feedPath ? html`<link rel="alternate" type="application/rss+xml" title
 <a class="skip" href="#main">Skip to content</a>
 <header class="bar"><div class="bar-in">
 <a class="brand" href="/archive">${site.brand} <span>archive</span></a>
-<nav class="nav" aria-label="Site"><a href="/archive">All issues</a><a class="button" href="/subscribe">Subscribe</a></nav>
+<nav class="nav" aria-label="Site"><a class="wide" href="/archive">All issues</a><a class="button" href="/subscribe">Subscribe</a></nav>
 </div></header>
 <main id="main">
 ${options.body}
@@ -191,7 +195,7 @@ ${issue.summary ? html`<p>${issue.summary}</p>` : ''}
       : '';
   const topicList = html`<ul class="topics">${view.topics.map(
     (t) =>
-      html`<li><a href="/archive/topics/${t.id}"${t.id === topic?.id ? html` aria-current="page"` : ''}>${t.name} <span class="meta">(${t.count})</span></a></li>`,
+      html`<li><a href="/archive/topics/${t.id}"${t.id === topic?.id ? html` aria-current="page"` : ''}>${t.name} <span class="count">(${t.count})</span></a></li>`,
   )}</ul>`;
   const body = html`${topic ? html`<p class="crumbs"><a href="/archive">All issues</a> › ${topic.name}</p>` : ''}
 <h1>${title}</h1>
@@ -232,8 +236,8 @@ export interface IssueView {
 /** One issue's web version: the newsletter as mailed, and how to get the next one. */
 export function issuePage(view: IssueView): string {
   const firstTopic = view.topics[0];
-  const body = html`<p class="crumbs"><a href="/archive">All issues</a>${firstTopic ? html` › <a href="/archive/topics/${firstTopic.id}">${firstTopic.name}</a>` : ''}</p>
-<p class="meta">Sent <time datetime="${view.publishedAt}">${dayLabel(view.publishedAt)}</time>${view.topics.length ? html` to followers of ${view.topics.map((t, i) => html`${i ? ', ' : ''}<a href="/archive/topics/${t.id}">${t.name}</a>`)}` : ''}</p>
+  const body = html`<div class="column"><p class="crumbs"><a href="/archive">All issues</a>${firstTopic ? html` › <a href="/archive/topics/${firstTopic.id}">${firstTopic.name}</a>` : ''}</p>
+<p class="meta">Sent <time datetime="${view.publishedAt}">${dayLabel(view.publishedAt)}</time>${view.topics.length ? html` to followers of ${view.topics.map((t, i) => html`${i ? ', ' : ''}<a href="/archive/topics/${t.id}">${t.name}</a>`)}` : ''}</p></div>
 <article class="letter" aria-label="${view.subject}">
 ${trusted(view.newsletterBody)}
 </article>
