@@ -1,14 +1,28 @@
 // The archive's pages, feeds and switch over HTTP (inject) on both store dialects: which
 // campaigns are public, pagination, escaping, caching headers, and 4xx for bad input.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { parseRssFeed } from 'feedsmith';
+import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archivePath, archiveSlug, isArchivable } from '../src/archive/links.ts';
 import { stripForWeb } from '../src/archive/render.ts';
 import { createCampaign, moveCampaign } from '../src/campaigns/repository.ts';
 import { createApiKey } from '../src/http/auth.ts';
-import { openTestServer, type TestServer, testEnv } from './helpers/herald.ts';
-import { seedFixtureArticle } from './helpers/seed.ts';
-import { DIALECTS } from './helpers/stores.ts';
+import {
+  openTestServer,
+  type RunningHerald,
+  startHerald,
+  type TestServer,
+  testEnv,
+} from './helpers/herald.ts';
+import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
+import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
+
+const run = promisify(execFile);
 
 const TOPIC = 'russia-china-relations';
 
@@ -219,4 +233,78 @@ describe.each(DIALECTS)('archive over HTTP (%s)', (dialect) => {
     expect(bad.statusCode).toBe(400);
     expect(JSON.stringify(bad.json().details)).toContain('archive');
   });
+});
+
+describe('archive from the CLI (SQLite)', () => {
+  let t: TestStore;
+  let herald: RunningHerald;
+  let articleId: number;
+
+  beforeAll(async () => {
+    t = await openTestStore('sqlite');
+    herald = await startHerald(testEnv(t.databaseUrl), false);
+    articleId = (await seedFixtureArticle(herald.app.store.db)).id;
+    await seedSubscribers(herald.app.store.db, [
+      { email: 'ana@example.net', name: 'Ana', topics: [TOPIC] },
+    ]);
+  });
+  afterAll(async () => {
+    await herald?.close();
+    await t?.dispose();
+  });
+
+  it('creates with --no-archive, toggles with campaign archive --on/--off, previews the link', async () => {
+    const env = { ...process.env, ...herald.env };
+    const cli = async (...args: string[]) =>
+      JSON.parse((await run('node', ['bin/herald.js', ...args], { env })).stdout) as Record<
+        string,
+        unknown
+      >;
+    const hidden = await cli(
+      'campaign',
+      'create',
+      '--article',
+      String(articleId),
+      '--no-archive',
+      '--json',
+    );
+    expect(hidden.archive).toBe(false);
+    const id = String(hidden.id);
+    expect(await cli('campaign', 'archive', id, '--json')).toEqual({
+      id: hidden.id,
+      archive: false,
+      url: null,
+    });
+    const on = await cli('campaign', 'archive', id, '--on', '--json');
+    expect(on).toMatchObject({ id: hidden.id, archive: true });
+    expect(on.url).toBe(
+      `https://news.example.org/archive/${id}-russia-s-top-diplomat-lavrov-in-china-ahead-of-putin-visit`,
+    );
+
+    // An archived campaign's message carries the link in both parts; a kept-out one none.
+    const dir = mkdtempSync(join(tmpdir(), 'herald-archive-'));
+    const preview = async () => {
+      const eml = join(dir, `${Date.now()}.eml`);
+      await run(
+        'node',
+        ['bin/herald.js', 'campaign', 'preview', id, '--to', 'ana@example.net', '--eml', eml],
+        { env },
+      );
+      return simpleParser(readFileSync(eml));
+    };
+    const linked = await preview();
+    expect(linked.text).toMatch(/^View in browser\s+</);
+    expect(linked.text).toContain(`<${on.url}>`);
+    expect(linked.html).toContain(`href="${on.url}"`);
+    expect((await cli('campaign', 'archive', id, '--off', '--json')).archive).toBe(false);
+    const unlinked = await preview();
+    expect(unlinked.text).not.toContain('/archive/');
+    expect(unlinked.html).not.toContain('View in browser');
+
+    const both = await run('node', ['bin/herald.js', 'campaign', 'archive', id, '--on', '--off'], {
+      env,
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect('code' in both && both.code).not.toBe(0);
+    expect(both.stderr).toContain('--on or --off');
+  }, 120_000);
 });
