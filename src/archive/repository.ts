@@ -53,7 +53,8 @@ export async function listArchive(
   const counted = await query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
   const rows = await query
     .selectAll()
-    .orderBy('started_at', 'desc')
+    // Same order on both dialects (PostgreSQL would sort a null first): publication date.
+    .orderBy((eb) => eb.fn.coalesce('started_at', 'created_at'), 'desc')
     .orderBy('id', 'desc')
     .limit(page.limit)
     .offset(page.offset)

@@ -79,6 +79,7 @@ h1{font-size:1.7rem;line-height:1.2;margin:.5rem 0}
 .letter .hd-photo-link{display:block;padding:0 20px;font:.9rem system-ui,sans-serif}
 .cta{max-width:602px;margin:1.5rem auto;background:var(--card);border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:6px;padding:1rem 1.1rem}
 .cta h2{font-size:1.15rem;margin:0 0 .3rem}
+.cta p,.aside p{margin:.6rem 0}
 .foot{max-width:62rem;margin:2rem auto 0;padding:1rem;color:var(--muted);font-size:.88rem;border-top:1px solid var(--line);overflow-wrap:anywhere}
 `;
 
