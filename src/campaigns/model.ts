@@ -44,6 +44,8 @@ export const createCampaignSchema = z.object({
     .min(1, 'excerpt is at least 1 paragraph')
     .max(50, 'excerpt is at most 50 paragraphs')
     .optional(),
+  /** false keeps the campaign out of the public archive (default: archived once sent). */
+  archive: z.boolean('archive is true or false').optional(),
 });
 
 export type CreateCampaignInput = z.input<typeof createCampaignSchema>;
@@ -58,6 +60,8 @@ export interface Campaign {
   audienceTopics: string[];
   /** Paragraphs of each article sent (the rest behind "Continue reading"); null: all. */
   excerpt: number | null;
+  /** Whether the campaign, once sent, is in the public archive (src/archive). */
+  archive: boolean;
   status: CampaignStatus;
   statusReason: string | null;
   scheduledAt: string | null;
@@ -78,6 +82,7 @@ export function toCampaign(row: CampaignRow): Campaign {
     articleIds: JSON.parse(row.article_ids) as number[],
     audienceTopics: JSON.parse(row.audience_topics) as string[],
     excerpt: row.excerpt_paragraphs ?? null,
+    archive: Number(row.archived) !== 0,
     status: row.status,
     statusReason: row.status_reason,
     scheduledAt: row.scheduled_at,

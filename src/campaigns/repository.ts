@@ -62,6 +62,7 @@ export async function createCampaign(
       article_ids: JSON.stringify(input.articleIds),
       audience_topics: JSON.stringify(topics),
       excerpt_paragraphs: input.excerpt ?? null,
+      archived: input.archive === false ? 0 : 1,
       status: 'draft',
       created_at: now,
       updated_at: now,

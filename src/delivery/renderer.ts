@@ -1,5 +1,6 @@
 // Compiles a campaign's newsletter once per process and hands out its per-recipient builder.
 import type { Kysely } from 'kysely';
+import { viewInBrowserUrl } from '../archive/links.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
@@ -25,13 +26,15 @@ export interface CampaignRenderer {
 
 /**
  * Groups a campaign's articles under its audience topics (an article under its first match).
- * The issue date is the campaign's creation day; an excerpt setting carries over.
+ * The issue date is the campaign's creation day; an excerpt setting carries over. With
+ * `publicUrl`, an archived campaign's messages link to its web version ("View in browser").
  */
 export function newsletterInput(
   campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'> &
-    Partial<Pick<Campaign, 'excerpt' | 'createdAt'>>,
+    Partial<Pick<Campaign, 'excerpt' | 'createdAt' | 'id' | 'kind' | 'archive'>>,
   articles: readonly StoredArticle[],
   names: Record<string, string>,
+  publicUrl?: string,
 ): NewsletterInput {
   const groups: NewsletterInput['groups'] = campaign.audienceTopics.map((topicId) => ({
     topicId,
@@ -49,7 +52,20 @@ export function newsletterInput(
     groups: filled,
     ...(campaign.excerpt ? { excerptParagraphs: campaign.excerpt } : {}),
     ...(campaign.createdAt ? { issueDate: campaign.createdAt.slice(0, 10) } : {}),
+    ...archiveLink(campaign, publicUrl),
   };
+}
+
+/** `{archiveUrl}` when the campaign is a known, archived one and links are wanted; else `{}`. */
+function archiveLink(
+  campaign: Partial<Pick<Campaign, 'id' | 'kind' | 'archive' | 'subject'>>,
+  publicUrl: string | undefined,
+): { archiveUrl?: string } {
+  const { id, kind, archive, subject } = campaign;
+  if (publicUrl === undefined || id === undefined || kind === undefined) return {};
+  if (archive === undefined || subject === undefined) return {};
+  const url = viewInBrowserUrl(publicUrl, { id, kind, archive, subject });
+  return url ? { archiveUrl: url } : {};
 }
 
 /**
@@ -63,7 +79,10 @@ export async function campaignWarnings(
 ): Promise<string[]> {
   const articles = await loadArticles(db, campaign.articleIds);
   const names = await topicNames(db, campaign.audienceTopics);
-  const compiled = await compileNewsletter(newsletterInput(campaign, articles, names), config);
+  const compiled = await compileNewsletter(
+    newsletterInput(campaign, articles, names, config.PUBLIC_URL),
+    config,
+  );
   const whole = campaign.excerpt ? articles.filter((article) => !webUrl(article.url)) : [];
   return [
     ...newsletterWarnings(compiled, config),
@@ -91,7 +110,10 @@ export function campaignRenderer(
     const compiled =
       campaign.kind === 'welcome'
         ? await compileWelcome(db, config, campaign)
-        : await compileNewsletter(newsletterInput(campaign, articles, names), config);
+        : await compileNewsletter(
+            newsletterInput(campaign, articles, names, config.PUBLIC_URL),
+            config,
+          );
     const build = createMessageBuilder(
       compiled,
       { campaignId: campaign.id, kind: campaign.kind },

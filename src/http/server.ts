@@ -5,6 +5,7 @@ import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { archiveRoutes } from './routes/archive.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { feedRoutes } from './routes/feeds.ts';
@@ -52,5 +53,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(subscriberRoutes, { app });
   await server.register(feedRoutes, { app });
   await server.register(alertRoutes, { app });
+  await server.register(archiveRoutes, { app });
   return server;
 }

@@ -23,6 +23,8 @@ export interface NewsletterInput {
   excerptParagraphs?: number;
   /** The issue's date (YYYY-MM-DD) shown in the masthead; default: the day it is compiled. */
   issueDate?: string;
+  /** The campaign's public web version (src/archive), linked as "View in browser"; none: no link. */
+  archiveUrl?: string;
 }
 
 /** A campaign's newsletter, compiled once: `html` and `text` hold Handlebars placeholders. */
@@ -59,6 +61,7 @@ function loadSources(): Sources {
     'article-body': read('partials/article-body.mjml'),
     'article-card': read('partials/article-card.mjml'),
     footer: read('partials/footer.mjml'),
+    'view-online': read('partials/view-online.mjml'),
   };
   const digest = createHash('sha256')
     .update(JSON.stringify([layouts, partials]))
@@ -287,6 +290,7 @@ function viewModel(input: NewsletterInput, config: Config, issueDate: string) {
     brand: defuseBraces(senderName(config.MAIL_FROM)),
     issueDateLabel: issueDateLabel(issueDate),
     postalAddress: defuseBraces(config.POSTAL_ADDRESS),
+    archiveUrl: webUrl(input.archiveUrl),
     groups,
   };
 }

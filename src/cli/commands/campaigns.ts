@@ -107,6 +107,7 @@ export function register(program: Command): void {
     .option('--subject <subject>', 'subject line (default: the first article’s title)')
     .option('--template <name>', 'alert or digest', 'alert')
     .option('--excerpt <n>', 'send the first N paragraphs and a "Continue reading" link')
+    .option('--no-archive', 'keep it out of the public archive (no "View in browser" link)')
     .option('--json', 'print JSON')
     .action(
       async (options: {
@@ -115,6 +116,7 @@ export function register(program: Command): void {
         subject?: string;
         template: string;
         excerpt?: string;
+        archive: boolean;
         json?: boolean;
       }) => {
         const parsed = createCampaignSchema.safeParse({
@@ -123,6 +125,7 @@ export function register(program: Command): void {
           subject: options.subject,
           template: options.template,
           excerpt: options.excerpt,
+          archive: options.archive,
         });
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
@@ -340,6 +343,36 @@ export function register(program: Command): void {
           for (const zone of report.zones ?? []) lines.push(`  ${zone.zone}: ${zone.at}`);
           process.stdout.write(`${lines.join('\n')}\n`);
         }
+      });
+    });
+
+  campaign
+    .command('archive <id>')
+    .description('show or set whether the campaign is in the public archive: {id, archive, url}')
+    .option('--off', 'keep it out of the archive (its page answers 404)')
+    .option('--on', 'put it (back) in the archive')
+    .option('--json', 'print JSON')
+    .action(async (rawId: string, options: { off?: boolean; on?: boolean; json?: boolean }) => {
+      const id = parseId(rawId);
+      if (options.off && options.on) throw new UserError('give --on or --off, not both');
+      const { setArchived } = await import('../../archive/repository.ts');
+      const { archiveUrl, isArchivable } = await import('../../archive/links.ts');
+      await withCampaignApp(async (app) => {
+        const now = new Date().toISOString();
+        const current =
+          options.off || options.on
+            ? await setArchived(app.store.db, id, Boolean(options.on), now)
+            : await requireCampaign(app.store.db, id);
+        const result = {
+          id,
+          archive: current.archive,
+          url: isArchivable(current) ? archiveUrl(app.config.PUBLIC_URL, current) : null,
+        };
+        if (options.json) printJson(result);
+        else
+          process.stdout.write(
+            `campaign ${id}: ${result.archive ? `archived${result.url ? ` (${result.url} once sent)` : ''}` : 'kept out of the archive'}\n`,
+          );
       });
     });
 }
