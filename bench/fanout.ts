@@ -24,10 +24,10 @@ import {
   type BuiltMessage,
   composeWithNodemailer,
   type Recipient,
-} from '../src/delivery/message.ts';
+} from '../src/mail/message.ts';
 import { ALL_QUEUES, openQueues, type Queues } from '../src/delivery/queues.ts';
 import { campaignRenderer, newsletterInput } from '../src/delivery/renderer.ts';
-import { createTransport, type MailTransport } from '../src/delivery/transport.ts';
+import { createTransport, type MailTransport } from '../src/mail/transports/smtp.ts';
 import { createRedis } from '../src/redis/index.ts';
 import { countLedger } from '../src/store/ledger.ts';
 import { htmlToText, renderMjml } from '../src/templates/index.ts';

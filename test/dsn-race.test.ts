@@ -16,7 +16,7 @@ import { createCampaign } from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
 import { openQueues } from '../src/delivery/queues.ts';
-import { classifySendError } from '../src/delivery/smtp-reply.ts';
+import { classifySendError } from '../src/mail/smtp-reply.ts';
 import { createLogger } from '../src/log/index.ts';
 import { insertLedgerRows } from '../src/store/ledger.ts';
 import { ingestReport } from '../src/subscribers/bounces.ts';

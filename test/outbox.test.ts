@@ -9,7 +9,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createTransport } from '../src/delivery/transport.ts';
+import { createTransport } from '../src/mail/transports/smtp.ts';
 import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
 import { pageOutbox, readOutboxMessage } from '../src/ops/outbox.ts';

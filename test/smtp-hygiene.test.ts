@@ -7,7 +7,7 @@ import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createTransport, ehloName, SMTP_IDLE_MS } from '../src/delivery/transport.ts';
+import { createTransport, ehloName, SMTP_IDLE_MS } from '../src/mail/transports/smtp.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { openTestStore, type TestStore } from './helpers/stores.ts';

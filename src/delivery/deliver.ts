@@ -12,14 +12,14 @@ import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
 import type { BatchJobData } from './jobs.ts';
-import type { Recipient } from './message.ts';
+import type { Recipient } from '../mail/message.ts';
 import { messagesTotal } from './metrics.ts';
 import type { OutcomeWriter } from './outcome-writer.ts';
 import { finishIfDone, recordFailureWindow, shouldAutoPause } from './progress.ts';
 import type { SendLimiter } from './rate.ts';
 import { campaignRenderer } from './renderer.ts';
-import { classifySendError, type ReplyCodes } from './smtp-reply.ts';
-import type { MailTransport } from './transport.ts';
+import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
+import type { MailTransport } from '../mail/transports/smtp.ts';
 
 export interface DeliverDeps {
   db: Kysely<Database>;

@@ -6,7 +6,7 @@ import { createRedis } from '../redis/index.ts';
 import { createOutcomeWriter, type OutcomeWriter } from './outcome-writer.ts';
 import { openQueues, type Queues } from './queues.ts';
 import { createSendLimiter, type SendLimiter } from './rate.ts';
-import { createTransport, type MailTransport } from './transport.ts';
+import { createTransport, type MailTransport } from '../mail/transports/smtp.ts';
 
 export interface DeliveryRuntime {
   app: App;

@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import Fastify from 'fastify';
 import type { App } from '../app.ts';
 import { openQueues } from '../delivery/queues.ts';
-import { createTransport, type MailTransport } from '../delivery/transport.ts';
+import { createTransport, type MailTransport } from '../mail/transports/smtp.ts';
 import { createOpsMetrics } from './metrics.ts';
 import { checkReadiness } from './readiness.ts';
 

@@ -1,6 +1,6 @@
 // GET /readyz's checks: Redis, the store (as /healthz) and the mail transport.
 import type { App } from '../app.ts';
-import type { MailTransport } from '../delivery/transport.ts';
+import type { MailTransport } from '../mail/transports/smtp.ts';
 import { checkHealth } from '../http/routes/health.ts';
 
 export interface ReadinessReport {

@@ -77,7 +77,7 @@ export function register(program: Command): void {
       const [{ importSubscribersCsv }, { createTransport }, { sendConfirmations }] =
         await Promise.all([
           import('../../subscribers/import.ts'),
-          import('../../delivery/transport.ts'),
+          import('../../mail/transports/smtp.ts'),
           import('../../subscribers/confirmation.ts'),
         ]);
       await withApp(async (app) => {

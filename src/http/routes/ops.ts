@@ -8,7 +8,7 @@ import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
-import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { createTransport, type MailTransport } from '../../mail/transports/smtp.ts';
 import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,

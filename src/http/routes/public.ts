@@ -5,7 +5,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { createTransport, type MailTransport } from '../../mail/transports/smtp.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport } from '../../delivery/transport.ts';
+import { createTransport } from '../../mail/transports/smtp.ts';
 import { resolveTokens } from '../../subscribers/bounces.ts';
 import { sendConfirmations } from '../../subscribers/confirmation.ts';
 import {

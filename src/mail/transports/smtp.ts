@@ -7,10 +7,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import type { Config } from '../config/index.ts';
-import { envelopeHeaders } from '../ops/outbox.ts';
-import { senderParts } from './message.ts';
-import { smtpSendSeconds } from './metrics.ts';
+import type { Config } from '../../config/index.ts';
+import { envelopeHeaders } from '../../ops/outbox.ts';
+import { senderParts } from '../message.ts';
+import { smtpSendSeconds } from '../../delivery/metrics.ts';
 
 export interface OutgoingMessage {
   envelope: { from: string; to: string[] };
