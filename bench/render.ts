@@ -13,7 +13,7 @@ import {
   composeWithNodemailer,
   createMessageBuilder,
   type Recipient,
-} from '../src/mail/message.ts';
+} from '../src/delivery/message.ts';
 import { compileNewsletter, type NewsletterInput, renderMjml } from '../src/templates/index.ts';
 import { createPersonaliser } from '../src/templates/personalise.ts';
 

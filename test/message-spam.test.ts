@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseArticle } from '../src/articles/parse.ts';
-import { createMessageBuilder } from '../src/mail/message.ts';
+import { createMessageBuilder } from '../src/delivery/message.ts';
 import { compileNewsletter, type NewsletterInput } from '../src/templates/index.ts';
 import { alertInput, blocksArticle, digestInput, testConfig } from './helpers/newsletter.ts';
 

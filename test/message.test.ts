@@ -7,7 +7,7 @@ import {
   composeWithNodemailer,
   createMessageBuilder,
   type Recipient,
-} from '../src/mail/message.ts';
+} from '../src/delivery/message.ts';
 import { type CompiledNewsletter, compileNewsletter } from '../src/templates/index.ts';
 import { verifyToken } from '../src/tokens/index.ts';
 import { alertInput, digestInput, testConfig } from './helpers/newsletter.ts';

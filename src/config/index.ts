@@ -47,6 +47,10 @@ function isProxyAddress(entry: string): boolean {
   return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
 }
 
+/** The mail transports MAIL_TRANSPORT can name (one file each in src/mail/transports/). */
+export const MAIL_TRANSPORTS = ['smtp', 'outbox'] as const;
+export type MailTransportName = (typeof MAIL_TRANSPORTS)[number];
+
 /** Environment variables Herald reads, with their rules and defaults. */
 export const envSchema = z.object({
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -63,6 +67,8 @@ export const envSchema = z.object({
     })
     .optional(),
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']).optional(),
+  /** Where mail goes (src/mail/factory.ts); unset: smtp when SMTP_URL is set, else the outbox. */
+  MAIL_TRANSPORT: z.enum(MAIL_TRANSPORTS).optional(),
   SMTP_POOL_SIZE: positiveInt.default(5),
   /** The name Herald gives in EHLO; unset: the MAIL_FROM domain (strict receivers refuse `[IP]`). */
   SMTP_EHLO_NAME: z
@@ -176,6 +182,8 @@ export interface Config extends Omit<Env, 'PUBLIC_URL' | 'LOG_LEVEL'> {
   outboxDir: string;
   database: DatabaseTarget;
   dkim?: { domain: string; selector: string; privateKey: string };
+  /** The transport mail goes through: MAIL_TRANSPORT, or smtp with SMTP_URL, else outbox. */
+  mailTransport: MailTransportName;
 }
 
 export class ConfigError extends Error {
@@ -221,8 +229,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       missing,
     );
   }
+  const mailTransport = parsed.MAIL_TRANSPORT ?? (parsed.SMTP_URL ? 'smtp' : 'outbox');
+  if (mailTransport === 'smtp' && parsed.SMTP_URL === undefined) {
+    throw new ConfigError('Invalid SMTP_URL: is required when MAIL_TRANSPORT is smtp', 'SMTP_URL');
+  }
   return {
     ...parsed,
+    mailTransport,
     PUBLIC_URL: parsed.PUBLIC_URL ?? defaultPublicUrl(parsed.HOST, parsed.PORT),
     LOG_LEVEL: parsed.LOG_LEVEL ?? 'info',
     logLevelSet: parsed.LOG_LEVEL !== undefined,

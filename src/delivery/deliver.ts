@@ -7,19 +7,19 @@ import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import { type Logger, maskEmails } from '../log/index.ts';
+import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
+import type { MailTransport } from '../mail/transport.ts';
 import type { LedgerOutcome } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
 import type { BatchJobData } from './jobs.ts';
-import type { Recipient } from '../mail/message.ts';
+import type { Recipient } from './message.ts';
 import { messagesTotal } from './metrics.ts';
 import type { OutcomeWriter } from './outcome-writer.ts';
 import { finishIfDone, recordFailureWindow, shouldAutoPause } from './progress.ts';
 import type { SendLimiter } from './rate.ts';
 import { campaignRenderer } from './renderer.ts';
-import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
-import type { MailTransport } from '../mail/transports/smtp.ts';
 
 export interface DeliverDeps {
   db: Kysely<Database>;
@@ -288,7 +288,7 @@ export async function deliverBatch(
       }
     }
   };
-  const lanes = deps.transport.kind === 'smtp' ? Math.max(1, config.SMTP_POOL_SIZE * 2) : 4;
+  const lanes = deps.transport.concurrency;
   try {
     await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, sendable.length)) }, lane));
   } finally {

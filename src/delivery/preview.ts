@@ -7,7 +7,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { subscriberKeyOf } from '../tokens/subject.ts';
-import type { BuiltMessage } from '../mail/message.ts';
+import type { BuiltMessage } from './message.ts';
 import { campaignRenderer } from './renderer.ts';
 
 export class CampaignPreviewError extends Error {

@@ -13,7 +13,7 @@ import {
 } from '../templates/index.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { compileWelcome } from '../welcome/render.ts';
-import { type BuiltMessage, createMessageBuilder, type Recipient } from '../mail/message.ts';
+import { type BuiltMessage, createMessageBuilder, type Recipient } from './message.ts';
 
 export type BuildMessage = (recipient: Recipient) => BuiltMessage;
 

@@ -6,7 +6,7 @@ import { heldAlertsFor } from '../alerts/held.ts';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
-import { type BuiltMessage, createMessageBuilder } from '../mail/message.ts';
+import { type BuiltMessage, createMessageBuilder } from '../delivery/message.ts';
 import { newsletterInput } from '../delivery/renderer.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { getArticle } from '../articles/repository.ts';
 import type { Config } from '../config/index.ts';
-import { type BuiltMessage, createMessageBuilder } from '../mail/message.ts';
+import { type BuiltMessage, createMessageBuilder } from '../delivery/message.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { topicNames } from '../topics/catalogue.ts';

@@ -5,7 +5,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport, type MailTransport } from '../../mail/transports/smtp.ts';
+import { createMailTransport } from '../../mail/factory.ts';
+import type { MailTransport } from '../../mail/transport.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,
@@ -170,7 +171,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
   const log = app.logger.child({ component: 'public' });
   let transport = options.transport;
   const mail = () => {
-    transport ??= createTransport(config);
+    transport ??= createMailTransport(config);
     return transport;
   };
   fastify.addHook('onClose', async () => {

@@ -1,44 +1,14 @@
-// Where built messages go: a pooled SMTP connection (SMTP_URL) or the outbox directory of
-// .eml files (the embedded default). Both take the same pre-built raw message + envelope.
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+// The SMTP transport: a pooled nodemailer connection (SMTP_URL) pushing pre-built raw messages
+// with their envelope. Failures reject as MailSendError, classified by the reply code.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../../config/index.ts';
-import { envelopeHeaders } from '../../ops/outbox.ts';
 import { senderParts } from '../message.ts';
-import { smtpSendSeconds } from '../../delivery/metrics.ts';
-
-export interface OutgoingMessage {
-  envelope: { from: string; to: string[] };
-  raw: Buffer | string;
-  messageId?: string;
-}
-
-export interface MailTransport {
-  kind: 'smtp' | 'outbox';
-  /** Hands one message over; resolves with the server's reply, rejects with its error. */
-  send(message: OutgoingMessage): Promise<{ response: string }>;
-  /** Checks that the transport can accept mail (SMTP: connect and greet). */
-  verify(): Promise<void>;
-  /** Ends idle SMTP sessions with QUIT, then closes; resolves once they have ended. */
-  close(): Promise<void>;
-}
-
-type TransportConfig = Pick<
-  Config,
-  'SMTP_URL' | 'SMTP_POOL_SIZE' | 'SMTP_EHLO_NAME' | 'MAIL_FROM' | 'outboxDir'
->;
-
-/** Creates the transport the config names: SMTP when SMTP_URL is set, else the outbox. */
-export function createTransport(config: TransportConfig): MailTransport {
-  return config.SMTP_URL
-    ? createSmtpTransport(config.SMTP_URL, config.SMTP_POOL_SIZE, ehloName(config))
-    : createOutboxTransport(config.outboxDir);
-}
+import { timedSend } from '../metrics.ts';
+import { toMailSendError } from '../smtp-reply.ts';
+import type { MailTransport } from '../transport.ts';
 
 /** A name fit for EHLO: a dotted host name, not an IP literal. */
 function isHostName(name: string): boolean {
@@ -76,21 +46,13 @@ interface PoolInternals {
   }>;
 }
 
-function timed<T>(work: () => Promise<T>): Promise<T> {
-  const stop = smtpSendSeconds.startTimer();
-  return work().then(
-    (result) => {
-      stop({ outcome: 'ok' });
-      return result;
-    },
-    (error: unknown) => {
-      stop({ outcome: 'error' });
-      throw error;
-    },
-  );
-}
+/** The SMTP settings the transport reads. */
+export type SmtpTransportConfig = Pick<Config, 'SMTP_POOL_SIZE' | 'SMTP_EHLO_NAME' | 'MAIL_FROM'>;
 
-function createSmtpTransport(url: string, poolSize: number, name: string): MailTransport {
+/** Opens a pooled SMTP transport to `url`; connections open on the first send or verify. */
+export function createSmtpTransport(url: string, config: SmtpTransportConfig): MailTransport {
+  const poolSize = config.SMTP_POOL_SIZE;
+  const name = ehloName(config);
   const transporter = nodemailer.createTransport({
     url,
     name,
@@ -104,11 +66,19 @@ function createSmtpTransport(url: string, poolSize: number, name: string): MailT
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
   } satisfies SMTPPool.Options);
   return {
-    kind: 'smtp',
+    name: 'smtp',
+    label: 'SMTP_URL',
+    // Two per connection: one on the wire, one queued in the pool, so no connection waits on
+    // the batch to hand it the next message.
+    concurrency: Math.max(1, poolSize * 2),
     send: (message) =>
-      timed(async () => {
-        const info = await transporter.sendMail({ envelope: message.envelope, raw: message.raw });
-        return { response: info.response };
+      timedSend(async () => {
+        try {
+          const info = await transporter.sendMail({ envelope: message.envelope, raw: message.raw });
+          return { response: info.response };
+        } catch (error) {
+          throw toMailSendError(error);
+        }
       }),
     async verify() {
       await transporter.verify();
@@ -138,30 +108,5 @@ function createSmtpTransport(url: string, poolSize: number, name: string): MailT
       );
       transporter.close();
     },
-  };
-}
-
-function createOutboxTransport(outboxDir: string): MailTransport {
-  mkdirSync(outboxDir, { recursive: true });
-  return {
-    kind: 'outbox',
-    send: (message) =>
-      timed(async () => {
-        const id = (message.messageId ?? randomUUID()).replace(/[^A-Za-z0-9._-]/g, '_');
-        const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${id}.eml`;
-        // Write then rename: a reader of the outbox never sees half a message.
-        const temporary = join(outboxDir, `.${name}.tmp`);
-        // Keep the envelope (VERP sender, recipients) as a delivering server would.
-        writeFileSync(
-          temporary,
-          Buffer.concat([Buffer.from(envelopeHeaders(message.envelope)), Buffer.from(message.raw)]),
-        );
-        renameSync(temporary, join(outboxDir, name));
-        return { response: `250 stored in outbox as ${name}` };
-      }),
-    async verify() {
-      mkdirSync(outboxDir, { recursive: true });
-    },
-    async close() {},
   };
 }
