@@ -4,10 +4,11 @@
 import type { Config } from '../config/index.ts';
 import type { MailTransport } from './transport.ts';
 import { createOutboxTransport } from './transports/outbox.ts';
+import { createSesTransport } from './transports/ses.ts';
 import { createSmtpTransport, type SmtpTransportConfig } from './transports/smtp.ts';
 
 export type MailTransportConfig = SmtpTransportConfig &
-  Pick<Config, 'mailTransport' | 'SMTP_URL' | 'outboxDir'>;
+  Pick<Config, 'mailTransport' | 'SMTP_URL' | 'outboxDir' | 'ses'>;
 
 /** Creates the transport the config names; each call opens its own (close it when done). */
 export function createMailTransport(config: MailTransportConfig): MailTransport {
@@ -17,5 +18,8 @@ export function createMailTransport(config: MailTransportConfig): MailTransport 
       return createSmtpTransport(config.SMTP_URL!, config);
     case 'outbox':
       return createOutboxTransport(config.outboxDir);
+    case 'ses':
+      // parseConfig fills `ses` when the transport is ses.
+      return createSesTransport(config.ses!);
   }
 }
