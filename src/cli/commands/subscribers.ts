@@ -74,10 +74,10 @@ export function register(program: Command): void {
     .action(async (file: string, options: { pending?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
       // CSV, mail transport and templates load only here, not for every subscribers command.
-      const [{ importSubscribersCsv }, { createTransport }, { sendConfirmations }] =
+      const [{ importSubscribersCsv }, { createMailTransport }, { sendConfirmations }] =
         await Promise.all([
           import('../../subscribers/import.ts'),
-          import('../../delivery/transport.ts'),
+          import('../../mail/factory.ts'),
           import('../../subscribers/confirmation.ts'),
         ]);
       await withApp(async (app) => {
@@ -91,7 +91,7 @@ export function register(program: Command): void {
         const seconds = (performance.now() - started) / 1000;
         let confirmations = { sent: 0, failed: 0 };
         if (report.pending.length > 0) {
-          const transport = createTransport(app.config);
+          const transport = createMailTransport(app.config);
           try {
             confirmations = await sendConfirmations(
               app.store.db,

@@ -5,8 +5,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport, type MailTransport } from '../../delivery/transport.ts';
 import { subscriberDeliveries } from '../../ledger/reports.ts';
+import { createMailTransport } from '../../mail/factory.ts';
+import type { MailTransport } from '../../mail/transport.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,
@@ -171,7 +172,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
   const log = app.logger.child({ component: 'public' });
   let transport = options.transport;
   const mail = () => {
-    transport ??= createTransport(config);
+    transport ??= createMailTransport(config);
     return transport;
   };
   fastify.addHook('onClose', async () => {

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport } from '../../delivery/transport.ts';
+import { createMailTransport } from '../../mail/factory.ts';
 import { resolveTokens } from '../../subscribers/bounces.ts';
 import { sendConfirmations } from '../../subscribers/confirmation.ts';
 import {
@@ -159,7 +159,7 @@ export async function subscriberRoutes(
     );
     if (report.pending.length > 0) {
       // Confirmations go out after the answer; each failure is logged by subscriber id.
-      const transport = createTransport(app.config);
+      const transport = createMailTransport(app.config);
       void sendConfirmations(
         app.store.db,
         app.config,
