@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
+import { InputError, kindOfStatus } from '../errors/index.ts';
 import { countLedger } from '../store/ledger.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
 import { audienceZones, countAudience } from './audience.ts';
@@ -9,13 +10,9 @@ import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';
 import { nextLocalOccurrence, parseLocalTime } from './schedule.ts';
 
 /** A request that names something missing or not allowed now; the caller answers 4xx. */
-export class CampaignError extends Error {
-  constructor(
-    message: string,
-    readonly field: string,
-    readonly status: 400 | 404 | 409 = 400,
-  ) {
-    super(message);
+export class CampaignError extends InputError {
+  constructor(message: string, field: string, status: 400 | 404 | 409 = 400) {
+    super(kindOfStatus(status), field, message);
     this.name = 'CampaignError';
   }
 }

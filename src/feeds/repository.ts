@@ -1,19 +1,16 @@
 // Feeds in the store: add, list, remove, and the record of items already turned into articles.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { InputError, kindOfStatus } from '../errors/index.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { type FeedItemStatus, newsroomDb } from '../store/schema-newsroom.ts';
 import { checkTarget, FetchError } from './fetch.ts';
 
 /** A request about feeds that names a bad field; callers answer 4xx / exit 2. */
-export class FeedInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-    readonly status: 400 | 404 | 409 = 400,
-  ) {
-    super(message);
+export class FeedInputError extends InputError {
+  constructor(field: string, message: string, status: 400 | 404 | 409 = 400) {
+    super(kindOfStatus(status), field, message);
     this.name = 'FeedInputError';
   }
 }

@@ -72,19 +72,11 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
   throw new UserError(`campaign ${id} has no one in its audience to preview as: give --to EMAIL`);
 }
 
-/** Opens the app for a campaign command, turning CampaignErrors into one clean line. */
-async function withCampaignApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
-  return withApp(async (app) => {
-    try {
-      return await fn(app);
-    } catch (error) {
-      if (error instanceof CampaignError) throw new UserError(`${error.field}: ${error.message}`);
-      throw error;
-    }
-  });
-}
+// A CampaignError is an InputError: reportFatal prints it as one line, exit 2 (or 4 when the
+// campaign's state refuses the action).
+const withCampaignApp = withApp;
 
-/** Runs a campaign action that may queue work, turning CampaignErrors into one clean line. */
+/** Runs a campaign action that may queue work. */
 async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
   // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
   const { openQueues } = await import('../../delivery/queues.ts');

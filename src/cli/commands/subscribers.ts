@@ -17,18 +17,12 @@ import {
   digestFrequencies,
   findSubscribers,
   getSubscriber,
-  SubscriberInputError,
   subscriberStatuses,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';
-
-function userError(error: unknown): never {
-  if (error instanceof SubscriberInputError) throw new UserError(error.message);
-  throw error;
-}
 
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
@@ -87,7 +81,7 @@ export function register(program: Command): void {
         const started = performance.now();
         const report = await importSubscribersCsv(app.store.db, createReadStream(file), {
           status: options.pending ? 'pending' : 'active',
-        }).catch(userError);
+        });
         const seconds = (performance.now() - started) / 1000;
         let confirmations = { sent: 0, failed: 0 };
         if (report.pending.length > 0) {
@@ -164,7 +158,7 @@ export function register(program: Command): void {
           timezone: options.timezone,
           digest: options.digest,
           status: 'active',
-        }).catch(userError);
+        });
         const subscriber = await getSubscriber(app.store.db, result.id);
         if (options.json) printJson({ ...result, subscriber });
         else
