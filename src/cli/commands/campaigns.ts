@@ -16,7 +16,7 @@ import {
   sendCampaign,
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
-import { createCampaignSchema, MAX_ID } from '../../campaigns/model.ts';
+import { createCampaignSchema, MAX_ID, templateChoices } from '../../campaigns/model.ts';
 import {
   CampaignError,
   campaignStatus,
@@ -97,7 +97,7 @@ export function register(program: Command): void {
     .requiredOption('--article <id...>', 'article id(s)')
     .option('--topics <a;b>', 'audience topics (default: the articles’ topics)')
     .option('--subject <subject>', 'subject line (default: the first article’s title)')
-    .option('--template <name>', 'alert or digest', 'alert')
+    .option('--template <name>', templateChoices.join(' or '), templateChoices[0])
     .option('--excerpt <n>', 'send the first N paragraphs and a "Continue reading" link')
     .option('--json', 'print JSON')
     .action(
