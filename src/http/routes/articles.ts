@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { articleAlerter } from '../../alerts/create.ts';
 import type { App } from '../../app.ts';
-import { ArticleInputError } from '../../articles/parse.ts';
+import { ArticleInputError } from '../../articles/errors.ts';
+import { acceptedMediaTypes, isAcceptedMediaType } from '../../articles/formats.ts';
 import { ArticleParseLimitError, parseArticleOffThread } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
 import { notFound } from '../../errors/index.ts';
@@ -46,17 +47,6 @@ function jsonOf(body: unknown): unknown {
   }
 }
 
-/** Content types an article may be posted as (none or octet-stream: detected from the body). */
-const ARTICLE_MEDIA_TYPES = new Set([
-  'text/plain',
-  'text/markdown',
-  'text/x-markdown',
-  'text/html',
-  'application/xhtml+xml',
-  'application/json',
-  'application/octet-stream',
-]);
-
 export async function articleRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
   // Every body reaches the handlers as raw bytes: the article parser picks the format from
   // the Content-Type and reports bad input itself (inside this plugin only).
@@ -71,9 +61,9 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
   server.post('/api/articles', async (request, reply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const contentType = request.headers['content-type'];
-    const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
-    if (mediaType && !ARTICLE_MEDIA_TYPES.has(mediaType) && !mediaType.endsWith('+json')) {
-      throw new HttpError(415, `articles come as ${[...ARTICLE_MEDIA_TYPES].join(', ')}`, [
+    if (!isAcceptedMediaType(contentType)) {
+      const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+      throw new HttpError(415, `articles come as ${acceptedMediaTypes.join(', ')}`, [
         { field: 'content-type', message: `${mediaType} is not an article format` },
       ]);
     }
