@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { openQueues } from '../../delivery/queues.ts';
+import { notFound } from '../../errors/index.ts';
 import { feedInputSchema, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
 import { requireRole } from '../auth.ts';
@@ -42,7 +43,7 @@ export async function feedRoutes(server: FastifyInstance, { app }: { app: App })
   server.post('/api/feeds/:id/poll', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'feed id');
     const [report] = await pollNow(app, queues, [id]);
-    if (!report || report.outcome === 'missing') throw new HttpError(404, `no feed ${id}`);
+    if (!report || report.outcome === 'missing') throw notFound('id', `no feed ${id}`);
     return report;
   });
 
