@@ -72,15 +72,14 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
   throw new UserError(`campaign ${id} has no one in its audience to preview as: give --to EMAIL`);
 }
 
-// A CampaignError is an InputError: reportFatal prints it as one line, exit 2 (or 4 when the
-// campaign's state refuses the action).
-const withCampaignApp = withApp;
-
-/** Runs a campaign action that may queue work. */
+/**
+ * Runs a campaign action that may queue work. A CampaignError is an InputError: reportFatal
+ * prints it as one line, exit 2 (or 4 when the campaign's state refuses the action).
+ */
 async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
   // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
   const { openQueues } = await import('../../delivery/queues.ts');
-  return withCampaignApp((app) =>
+  return withApp((app) =>
     fn(
       { db: app.store.db, config: app.config, queues: openQueues(app), now: () => new Date() },
       app,
@@ -314,7 +313,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (rawId: string, options: { json?: boolean }) => {
       const id = parseId(rawId);
-      await withCampaignApp(async (app) => {
+      await withApp(async (app) => {
         const report = await campaignStatus(app.store.db, id);
         if (options.json) printJson(report);
         else {
