@@ -11,7 +11,12 @@ import { newsroomDb } from '../store/schema-newsroom.ts';
 import { topicIdSchema, unknownTopicIds } from '../topics/catalogue.ts';
 
 export class AlertRuleError extends InputError {
-  constructor(field: string, message: string, status: 400 | 404 = 400) {
+  constructor(
+    field: string,
+    message: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
+    readonly status: 400 | 404 = 400,
+  ) {
     super(kindOfStatus(status), field, message);
     this.name = 'AlertRuleError';
   }

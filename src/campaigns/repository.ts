@@ -11,7 +11,12 @@ import { nextLocalOccurrence, parseLocalTime } from './schedule.ts';
 
 /** A request that names something missing or not allowed now; the caller answers 4xx. */
 export class CampaignError extends InputError {
-  constructor(message: string, field: string, status: 400 | 404 | 409 = 400) {
+  constructor(
+    message: string,
+    field: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
+    readonly status: 400 | 404 | 409 = 400,
+  ) {
     super(kindOfStatus(status), field, message);
     this.name = 'CampaignError';
   }

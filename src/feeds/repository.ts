@@ -9,7 +9,12 @@ import { checkTarget, FetchError } from './fetch.ts';
 
 /** A request about feeds that names a bad field; callers answer 4xx / exit 2. */
 export class FeedInputError extends InputError {
-  constructor(field: string, message: string, status: 400 | 404 | 409 = 400) {
+  constructor(
+    field: string,
+    message: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
+    readonly status: 400 | 404 | 409 = 400,
+  ) {
     super(kindOfStatus(status), field, message);
     this.name = 'FeedInputError';
   }
