@@ -339,10 +339,11 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
       results: Array<{ ok: boolean; kind?: string; subscriberId?: number }>;
     };
     expect(printed.results).toEqual([
-      expect.objectContaining({ ok: true, kind: 'soft', subscriberId: soft }),
+      expect.objectContaining({ ok: true, kind: 'soft', subscriberId: soft, outcome: 'soft' }),
       { ok: false, reason: 'token does not verify' },
     ]);
-    expect((await ledgerOf(soft)).last_reply).toBe('4.2.2');
+    // One soft bounce is counted, not suppressed: the subscriber stays active.
+    expect((await getSubscriber(app.store.db, soft))?.status).toBe('active');
 
     const badFile = join(dir, 'bad.json');
     writeFileSync(badFile, JSON.stringify({ type: 'bounce' }));
