@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { CONSOLE_COOKIE, createApiKey } from '../src/http/auth.ts';
-import { MAILS_PER_ADDRESS_PER_DAY, MAILS_PER_CLIENT_PER_HOUR } from '../src/http/routes/public.ts';
+import { MAILS_PER_ADDRESS_PER_DAY, MAILS_PER_CLIENT_PER_HOUR } from '../src/http/public/index.ts';
 import {
   buildServer,
   HEADERS_TIMEOUT_MS,

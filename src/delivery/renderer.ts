@@ -6,6 +6,7 @@ import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
+import { campaignTemplate } from '../templates/catalogue.ts';
 import {
   compileNewsletter,
   type NewsletterInput,
@@ -47,7 +48,7 @@ export function newsletterInput(
   }
   const filled = groups.filter((group) => group.articles.length > 0);
   return {
-    template: campaign.template,
+    template: campaignTemplate(campaign.template, 'the campaign'),
     subject: campaign.subject,
     groups: filled,
     ...(campaign.excerpt ? { excerptParagraphs: campaign.excerpt } : {}),

@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { publicRoutes } from './public/index.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { archiveRoutes } from './routes/archive.ts';
 import { articleRoutes } from './routes/articles.ts';
@@ -11,7 +12,6 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
-import { publicRoutes } from './routes/public.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 
 /** A request must arrive whole within this (slowloris bodies). */

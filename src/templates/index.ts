@@ -9,10 +9,12 @@ import { convert } from 'html-to-text';
 import mjml2html from 'mjml';
 import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
+import { type CampaignTemplate, campaignTemplates, TEMPLATES } from './catalogue.ts';
 import { createPersonaliser } from './personalise.ts';
 
-export type TemplateName = 'alert' | 'digest';
-export const templateNames: readonly TemplateName[] = ['alert', 'digest'];
+/** The templates this module renders from articles: the table's campaign templates. */
+export type TemplateName = CampaignTemplate;
+export const templateNames: readonly TemplateName[] = campaignTemplates;
 
 export interface NewsletterInput {
   template: TemplateName;
@@ -53,7 +55,9 @@ let sources: Sources | undefined;
 function loadSources(): Sources {
   if (sources) return sources;
   const read = (path: string) => readFileSync(resolve(templatesDir, path), 'utf8');
-  const layouts = { alert: read('layouts/alert.mjml'), digest: read('layouts/digest.mjml') };
+  const layouts = Object.fromEntries(
+    templateNames.map((name) => [name, read(TEMPLATES[name].layout)]),
+  ) as Record<TemplateName, string>;
   const partials = {
     head: read('partials/head.mjml'),
     preheader: read('partials/preheader.mjml'),
