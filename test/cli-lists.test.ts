@@ -255,15 +255,13 @@ describe('the list commands (sqlite)', () => {
   }, 60_000);
 
   it('digests run --dry-run says who would get what and writes nothing', async () => {
-    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-    const dry = await herald(
-      'digests',
-      'run',
-      '--dry-run',
-      '--at',
-      `${tomorrow}T07:05:00Z`,
-      '--json',
-    );
+    // The next 07:05 UTC: its daily period (the day before 07:00) holds the articles just saved,
+    // whatever the hour the suite runs.
+    const next = new Date();
+    next.setUTCHours(7, 0, 0, 0);
+    if (next.getTime() <= Date.now()) next.setUTCDate(next.getUTCDate() + 1);
+    next.setUTCMinutes(5);
+    const dry = await herald('digests', 'run', '--dry-run', '--at', next.toISOString(), '--json');
     expect(dry.stderr).toBe('');
     const result = JSON.parse(dry.stdout) as {
       dryRun: boolean;
