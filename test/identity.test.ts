@@ -3,9 +3,9 @@
 // fresh store knows the catalogue's topics before any article arrives.
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { previewDigest } from '../src/digests/preview.ts';
 import { openStore, type Store } from '../src/store/db.ts';
 import { migrateToLatest, migrationNames } from '../src/store/migrations.ts';

@@ -1,11 +1,11 @@
 // Worker for the `campaigns` queue: a campaign's fan-out (compile, ledger, batch jobs).
 import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import { campaignJobSchema } from '../src/delivery/jobs.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { createRedis } from '../src/redis/index.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export function startCampaignsWorker(rt: DeliveryRuntime): Service {
   const { app } = rt;

@@ -1,11 +1,11 @@
 // Worker for the `deliveries` queue: one job = one batch of one campaign.
 import { DelayedError, Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { BatchRetryError, batchFailureFields, deliverBatch } from '../src/delivery/deliver.ts';
 import { batchJobSchema } from '../src/delivery/jobs.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { createRedis } from '../src/redis/index.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
   const { app } = rt;

@@ -1,12 +1,12 @@
 // Worker for the `digests` queue, plus the job scheduler that ticks it every DIGEST_TICK_MS
 // (re-created at start and on every interval of this process, in case Redis lost it).
 import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
 import { ensureDigestScheduler } from '../src/digests/scheduler.ts';
 import { runDigestTick } from '../src/digests/tick.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { createRedis } from '../src/redis/index.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startDigestsWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;

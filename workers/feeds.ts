@@ -1,13 +1,13 @@
 // Worker for the `feeds` queue: each job polls one feed (src/feeds/poll.ts); the per-feed
 // job schedulers are kept in step with the store at start and every minute.
 import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
 import { pollFeed } from '../src/feeds/poll.ts';
 import { feedJobSchema, syncFeedSchedulers } from '../src/feeds/schedule.ts';
 import { pollDeps } from '../src/feeds/service.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { createRedis } from '../src/redis/index.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startFeedsWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;

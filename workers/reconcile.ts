@@ -2,11 +2,11 @@
 // RECONCILE_EVERY_MS (re-created at start and on every tick of this process, in case Redis
 // lost it).
 import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
 import { ensureReconcileScheduler, reconcile } from '../src/delivery/reconcile.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { createRedis } from '../src/redis/index.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;

@@ -1,7 +1,6 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { alertHoldBack } from '../alerts/cap.ts';
 import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
@@ -11,6 +10,7 @@ import type { LedgerOutcome } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { alertHoldBack } from './alert-cap.ts';
 import type { BatchJobData } from './jobs.ts';
 import type { Recipient } from './message.ts';
 import { messagesTotal } from './metrics.ts';
@@ -219,7 +219,7 @@ export async function deliverBatch(
         result.suppressed += 1;
         continue;
       }
-      // Alerts only: the frequency cap and quiet hours (src/alerts/cap.ts).
+      // Alerts only: the frequency cap and quiet hours (src/delivery/alert-cap.ts).
       const heldBack = await alertHoldBack(deps, campaign, row.subscriberId, deps.now());
       attempted.add(row.subscriberId);
       if (heldBack) {

@@ -1,7 +1,7 @@
 // GET /readyz's checks: Redis, the store (as /healthz) and the mail transport.
 import type { App } from '../app.ts';
 import type { MailTransport } from '../delivery/transport.ts';
-import { checkHealth } from '../http/routes/health.ts';
+import { checkHealth } from './health.ts';
 
 export interface ReadinessReport {
   status: 'ok' | 'unavailable';

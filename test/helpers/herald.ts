@@ -3,10 +3,10 @@
 import type { FastifyInstance } from 'fastify';
 import { type App, createApp } from '../../src/app.ts';
 import { type CampaignStatusReport, campaignStatus } from '../../src/campaigns/repository.ts';
-import type { Service } from '../../src/cli/lifecycle.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { openQueues, type Queues } from '../../src/delivery/queues.ts';
 import { buildServer } from '../../src/http/server.ts';
+import type { Service } from '../../src/process/lifecycle.ts';
 import { startWorkers } from '../../workers/index.ts';
 import { createTestTarget, type TestDialect, uniqueName } from './stores.ts';
 

@@ -6,16 +6,6 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { readAudiencePage } from '../../campaigns/audience.ts';
-import {
-  type ControlDeps,
-  cancelCampaign,
-  pauseCampaign,
-  resumeCampaign,
-  scheduleCampaign,
-  scheduleCampaignAtLocalTime,
-  sendCampaign,
-  unscheduleCampaign,
-} from '../../campaigns/control.ts';
 import { createCampaignSchema, MAX_ID } from '../../campaigns/model.ts';
 import {
   CampaignError,
@@ -25,6 +15,16 @@ import {
   requireCampaign,
 } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
+import {
+  type ControlDeps,
+  cancelCampaign,
+  pauseCampaign,
+  resumeCampaign,
+  scheduleCampaign,
+  scheduleCampaignAtLocalTime,
+  sendCampaign,
+  unscheduleCampaign,
+} from '../../delivery/control.ts';
 import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -86,11 +86,11 @@ async function withCampaignApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
 
 /** Runs a campaign action that may queue work, turning CampaignErrors into one clean line. */
 async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
-  // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
-  const { openQueues } = await import('../../delivery/queues.ts');
-  return withCampaignApp((app) =>
+  // BullMQ and ioredis load in app.queues() only: read-only commands (status, list) start
+  // faster without.
+  return withCampaignApp(async (app) =>
     fn(
-      { db: app.store.db, config: app.config, queues: openQueues(app), now: () => new Date() },
+      { db: app.store.db, config: app.config, queues: await app.queues(), now: () => new Date() },
       app,
     ),
   );

@@ -74,12 +74,10 @@ export function register(program: Command): void {
     .action(async (file: string, options: { pending?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
       // CSV, mail transport and templates load only here, not for every subscribers command.
-      const [{ importSubscribersCsv }, { createTransport }, { sendConfirmations }] =
-        await Promise.all([
-          import('../../subscribers/import.ts'),
-          import('../../delivery/transport.ts'),
-          import('../../subscribers/confirmation.ts'),
-        ]);
+      const [{ importSubscribersCsv }, { sendConfirmations }] = await Promise.all([
+        import('../../subscribers/import.ts'),
+        import('../../subscribers/confirmation.ts'),
+      ]);
       await withApp(async (app) => {
         // Confirmation links are signed: without the secret every mail would fail after the
         // rows were stored pending, so refuse before importing anything.
@@ -91,22 +89,18 @@ export function register(program: Command): void {
         const seconds = (performance.now() - started) / 1000;
         let confirmations = { sent: 0, failed: 0 };
         if (report.pending.length > 0) {
-          const transport = createTransport(app.config);
-          try {
-            confirmations = await sendConfirmations(
-              app.store.db,
-              app.config,
-              transport,
-              report.pending,
-              (recipient, error) =>
-                app.logger.error(
-                  { subscriberId: recipient.subscriberId, err: error },
-                  'subscribers.confirmation.failed',
-                ),
-            );
-          } finally {
-            transport.close();
-          }
+          // The app's transport, closed (SMTP QUIT) when withApp closes the app.
+          confirmations = await sendConfirmations(
+            app.store.db,
+            app.config,
+            await app.transport(),
+            report.pending,
+            (recipient, error) =>
+              app.logger.error(
+                { subscriberId: recipient.subscriberId, err: error },
+                'subscribers.confirmation.failed',
+              ),
+          );
         }
         const summary = {
           imported: report.imported,

@@ -3,6 +3,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
+import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
+import {
+  CampaignError,
+  campaignStatus,
+  createCampaign,
+  requireCampaign,
+} from '../../campaigns/repository.ts';
+import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import {
   type ControlDeps,
   cancelCampaign,
@@ -12,16 +20,7 @@ import {
   scheduleCampaignAtLocalTime,
   sendCampaign,
   unscheduleCampaign,
-} from '../../campaigns/control.ts';
-import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
-import {
-  CampaignError,
-  campaignStatus,
-  createCampaign,
-  requireCampaign,
-} from '../../campaigns/repository.ts';
-import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
-import { openQueues } from '../../delivery/queues.ts';
+} from '../../delivery/control.ts';
 import { campaignWarnings } from '../../delivery/renderer.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
@@ -63,7 +62,7 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
   const deps: ControlDeps = {
     db: app.store.db,
     config: app.config,
-    queues: openQueues(app),
+    queues: await app.queues(),
     now: () => new Date(),
   };
   fastify.addHook('preHandler', requireRole(app.store.db, 'editor'));

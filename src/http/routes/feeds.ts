@@ -3,7 +3,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { openQueues } from '../../delivery/queues.ts';
 import { FeedInputError, feedInputSchema, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
 import { requireRole } from '../auth.ts';
@@ -21,7 +20,7 @@ function asHttp(error: unknown): never {
 }
 
 export async function feedRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
-  const queues = openQueues(app);
+  const queues = await app.queues();
   server.addHook('preHandler', requireRole(app.store.db, 'editor'));
 
   server.get('/api/feeds', async () => listFeeds(app.store.db, app.config.FEED_FAILING_AFTER));

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import type { MailTransport } from '../../delivery/transport.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,
@@ -168,14 +168,8 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
   const { config } = app;
   const db = app.store.db;
   const log = app.logger.child({ component: 'public' });
-  let transport = options.transport;
-  const mail = () => {
-    transport ??= createTransport(config);
-    return transport;
-  };
-  fastify.addHook('onClose', async () => {
-    if (!options.transport) transport?.close();
-  });
+  // The app's transport (closed with the app) unless a test hands one in.
+  const mail = async () => options.transport ?? (await app.transport());
   // Public routes take urlencoded and JSON; multipart only for the RFC 8058 one-click POST,
   // and then only a few kB of it.
   fastify.addContentTypeParser(
@@ -272,15 +266,17 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
 
   /** Sends the owner's mail in the background: the answer must not reveal whether it went. */
   const confirmLater = (recipient: ConfirmationRecipient, kind: OwnerNotice) => {
-    sendConfirmation(config, mail(), recipient, new Date(), kind).then(
-      () =>
-        log.info({ subscriberId: recipient.subscriberId, kind }, 'subscribers.confirmation.sent'),
-      (error: unknown) =>
-        log.error(
-          { subscriberId: recipient.subscriberId, err: error },
-          'subscribers.confirmation.failed',
-        ),
-    );
+    mail()
+      .then((transport) => sendConfirmation(config, transport, recipient, new Date(), kind))
+      .then(
+        () =>
+          log.info({ subscriberId: recipient.subscriberId, kind }, 'subscribers.confirmation.sent'),
+        (error: unknown) =>
+          log.error(
+            { subscriberId: recipient.subscriberId, err: error },
+            'subscribers.confirmation.failed',
+          ),
+      );
   };
 
   fastify.get('/subscribe.js', async (_request, reply) =>

@@ -4,7 +4,6 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport } from '../../delivery/transport.ts';
 import { resolveTokens } from '../../subscribers/bounces.ts';
 import { sendConfirmations } from '../../subscribers/confirmation.ts';
 import {
@@ -159,18 +158,17 @@ export async function subscriberRoutes(
     );
     if (report.pending.length > 0) {
       // Confirmations go out after the answer; each failure is logged by subscriber id.
-      const transport = createTransport(app.config);
       void sendConfirmations(
         app.store.db,
         app.config,
-        transport,
+        await app.transport(),
         report.pending,
         (recipient, error) =>
           log.error(
             { subscriberId: recipient.subscriberId, err: error },
             'subscribers.confirmation.failed',
           ),
-      ).finally(() => transport.close());
+      );
     }
     return {
       imported: report.imported,
