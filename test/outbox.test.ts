@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { createTransport } from '../src/delivery/transport.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { pageOutbox, readOutboxMessage } from '../src/ops/outbox.ts';
 import { createTestTarget, uniqueName } from './helpers/stores.ts';
 

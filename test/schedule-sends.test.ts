@@ -22,8 +22,8 @@ import {
 } from '../src/delivery/control.ts';
 import { batchJobId, campaignJobId } from '../src/delivery/jobs.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import type { Database } from '../src/store/schema.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 import { startClockedWorkers, testClock } from './helpers/clocked.ts';

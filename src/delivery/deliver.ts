@@ -1,7 +1,6 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
@@ -10,6 +9,7 @@ import type { LedgerOutcome } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { suppressedHashes } from '../subscribers/suppressions.ts';
 import { alertHoldBack } from './alert-cap.ts';
 import type { BatchJobData } from './jobs.ts';
 import type { Recipient } from './message.ts';

@@ -6,12 +6,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireSecret } from '../../config/index.ts';
 import type { IngestResult } from '../../subscribers/bounces.ts';
-import {
-  addSuppression,
-  recordEvent,
-  removeSuppression,
-  suppressionReasons,
-} from '../../subscribers/events.ts';
+import { recordEvent } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import {
   digestFrequencies,
@@ -21,6 +16,11 @@ import {
   subscriberStatuses,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
+import {
+  addSuppression,
+  removeSuppression,
+  suppressionReasons,
+} from '../../subscribers/suppressions.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';

@@ -8,6 +8,7 @@ import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, type QueueName } from '../../delivery/queues.ts';
+import { roleOfKey } from '../../keys/index.ts';
 import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
@@ -28,7 +29,6 @@ import {
   isSameOrigin,
   requireConsoleRole,
   requireRole,
-  roleOfKey,
 } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 

@@ -6,13 +6,7 @@ import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { resolveTokens } from '../../subscribers/bounces.ts';
 import { sendConfirmations } from '../../subscribers/confirmation.ts';
-import {
-  addSuppression,
-  applyBounce,
-  recordEvent,
-  removeSuppression,
-  suppressionReasons,
-} from '../../subscribers/events.ts';
+import { applyBounce, recordEvent } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import {
   exportSubscribersCsv,
@@ -25,6 +19,11 @@ import {
   SubscriberInputError,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
+import {
+  addSuppression,
+  removeSuppression,
+  suppressionReasons,
+} from '../../subscribers/suppressions.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
