@@ -10,7 +10,6 @@ import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
 import mjml2html from 'mjml';
 import { type App, createApp } from '../src/app.ts';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import {
   createCampaign,
@@ -19,6 +18,7 @@ import {
   moveCampaign,
 } from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import {
   type BuiltMessage,

@@ -3,10 +3,10 @@
 // processes would have); nothing in local quiet hours; held-back alerts recorded and in the
 // subscriber's next digest; editors' own campaigns not capped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admitAlert, inQuietHours } from '../src/alerts/cap.ts';
 import { saveArticle } from '../src/articles/repository.ts';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { admitAlert, inQuietHours } from '../src/delivery/alert-cap.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { previewDigest } from '../src/digests/preview.ts';
 import { openStore } from '../src/store/db.ts';
 import { newsroomDb } from '../src/store/schema-newsroom.ts';

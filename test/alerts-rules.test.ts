@@ -9,8 +9,8 @@ import { type App, createApp } from '../src/app.ts';
 import { saveArticle } from '../src/articles/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues } from '../src/delivery/queues.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 

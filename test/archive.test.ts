@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { parseRssFeed } from 'feedsmith';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archivePath, archiveSlug, isArchivable } from '../src/archive/links.ts';
 import { stripForWeb } from '../src/archive/render.ts';
+import { archivePath, archiveSlug, isArchivable } from '../src/campaigns/archive-links.ts';
 import { createCampaign, moveCampaign } from '../src/campaigns/repository.ts';
-import { createApiKey } from '../src/http/auth.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import {
   openTestServer,
   type RunningHerald,

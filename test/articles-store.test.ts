@@ -16,8 +16,8 @@ import {
 } from '../src/articles/repository.ts';
 import type { Article } from '../src/articles/schema.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues } from '../src/delivery/queues.ts';
-import { createApiKey, revokeApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey, revokeApiKey } from '../src/keys/index.ts';
 import type { ApiRole } from '../src/store/schema.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 

@@ -16,7 +16,7 @@ import { createCampaign, listCampaigns } from '../src/campaigns/repository.ts';
 import { deleteArticle, listApiKeys, listArticles } from '../src/cli/lists.ts';
 import { toPage } from '../src/cli/paging.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createApiKey } from '../src/http/auth.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { findSubscribers, upsertSubscriber } from '../src/subscribers/repository.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
 

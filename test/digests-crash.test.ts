@@ -9,7 +9,7 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveArticle } from '../src/articles/repository.ts';
 import { articleSchema } from '../src/articles/schema.ts';
-import type { Service } from '../src/cli/lifecycle.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 import { startWorkers } from '../workers/index.ts';
 import { type RunningHerald, startHerald, testEnv } from './helpers/herald.ts';

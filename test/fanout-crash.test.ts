@@ -2,9 +2,9 @@
 // in flight), SIGTERM duplicates nothing, and FLUSHALL on Redis is repaired by the reconciler.
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { campaignStatus, createCampaign } from '../src/campaigns/repository.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import {
   type PrivateRedis,

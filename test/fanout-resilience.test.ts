@@ -1,15 +1,15 @@
 // Temporary failures, bounces, pause/resume/cancel and concurrent campaigns, against a real
 // SMTP sink and Redis (SQLite store; the dialect-independent parts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCampaignSchema } from '../src/campaigns/model.ts';
+import { campaignStatus, createCampaign } from '../src/campaigns/repository.ts';
 import {
   type ControlDeps,
   cancelCampaign,
   pauseCampaign,
   resumeCampaign,
   sendCampaign,
-} from '../src/campaigns/control.ts';
-import { createCampaignSchema } from '../src/campaigns/model.ts';
-import { campaignStatus, createCampaign } from '../src/campaigns/repository.ts';
+} from '../src/delivery/control.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { nextLocalOccurrence, parseLocalTime } from '../src/campaigns/schedule.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import { batchJobId } from '../src/delivery/jobs.ts';
 import { emailHash } from '../src/subscribers/identity.ts';

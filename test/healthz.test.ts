@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { checkHealth } from '../src/http/routes/health.ts';
 import { buildServer } from '../src/http/server.ts';
+import { checkHealth } from '../src/ops/health.ts';
 import { openTestStore, type TestStore } from './helpers/stores.ts';
 
 describe('GET /healthz', () => {

@@ -3,17 +3,18 @@
 // fresh store knows the catalogue's topics before any article arrives.
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { previewDigest } from '../src/digests/preview.ts';
 import { openStore, type Store } from '../src/store/db.ts';
 import { migrateToLatest, migrationNames } from '../src/store/migrations.ts';
-import { suppressionOf, unsubscribe } from '../src/subscribers/events.ts';
+import { unsubscribe } from '../src/subscribers/events.ts';
 import { emailHash, emailKey, parseEmail } from '../src/subscribers/identity.ts';
 import { importSubscribersCsv } from '../src/subscribers/import.ts';
 import { requestSubscription } from '../src/subscribers/optin.ts';
 import { findSubscriberByEmail, upsertSubscriber } from '../src/subscribers/repository.ts';
+import { suppressionOf } from '../src/subscribers/suppressions.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { insertCampaign, insertTopics } from './helpers/rows.ts';
 import { seedFixtureArticle } from './helpers/seed.ts';

@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 describe.each(DIALECTS)('hardening (%s)', (dialect) => {

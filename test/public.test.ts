@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
-import { suppressionOf } from '../src/subscribers/events.ts';
 import {
   findSubscriberByEmail,
   getSubscriber,
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
+import { suppressionOf } from '../src/subscribers/suppressions.ts';
 import { signToken, type TokenClaims, type TokenPurpose } from '../src/tokens/index.ts';
 import { subscriberKeyOf } from '../src/tokens/subject.ts';
 import { insertTopics } from './helpers/rows.ts';

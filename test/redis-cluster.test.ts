@@ -2,10 +2,10 @@
 // PostgreSQL store deliver a campaign end to end, each recipient exactly once.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { ConfigError, parseConfig } from '../src/config/index.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { spawnWorker, stopChild } from './helpers/processes.ts';
 import { type PrivateCluster, startPrivateCluster } from './helpers/redis-cluster.ts';

@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { saveArticle } from '../src/articles/repository.ts';
 import { articleSchema } from '../src/articles/schema.ts';
+import { createCampaignSchema } from '../src/campaigns/model.ts';
+import { CampaignError, createCampaign, getCampaign } from '../src/campaigns/repository.ts';
+import { parseConfig } from '../src/config/index.ts';
 import {
   type ControlDeps,
   pauseCampaign,
@@ -16,14 +19,11 @@ import {
   scheduleCampaign,
   scheduleCampaignAtLocalTime,
   unscheduleCampaign,
-} from '../src/campaigns/control.ts';
-import { createCampaignSchema } from '../src/campaigns/model.ts';
-import { CampaignError, createCampaign, getCampaign } from '../src/campaigns/repository.ts';
-import { parseConfig } from '../src/config/index.ts';
+} from '../src/delivery/control.ts';
 import { batchJobId, campaignJobId } from '../src/delivery/jobs.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import type { Database } from '../src/store/schema.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 import { startClockedWorkers, testClock } from './helpers/clocked.ts';

@@ -4,14 +4,14 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
+import { campaignStatus } from '../src/campaigns/repository.ts';
+import { parseConfig } from '../src/config/index.ts';
 import {
   type ControlDeps,
   cancelCampaign,
   scheduleCampaign,
   scheduleCampaignAtLocalTime,
-} from '../src/campaigns/control.ts';
-import { campaignStatus } from '../src/campaigns/repository.ts';
-import { parseConfig } from '../src/config/index.ts';
+} from '../src/delivery/control.ts';
 import { campaignJobId, enqueueBatches } from '../src/delivery/jobs.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
 import { insertCampaign } from './helpers/rows.ts';

@@ -9,14 +9,13 @@ import { insertLedgerRows, recordOutcomes } from '../src/ledger/ledger.ts';
 import type { Database } from '../src/store/schema.ts';
 import { ingestReport } from '../src/subscribers/bounces.ts';
 import {
-  addSuppression,
   applyBounce,
   eraseSubscriber,
   redactAddress,
-  suppressionOf,
   unsubscribe,
 } from '../src/subscribers/events.ts';
 import { upsertSubscriber } from '../src/subscribers/repository.ts';
+import { addSuppression, suppressionOf } from '../src/subscribers/suppressions.ts';
 import { signToken } from '../src/tokens/index.ts';
 import { insertCampaign, insertTopics } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, ownTables, type TestStore } from './helpers/stores.ts';

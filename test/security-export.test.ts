@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.ts';
-import { createApiKey } from '../src/http/auth.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { exportSubscribersCsv, importSubscribersCsv } from '../src/subscribers/import.ts';
 import { findSubscriberByEmail, upsertSubscriber } from '../src/subscribers/repository.ts';
 import { openTestServer } from './helpers/herald.ts';

@@ -18,8 +18,8 @@ import {
   setArticleParseTimeLimit,
 } from '../src/articles/parse-pool.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');

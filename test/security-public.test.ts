@@ -8,7 +8,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { CONSOLE_COOKIE, createApiKey } from '../src/http/auth.ts';
+import { CONSOLE_COOKIE } from '../src/http/auth.ts';
 import { MAILS_PER_ADDRESS_PER_DAY, MAILS_PER_CLIENT_PER_HOUR } from '../src/http/public/index.ts';
 import {
   buildServer,
@@ -17,13 +17,15 @@ import {
   MAX_CONNECTIONS,
   REQUEST_TIMEOUT_MS,
 } from '../src/http/server.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import { buildConfirmation } from '../src/subscribers/confirmation.ts';
-import { suppressionOf, unsubscribe } from '../src/subscribers/events.ts';
+import { unsubscribe } from '../src/subscribers/events.ts';
 import {
   findSubscriberByEmail,
   getSubscriber,
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
+import { suppressionOf } from '../src/subscribers/suppressions.ts';
 import { signToken } from '../src/tokens/index.ts';
 import { subscriberKeyOf } from '../src/tokens/subject.ts';
 import { insertTopics } from './helpers/rows.ts';

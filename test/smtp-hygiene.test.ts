@@ -3,10 +3,10 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
+import { sendCampaign } from '../src/delivery/control.ts';
 import { createMailTransport } from '../src/mail/factory.ts';
 import { ehloName, SMTP_IDLE_MS } from '../src/mail/transports/smtp.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';

@@ -5,6 +5,7 @@ import { openStore } from '../src/store/db.ts';
 import { emailHashSql } from '../src/store/email-hash-sql.ts';
 import { appliedMigrations, migrateToLatest } from '../src/store/migrations.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
+import { openHeraldStore } from '../src/topics/store.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { createTestTarget, DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 
@@ -29,7 +30,7 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
       expect(await appliedMigrations(store.db)).toEqual(first);
       // Reopening (as every process start does) also leaves the schema alone.
       await store.close();
-      const reopened = await openStore(created.target);
+      const reopened = await openHeraldStore(created.target);
       expect(await appliedMigrations(reopened.db)).toEqual(first);
       await reopened.close();
     } finally {

@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.ts';
-import { createApiKey } from '../src/http/auth.ts';
-import { addSuppression, suppressionOf } from '../src/subscribers/events.ts';
+import { createApiKey } from '../src/keys/index.ts';
 import {
   exportSubscribersCsv,
   exportSubscribersJson,
   importSubscribersCsv,
 } from '../src/subscribers/import.ts';
 import { findSubscriberByEmail } from '../src/subscribers/repository.ts';
+import { addSuppression, suppressionOf } from '../src/subscribers/suppressions.ts';
 import { openTestServer } from './helpers/herald.ts';
 import { insertTopics } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, uniqueName } from './helpers/stores.ts';

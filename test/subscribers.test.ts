@@ -1,14 +1,6 @@
 // Subscriber store functions and bounce/complaint/unsubscribe state, on both SQL dialects.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addSuppression,
-  applyBounce,
-  eraseSubscriber,
-  isSuppressed,
-  removeSuppression,
-  suppressionOf,
-  unsubscribe,
-} from '../src/subscribers/events.ts';
+import { applyBounce, eraseSubscriber, unsubscribe } from '../src/subscribers/events.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
 import {
   findSubscriberByEmail,
@@ -17,6 +9,12 @@ import {
   updatePreferences,
   upsertSubscriber,
 } from '../src/subscribers/repository.ts';
+import {
+  addSuppression,
+  isSuppressed,
+  removeSuppression,
+  suppressionOf,
+} from '../src/subscribers/suppressions.ts';
 import { insertCampaign, insertTopics } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 

@@ -1,17 +1,17 @@
 // Worker for the `deliveries` queue: one job = one batch of one campaign.
-import { DelayedError, Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
+import { DelayedError } from 'bullmq';
 import { BatchRetryError, batchFailureFields, deliverBatch } from '../src/delivery/deliver.ts';
-import { batchJobSchema } from '../src/delivery/jobs.ts';
+import { type BatchJobData, batchJobSchema } from '../src/delivery/jobs.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
-import { createRedis } from '../src/redis/index.ts';
+import type { Service } from '../src/process/lifecycle.ts';
+import { openQueueWorker } from './queue-worker.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
   const { app } = rt;
-  // BullMQ leaves a connection it was handed open on close: this file closes it.
-  const connection = createRedis(app.config, 'worker');
-  const worker = new Worker(
+  // Typed for the failure log only: the processor parses what Redis hands back.
+  const { worker, close } = openQueueWorker<Partial<BatchJobData>>(
+    app,
     QUEUE_NAMES.deliveries,
     async (job, token) => {
       const data = batchJobSchema.parse(job.data);
@@ -51,8 +51,6 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       return result;
     },
     {
-      connection,
-      prefix: app.config.QUEUE_PREFIX,
       concurrency: app.config.SEND_CONCURRENCY,
       lockDuration: app.config.JOB_LOCK_MS,
       stalledInterval: app.config.JOB_LOCK_MS,
@@ -71,13 +69,11 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       'delivery.batch.failed',
     ),
   );
-  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.deliveries.error'));
   return {
     name: 'worker:deliveries',
     async stop() {
       rt.beginStop();
-      await worker.close();
-      connection.disconnect();
+      await close();
     },
   };
 }

@@ -1,12 +1,11 @@
 // Worker for the `digests` queue, plus the job scheduler that ticks it every DIGEST_TICK_MS
 // (re-created at start and on every interval of this process, in case Redis lost it).
-import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
 import { ensureDigestScheduler } from '../src/digests/scheduler.ts';
 import { runDigestTick } from '../src/digests/tick.ts';
-import { createRedis } from '../src/redis/index.ts';
+import type { Service } from '../src/process/lifecycle.ts';
+import { openQueueWorker } from './queue-worker.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startDigestsWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;
@@ -17,15 +16,16 @@ export async function startDigestsWorker(rt: DeliveryRuntime): Promise<Service> 
     queues: rt.queues,
     now: rt.now,
   };
-  const worker = new Worker(QUEUE_NAMES.digests, async () => runDigestTick(deps, rt.now()), {
-    connection: createRedis(app.config, 'worker'),
-    prefix: app.config.QUEUE_PREFIX,
-    concurrency: 1,
-  });
+  // Its own connection, ended on stop (it used to be left open).
+  const { worker, close } = openQueueWorker(
+    app,
+    QUEUE_NAMES.digests,
+    async () => runDigestTick(deps, rt.now()),
+    { concurrency: 1 },
+  );
   worker.on('failed', (job, error) =>
     app.logger.error({ job_id: job?.id, err: error.message }, 'digests.tick.failed'),
   );
-  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.digests.error'));
   const every = app.config.DIGEST_TICK_MS;
   const ensure = () =>
     ensureDigestScheduler(rt.queues, every).catch((error: Error) =>
@@ -37,7 +37,7 @@ export async function startDigestsWorker(rt: DeliveryRuntime): Promise<Service> 
     name: 'worker:digests',
     async stop() {
       clearInterval(timer);
-      await worker.close();
+      await close();
     },
   };
 }

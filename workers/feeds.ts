@@ -1,24 +1,21 @@
 // Worker for the `feeds` queue: each job polls one feed (src/feeds/poll.ts); the per-feed
 // job schedulers are kept in step with the store at start and every minute.
-import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
 import { pollFeed } from '../src/feeds/poll.ts';
 import { feedJobSchema, syncFeedSchedulers } from '../src/feeds/schedule.ts';
 import { pollDeps } from '../src/feeds/service.ts';
-import { createRedis } from '../src/redis/index.ts';
+import type { Service } from '../src/process/lifecycle.ts';
+import { openQueueWorker } from './queue-worker.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startFeedsWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;
   const deps = pollDeps(app, rt.queues, rt.now);
-  const connection = createRedis(app.config, 'worker');
-  const worker = new Worker(
+  const { worker, close } = openQueueWorker(
+    app,
     QUEUE_NAMES.feeds,
     async (job) => pollFeed(deps, feedJobSchema.parse(job.data).feedId),
     {
-      connection,
-      prefix: app.config.QUEUE_PREFIX,
       concurrency: 2,
       lockDuration: app.config.JOB_LOCK_MS,
     },
@@ -26,7 +23,6 @@ export async function startFeedsWorker(rt: DeliveryRuntime): Promise<Service> {
   worker.on('failed', (job, error) =>
     app.logger.error({ job_id: job?.id, err: error.message }, 'feeds.poll.job_failed'),
   );
-  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.feeds.error'));
   const sync = () =>
     syncFeedSchedulers(app.store.db, rt.queues.feeds).catch((error: Error) =>
       app.logger.warn({ err: error.message }, 'feeds.scheduler_failed'),
@@ -37,8 +33,7 @@ export async function startFeedsWorker(rt: DeliveryRuntime): Promise<Service> {
     name: 'worker:feeds',
     async stop() {
       clearInterval(timer);
-      await worker.close();
-      connection.disconnect();
+      await close();
     },
   };
 }

@@ -1,12 +1,12 @@
 // Starts the named workers (all when none are named) in this process.
 import type { App } from '../src/app.ts';
-import type { Service } from '../src/cli/lifecycle.ts';
-import { createDeliveryRuntime, type DeliveryRuntime } from '../src/delivery/runtime.ts';
+import type { Service } from '../src/process/lifecycle.ts';
 import { startCampaignsWorker } from './campaigns.ts';
 import { startDeliveriesWorker } from './deliveries.ts';
 import { startDigestsWorker } from './digests.ts';
 import { startFeedsWorker } from './feeds.ts';
 import { startReconcileWorker } from './reconcile.ts';
+import { createDeliveryRuntime, type DeliveryRuntime } from './runtime.ts';
 
 export const WORKERS = {
   campaigns: (rt: DeliveryRuntime) => startCampaignsWorker(rt),
@@ -24,7 +24,7 @@ export async function startWorkers(
   app: App,
   names: readonly WorkerName[] = WORKER_NAMES,
 ): Promise<Service[]> {
-  const rt = createDeliveryRuntime(app);
+  const rt = await createDeliveryRuntime(app);
   const services: Service[] = [];
   for (const name of names) services.push(await WORKERS[name](rt));
   return services;

@@ -1,12 +1,11 @@
 // Worker for the `reconcile` queue, plus the job scheduler that ticks it every
 // RECONCILE_EVERY_MS (re-created at start and on every tick of this process, in case Redis
 // lost it).
-import { Worker } from 'bullmq';
-import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
 import { ensureReconcileScheduler, reconcile } from '../src/delivery/reconcile.ts';
-import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
-import { createRedis } from '../src/redis/index.ts';
+import type { Service } from '../src/process/lifecycle.ts';
+import { openQueueWorker } from './queue-worker.ts';
+import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;
@@ -18,14 +17,9 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
     redis: rt.redis,
     now: rt.now,
   };
-  // BullMQ leaves a connection it was handed open on close: this file closes it.
-  const connection = createRedis(app.config, 'worker');
-  const worker = new Worker(QUEUE_NAMES.reconcile, async () => reconcile(deps), {
-    connection,
-    prefix: app.config.QUEUE_PREFIX,
+  const { close } = openQueueWorker(app, QUEUE_NAMES.reconcile, async () => reconcile(deps), {
     concurrency: 1,
   });
-  worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.reconcile.error'));
   const every = app.config.RECONCILE_EVERY_MS;
   const ensure = () =>
     ensureReconcileScheduler(rt.queues, every).catch((error: Error) =>
@@ -37,8 +31,7 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
     name: 'worker:reconcile',
     async stop() {
       clearInterval(timer);
-      await worker.close();
-      connection.disconnect();
+      await close();
     },
   };
 }

@@ -6,9 +6,8 @@
 // draft for `campaign send`.
 import type { App } from '../app.ts';
 import type { StoredArticle } from '../articles/schema.ts';
-import { type ControlDeps, scheduleCampaign } from '../campaigns/control.ts';
 import { createCampaign, getCampaign } from '../campaigns/repository.ts';
-import { openQueues, type Queues } from '../delivery/queues.ts';
+import { type ControlDeps, scheduleCampaign } from '../delivery/control.ts';
 import type { Logger } from '../log/index.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 import { type AlertRule, matchingRules } from './rules.ts';
@@ -145,12 +144,17 @@ async function placeHold(
 export function articleAlerter(
   app: App,
 ): (article: Pick<StoredArticle, 'id' | 'title'>) => Promise<AlertOutcome | null> {
-  let queues: Queues | undefined;
   return async (article) => {
     try {
-      queues ??= openQueues(app);
+      // app.queues() opens the app's queues on first use only.
       return await alertForArticle(
-        { db: app.store.db, config: app.config, queues, now: () => new Date(), logger: app.logger },
+        {
+          db: app.store.db,
+          config: app.config,
+          queues: await app.queues(),
+          now: () => new Date(),
+          logger: app.logger,
+        },
         article,
       );
     } catch (error) {

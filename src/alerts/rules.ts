@@ -3,8 +3,8 @@
 // editor's approval". Rules are data; with none, nothing is sent automatically.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { parseInterval } from '../config/interval.ts';
 import { InputError, kindOfStatus } from '../errors/index.ts';
-import { parseInterval } from '../feeds/repository.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';

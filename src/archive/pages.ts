@@ -1,12 +1,12 @@
 // What each archive address answers, as plain functions over the store and config: the route
 // file only parses the request and writes the answer.
 import type { Kysely } from 'kysely';
+import { archivePath, archiveUrl } from '../campaigns/archive-links.ts';
 import { CampaignError } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { senderName } from '../templates/index.ts';
 import { archiveRss } from './feed.ts';
-import { archivePath, archiveUrl } from './links.ts';
 import { renderArchivedNewsletter } from './render.ts';
 import {
   type ArchivedCampaign,

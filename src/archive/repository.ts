@@ -1,11 +1,11 @@
 // The archive's reads and its one write: which sent campaigns are public, newest first, per
 // topic, and the editor's switch that keeps a campaign out.
 import type { Kysely } from 'kysely';
+import { isArchivable } from '../campaigns/archive-links.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { toCampaign } from '../campaigns/model.ts';
 import { CampaignError, requireCampaign } from '../campaigns/repository.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
-import { isArchivable } from './links.ts';
 
 /** A campaign is public once it has started going out (a cancelled one is withdrawn). */
 export const PUBLIC_STATUSES: readonly CampaignStatus[] = ['sending', 'paused', 'sent'];

@@ -3,6 +3,7 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { suppressedHashes } from '../subscribers/suppressions.ts';
 
 export interface AudienceMember {
   subscriberId: number;
@@ -60,20 +61,6 @@ export async function readAudiencePage(
     })),
     lastId: rows[rows.length - 1]!.id,
   };
-}
-
-/** The subset of the given email hashes that are on the suppression list. */
-export async function suppressedHashes(
-  db: Kysely<Database>,
-  hashes: readonly string[],
-): Promise<Set<string>> {
-  if (hashes.length === 0) return new Set();
-  const rows = await db
-    .selectFrom('suppressions')
-    .select('email_hash')
-    .where('email_hash', 'in', [...hashes])
-    .execute();
-  return new Set(rows.map((row) => row.email_hash));
 }
 
 /** Counts the audience (excluding suppressed addresses) by walking it in pages. */

@@ -1,10 +1,10 @@
 // What a running batch keeps an eye on: its campaign's status (pause acts within a second),
 // recipients who may no longer be mailed, and the heartbeat that keeps its claim alive.
 import type { Kysely } from 'kysely';
-import { suppressedHashes } from '../campaigns/audience.ts';
 import { touchClaim } from '../ledger/claims.ts';
 import type { Database } from '../store/schema.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { suppressedHashes } from '../subscribers/suppressions.ts';
 
 /** A recipient still waiting for its turn in the batch. */
 export interface WatchedRecipient {

@@ -1,8 +1,6 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { alertHoldBack } from '../alerts/cap.ts';
-import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
@@ -13,6 +11,8 @@ import type { MailTransport } from '../mail/transport.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { suppressedHashes } from '../subscribers/suppressions.ts';
+import { alertHoldBack } from './alert-cap.ts';
 import { type BatchOutcome, decideBatchOutcome } from './batch-outcome.ts';
 import { type BatchWatch, storeWatchPort, watchBatch } from './batch-watch.ts';
 import type { BatchJobData } from './jobs.ts';
@@ -284,7 +284,7 @@ async function sendFromLane(
 
 /**
  * One recipient's turn: dropped when the watch found them blocked or (alerts only) the
- * frequency cap or quiet hours hold the alert back (src/alerts/cap.ts); else personalised and
+ * frequency cap or quiet hours hold the alert back (src/delivery/alert-cap.ts); else personalised and
  * sent. The recipient counts as attempted from here on.
  */
 async function recipientOutcome(

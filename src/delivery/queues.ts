@@ -1,7 +1,8 @@
 // The BullMQ queues Herald runs, under QUEUE_PREFIX. Jobs carry ids and keys, never recipient
 // lists or addresses, so Redis memory does not grow with a campaign's size.
 import { Queue } from 'bullmq';
-import type { App } from '../app.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
 import { createRedis } from '../redis/index.ts';
 
 export const QUEUE_NAMES = {
@@ -22,8 +23,18 @@ export const ALL_QUEUES: QueueName[] = Object.values(QUEUE_NAMES);
 
 export type Queues = Record<QueueName, Queue>;
 
-/** Opens every Herald queue on one shared connection; closed with the app. */
-export function openQueues(app: App): Queues {
+/**
+ * Who opens the queues: where Redis is, where to log, and where closing is registered. The App
+ * (src/app.ts) is one; processes take their queues from `app.queues()`, which opens them once.
+ */
+export interface QueueOwner {
+  config: Pick<Config, 'REDIS_URL' | 'QUEUE_PREFIX'>;
+  logger: Logger;
+  onClose(fn: () => Promise<void> | void): void;
+}
+
+/** Opens every Herald queue on one shared connection; closed with the owner. */
+export function openQueues(app: QueueOwner): Queues {
   const connection = createRedis(app.config, 'client');
   const queues = Object.fromEntries(
     ALL_QUEUES.map((name) => [

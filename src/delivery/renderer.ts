@@ -1,7 +1,7 @@
 // Compiles a campaign's newsletter once per process and hands out its per-recipient builder.
 import type { Kysely } from 'kysely';
-import { viewInBrowserUrl } from '../archive/links.ts';
 import type { StoredArticle } from '../articles/schema.ts';
+import { viewInBrowserUrl } from '../campaigns/archive-links.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';

@@ -18,7 +18,6 @@ import type { Kysely } from 'kysely';
 import { clearHeldAlerts, heldAlertsFor } from '../alerts/held.ts';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
-import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Config } from '../config/index.ts';
 import { enqueueBatches } from '../delivery/jobs.ts';
 import type { Queues } from '../delivery/queues.ts';
@@ -28,6 +27,7 @@ import { chunk } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 import { emailHash } from '../subscribers/identity.ts';
+import { suppressedHashes } from '../subscribers/suppressions.ts';
 import { type DigestFrequency, type DigestPeriod, duePeriod } from './period.ts';
 import {
   DIGEST_MAX_ARTICLES,

@@ -1,6 +1,7 @@
 // Feeds in the store: add, list, remove, and the record of items already turned into articles.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { parseInterval } from '../config/interval.ts';
 import { InputError, kindOfStatus } from '../errors/index.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
@@ -22,14 +23,6 @@ export class FeedInputError extends InputError {
 
 export const MIN_EVERY_SECONDS = 10;
 export const MAX_EVERY_SECONDS = 7 * 24 * 3600;
-
-/** "90s", "5m", "2h", "1d" (or plain seconds) to seconds. */
-export function parseInterval(value: string): number | null {
-  const match = /^(\d{1,7})\s*(s|m|h|d)?$/i.exec(value.trim());
-  if (!match) return null;
-  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[(match[2] ?? 's').toLowerCase() as 's'];
-  return Number(match[1]) * unit;
-}
 
 export const feedInputSchema = z.object({
   url: z.string().trim().min(1, 'a feed URL is required').max(2048, 'at most 2048 characters'),

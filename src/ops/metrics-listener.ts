@@ -5,9 +5,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import Fastify from 'fastify';
 import type { App } from '../app.ts';
-import { openQueues } from '../delivery/queues.ts';
-import { createMailTransport } from '../mail/factory.ts';
-import type { MailTransport } from '../mail/transport.ts';
 import { createOpsMetrics } from './metrics.ts';
 import { checkReadiness } from './readiness.ts';
 
@@ -37,22 +34,19 @@ export async function startMetricsListener(
     bodyLimit: 1024,
     requestTimeout: 10_000,
   });
-  const queues = openQueues(app);
+  const queues = await app.queues();
   const metrics = createOpsMetrics({
     db: app.store.db,
     queues,
     onError: (error, part) => app.logger.warn({ err: error, part }, 'ops.metrics.collect.failed'),
   });
-  let transport: MailTransport | undefined;
-  server.addHook('onClose', async () => transport?.close());
 
   server.get('/metrics', async (_request, reply) => {
     const text = await metrics.text();
     return reply.header('content-type', metrics.contentType).send(text);
   });
   server.get('/readyz', async (_request, reply) => {
-    transport ??= createMailTransport(app.config);
-    const report = await checkReadiness(app, transport);
+    const report = await checkReadiness(app, await app.transport());
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });
 

@@ -3,6 +3,9 @@
 
 import type { Kysely } from 'kysely';
 import { collectDefaultMetrics, Gauge, Registry, register } from 'prom-client';
+// Registers the delivery histogram and counters in the default registry, so a scrape shows them
+// before this process has sent anything (the mail transport that records them loads lazily).
+import '../delivery/metrics.ts';
 import { ALL_QUEUES, type Queues } from '../delivery/queues.ts';
 import { ledgerCountsByKind, ledgerCountsOfRecentCampaigns } from '../ledger/reports.ts';
 import type { Database, DeliveryStatus } from '../store/schema.ts';

@@ -1,7 +1,7 @@
 // GET /readyz's checks: Redis, the store (as /healthz) and the mail transport.
 import type { App } from '../app.ts';
-import { checkHealth } from '../http/routes/health.ts';
 import type { MailTransport } from '../mail/transport.ts';
+import { checkHealth } from './health.ts';
 
 export interface ReadinessReport {
   status: 'ok' | 'unavailable';

@@ -4,7 +4,6 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { DatabaseTarget } from '../config/index.ts';
-import { ensureCatalogue } from '../topics/catalogue.ts';
 import { registerSqliteHash } from './email-hash-sql.ts';
 import { migrateToLatest } from './migrations.ts';
 import { OwnSchemaPostgresDialect } from './pg-introspector.ts';
@@ -20,14 +19,25 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface OpenStoreOptions {
+  /** Run the migrations (default true). */
+  migrate?: boolean;
+  poolSize?: number;
+  /**
+   * Rows a migrated store must hold, written after the migrations. Passed in by the caller
+   * (src/topics/store.ts passes the topic catalogue) so the store depends on no domain folder.
+   */
+  seed?: (db: Kysely<Database>) => Promise<void>;
+}
+
 /**
- * Opens the store and brings its schema up to date; a migrated store also holds every topic of
- * the catalogue file (added when missing, edited rows kept), so a fresh install accepts
- * subscribers to catalogue topics before any article is ingested.
+ * Opens the store and brings its schema up to date, then runs `seed` (only when migrating).
+ * Processes and tests open it through openHeraldStore (src/topics/store.ts), which seeds the
+ * topic catalogue.
  */
 export async function openStore(
   target: DatabaseTarget,
-  options: { migrate?: boolean; poolSize?: number } = {},
+  options: OpenStoreOptions = {},
 ): Promise<Store> {
   const db = await createKysely(target, options.poolSize ?? 10);
   const store: Store = {
@@ -43,7 +53,7 @@ export async function openStore(
   if (options.migrate !== false) {
     try {
       await migrateToLatest(db, target.dialect);
-      await ensureCatalogue(db);
+      await options.seed?.(db);
     } catch (error) {
       await db.destroy();
       throw error;

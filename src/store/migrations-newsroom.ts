@@ -2,9 +2,11 @@
 // frequency cap's send record and held-back alerts, welcome mails). Kept in its own file so
 // the main migration list only spreads it in.
 import type { ColumnDefinitionBuilder, Kysely, Migration } from 'kysely';
-import type { StoreDialect } from './db.ts';
+import type { DatabaseTarget } from '../config/index.ts';
 
 type Db = Kysely<unknown>;
+// The config's dialect, not db.ts's alias: db.ts runs these migrations (no import cycle).
+type StoreDialect = DatabaseTarget['dialect'];
 
 export function newsroomMigrations(dialect: StoreDialect): Record<string, Migration> {
   const idType = dialect === 'postgres' ? 'serial' : 'integer';

@@ -8,12 +8,14 @@ import {
   Migrator,
   sql,
 } from 'kysely';
-import type { StoreDialect } from './db.ts';
+import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
+// The dialect from the config, not db.ts's alias: db.ts runs these migrations (no import cycle).
+type StoreDialect = DatabaseTarget['dialect'];
 
 /** An auto-increment integer primary key in either dialect. */
 function idColumn(dialect: StoreDialect) {

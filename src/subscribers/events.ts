@@ -1,21 +1,14 @@
-// What happens to a subscriber after a message: bounces, complaints, unsubscribes, and the
-// suppression list they feed. Every function here is idempotent (safe to replay a webhook).
+// What happens to a subscriber after a message: bounces, complaints, unsubscribes, and what
+// they add to the suppression list (src/subscribers/suppressions.ts). Every function here is
+// idempotent (safe to replay a webhook).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { markBounced } from '../ledger/ledger.ts';
 import { redactLedgerReplies } from '../ledger/reports.ts';
 import { nowIso } from '../store/db.ts';
-import type { Database, SuppressionReason } from '../store/schema.ts';
-import { emailHash, normaliseEmail } from './identity.ts';
+import type { Database } from '../store/schema.ts';
+import { addSuppression, suppressErased } from './suppressions.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
-
-export const suppressionReasons = [
-  'hard-bounce',
-  'complaint',
-  'unsubscribe',
-  'manual',
-  'erased',
-] as const satisfies SuppressionReason[];
 
 /** Defaults for the soft-bounce rule (config SOFT_BOUNCE_LIMIT / SOFT_BOUNCE_WINDOW_DAYS). */
 export const SOFT_BOUNCE_DEFAULTS = { limit: 3, windowDays: 30 } as const;
@@ -78,59 +71,6 @@ async function hasEvent(
       ? query.where('campaign_id', 'is', null)
       : query.where('campaign_id', '=', campaignId);
   return (await query.executeTakeFirst()) !== undefined;
-}
-
-/** Adds an address to the suppression list; an address already there keeps its first reason. */
-export async function addSuppression(
-  db: Db,
-  email: string,
-  reason: SuppressionReason,
-  note: string | null = null,
-  now: string = nowIso(),
-): Promise<{ added: boolean }> {
-  const result = await db
-    .insertInto('suppressions')
-    .values({
-      email_hash: emailHash(email),
-      email: reason === 'erased' ? null : normaliseEmail(email),
-      reason,
-      note,
-      created_at: now,
-    })
-    .onConflict((oc) => oc.column('email_hash').doNothing())
-    .executeTakeFirst();
-  return { added: Number(result.numInsertedOrUpdatedRows ?? 0) > 0 };
-}
-
-/** Removes an address from the suppression list; returns the removed reason, or null. */
-export async function removeSuppression(
-  db: Db,
-  email: string,
-): Promise<{ removed: boolean; reason: SuppressionReason | null }> {
-  const hash = emailHash(email);
-  const row = await db
-    .selectFrom('suppressions')
-    .select('reason')
-    .where('email_hash', '=', hash)
-    .executeTakeFirst();
-  if (!row) return { removed: false, reason: null };
-  await db.deleteFrom('suppressions').where('email_hash', '=', hash).execute();
-  return { removed: true, reason: row.reason };
-}
-
-/** The suppression reason for an address, or null when it may be mailed. */
-export async function suppressionOf(db: Db, email: string): Promise<SuppressionReason | null> {
-  const row = await db
-    .selectFrom('suppressions')
-    .select('reason')
-    .where('email_hash', '=', emailHash(email))
-    .executeTakeFirst();
-  return row?.reason ?? null;
-}
-
-/** Whether an address is on the suppression list. */
-export async function isSuppressed(db: Db, email: string): Promise<boolean> {
-  return (await suppressionOf(db, email)) !== null;
 }
 
 /**
@@ -353,10 +293,7 @@ export async function eraseSubscriber(
       .where('id', '=', subscriberId)
       .executeTakeFirst();
     if (!subscriber) return false;
-    const hash = emailHash(subscriber.email);
-    // Whatever the earlier reason (and its note), the stored address must go: keep the hash.
-    await trx.deleteFrom('suppressions').where('email_hash', '=', hash).execute();
-    await addSuppression(trx, subscriber.email, 'erased', null, now);
+    await suppressErased(trx, subscriber.email, now);
     await redactQuotedAddress(trx, subscriberId, subscriber.email);
     await trx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
     await trx.deleteFrom('subscribers').where('id', '=', subscriberId).execute();

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { createMailTransport } from '../mail/factory.ts';
+import type { MailTransport } from '../mail/transport.ts';
 import type { Database } from '../store/schema.ts';
 import { sendConfirmations } from './confirmation.ts';
 import { type ImportReport, importSubscribersCsv } from './import.ts';
@@ -18,11 +18,16 @@ export interface ImportWithConfirmations {
 
 /**
  * Imports the CSV `source`; with `pending`, rows come in pending and each new one is sent a
- * confirmation through a transport opened for them and closed after. A bad CSV throws before
- * any mail is sent; each failed mail is logged by subscriber id.
+ * confirmation through the caller's transport (the App's, opened on first use and closed with
+ * the app). A bad CSV throws before any mail is sent; each failed mail is logged by subscriber id.
  */
 export async function importWithConfirmations(
-  deps: { db: Kysely<Database>; config: Config; log: Logger },
+  deps: {
+    db: Kysely<Database>;
+    config: Config;
+    log: Logger;
+    transport: () => Promise<MailTransport>;
+  },
   source: Readable | string | Buffer,
   options: { pending: boolean },
 ): Promise<ImportWithConfirmations> {
@@ -38,17 +43,13 @@ export async function importWithConfirmations(
     return { report, confirmations: Promise.resolve({ sent: 0, failed: 0 }) };
   }
   const confirmations = (async () => {
-    const transport = createMailTransport(config);
-    try {
-      return await sendConfirmations(db, config, transport, report.pending, (recipient, error) =>
-        log.error(
-          { subscriberId: recipient.subscriberId, err: error },
-          'subscribers.confirmation.failed',
-        ),
-      );
-    } finally {
-      await transport.close();
-    }
+    const transport = await deps.transport();
+    return sendConfirmations(db, config, transport, report.pending, (recipient, error) =>
+      log.error(
+        { subscriberId: recipient.subscriberId, err: error },
+        'subscribers.confirmation.failed',
+      ),
+    );
   })().catch((error: unknown) => {
     log.error({ err: error }, 'subscribers.confirmation.failed');
     return { sent: 0, failed: report.pending.length };

@@ -24,6 +24,7 @@ import {
   updateFromInput,
   type ValidSubscriberInput,
 } from './repository.ts';
+import { suppressionReasonsOf } from './suppressions.ts';
 
 /** Rows written per transaction. */
 const BATCH = 1_000;
@@ -147,12 +148,8 @@ async function writeBatch(
     rows.map((r) => r.hash),
     INSERT_CHUNK,
   )) {
-    const found = await trx
-      .selectFrom('suppressions')
-      .select(['email_hash', 'reason'])
-      .where('email_hash', 'in', part)
-      .execute();
-    for (const row of found) suppressed.set(row.email_hash, row.reason);
+    for (const [hash, reason] of await suppressionReasonsOf(trx, part))
+      suppressed.set(hash, reason);
   }
   const accepted: PendingRow[] = [];
   for (const row of rows) {

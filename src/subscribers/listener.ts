@@ -2,13 +2,22 @@
 // mailto one-click address (unsubscribe+TOKEN@domain), on its own port (BOUNCE_SMTP_PORT).
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import type { App } from '../app.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Store } from '../store/db.ts';
 import { verifySubscriberToken } from '../tokens/subject.ts';
 import { ingestReport } from './bounces.ts';
 import { unsubscribe } from './events.ts';
 
 /** Largest report we read (a DSN with the original message attached). */
 const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+
+/** What the listener reads: a structural slice of the App (src/app.ts sits above subscribers). */
+export interface BounceListenerParts {
+  config: Config;
+  logger: Logger;
+  store: Pick<Store, 'db'>;
+}
 
 export interface BounceListener {
   port: number;
@@ -27,7 +36,7 @@ function tokenOf(address: string, prefix: string): string | null {
  * to the reporting server); unreadable reports are logged as bounces.report.unreadable.
  */
 export async function startBounceListener(
-  app: App,
+  app: BounceListenerParts,
   options: { port?: number; host?: string } = {},
 ): Promise<BounceListener> {
   const port = options.port ?? app.config.BOUNCE_SMTP_PORT ?? 0;
@@ -76,7 +85,11 @@ export async function startBounceListener(
 }
 
 /** Applies one inbound message: a mailto unsubscribe, or a bounce/complaint report. */
-async function handleMessage(app: App, raw: Buffer, recipients: string[]): Promise<void> {
+async function handleMessage(
+  app: BounceListenerParts,
+  raw: Buffer,
+  recipients: string[],
+): Promise<void> {
   const log = app.logger.child({ component: 'bounce-listener' });
   const secret = app.config.HERALD_SECRET;
   for (const to of recipients) {

@@ -9,13 +9,14 @@ import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { createWelcome } from '../welcome/create.ts';
 import type { ConfirmationRecipient, OwnerNotice } from './confirmation.ts';
-import { recordEvent, removeSuppression, suppressionOf } from './events.ts';
+import { recordEvent } from './events.ts';
 import {
   type SubscriberInput,
   topicIds,
   upsertSubscriber,
   validateSubscriberInput,
 } from './repository.ts';
+import { removeSuppression, suppressionOf } from './suppressions.ts';
 
 export type SubscribeDecision =
   | { send: true; kind: OwnerNotice; recipient: ConfirmationRecipient }

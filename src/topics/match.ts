@@ -1,7 +1,17 @@
 // Tags an article with catalogue topics: whole-word term matching, weighted by where the
 // mentions are, with every concept a topic needs reaching its minimum strength.
-import type { Article } from '../articles/schema.ts';
 import type { Catalogue, TopicRules } from './catalogue.ts';
+
+/**
+ * The text of an article that topic matching reads. A structural type of its own, so topics
+ * sit below articles: an article (src/articles/schema.ts) is one of these as it is.
+ */
+export interface MatchableText {
+  title: string;
+  standfirst?: string;
+  paragraphs: readonly string[];
+  tags?: readonly string[];
+}
 
 /** Mentions count more in the title and lead than further down. */
 export const WEIGHTS = { title: 3, lead: 2, body: 1 } as const;
@@ -12,9 +22,7 @@ interface WeightedText {
 }
 
 /** The article's text in parts, each with the weight of a mention there. */
-function partsOf(
-  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
-): WeightedText[] {
+function partsOf(article: MatchableText): WeightedText[] {
   const [lead, ...rest] = article.paragraphs;
   const parts: WeightedText[] = [{ text: article.title, weight: WEIGHTS.title }];
   // The source's own tags (front matter `tags:`) are hints: each counts as one mention with
@@ -75,10 +83,7 @@ export function countMentions(text: string, terms: readonly string[]): number {
  * Every catalogue topic's strength in the article, whether or not it reaches the minimums:
  * the summed weighted mentions of the concepts it needs.
  */
-export function topicStrengths(
-  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
-  catalogue: Catalogue,
-): Map<string, number> {
+export function topicStrengths(article: MatchableText, catalogue: Catalogue): Map<string, number> {
   const parts = partsOf(article);
   return new Map(
     catalogue.map((topic) => [topic.id, strengths(parts, topic.rules).reduce((a, b) => a + b, 0)]),
@@ -90,7 +95,7 @@ export function topicStrengths(
  * order they were given in. Each gets a score that sorts the same way (stored with the topic).
  */
 export function rankChosenTopics(
-  article: Pick<Article, 'title' | 'standfirst' | 'paragraphs' | 'tags'>,
+  article: MatchableText,
   topicIds: readonly string[],
   catalogue: Catalogue,
 ): Array<{ topicId: string; score: number }> {
@@ -114,7 +119,7 @@ function strengths(parts: readonly WeightedText[], rules: TopicRules): number[] 
  * its score is the summed strength of those concepts.
  */
 export function matchTopics(
-  article: Article,
+  article: MatchableText,
   catalogue: Catalogue,
 ): Array<{ topicId: string; score: number }> {
   const parts = partsOf(article);

@@ -8,7 +8,6 @@ import Handlebars from 'handlebars';
 import type { Kysely } from 'kysely';
 import { DateTime, Info } from 'luxon';
 import mjml2html from 'mjml';
-import type { Campaign } from '../campaigns/model.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
@@ -57,7 +56,8 @@ export function digestSentence(subscriber: {
 export async function compileWelcome(
   db: Kysely<Database>,
   config: Config,
-  campaign: Pick<Campaign, 'id' | 'audienceTopics'>,
+  // A structural slice of a Campaign (src/campaigns/model.ts): welcome sits below campaigns.
+  campaign: { id: number; audienceTopics: readonly string[] },
 ): Promise<CompiledNewsletter> {
   const subscriber = await newsroomDb(db)
     .selectFrom('welcome_mails as w')

@@ -1,9 +1,9 @@
 // Runs the named workers in the test process on a movable clock (the real clock plus an offset
 // the test sets), so schedules planned for other days run in seconds. BullMQ delays stay real.
 import type { App } from '../../src/app.ts';
-import type { Service } from '../../src/cli/lifecycle.ts';
-import { createDeliveryRuntime } from '../../src/delivery/runtime.ts';
+import type { Service } from '../../src/process/lifecycle.ts';
 import { WORKERS, type WorkerName } from '../../workers/index.ts';
+import { createDeliveryRuntime } from '../../workers/runtime.ts';
 
 export interface TestClock {
   now: () => Date;
@@ -28,7 +28,7 @@ export async function startClockedWorkers(
   clock: TestClock,
   names: readonly WorkerName[],
 ): Promise<() => Promise<void>> {
-  const rt = createDeliveryRuntime(app, clock.now);
+  const rt = await createDeliveryRuntime(app, clock.now);
   const services: Service[] = [];
   for (const name of names) services.push(await WORKERS[name](rt));
   return async () => {

@@ -3,10 +3,10 @@
 import type { FastifyInstance } from 'fastify';
 import { type App, createApp } from '../../src/app.ts';
 import { type CampaignStatusReport, campaignStatus } from '../../src/campaigns/repository.ts';
-import type { Service } from '../../src/cli/lifecycle.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { openQueues, type Queues } from '../../src/delivery/queues.ts';
+import type { Queues } from '../../src/delivery/queues.ts';
 import { buildServer } from '../../src/http/server.ts';
+import type { Service } from '../../src/process/lifecycle.ts';
 import { startWorkers } from '../../workers/index.ts';
 import { createTestTarget, type TestDialect, uniqueName } from './stores.ts';
 
@@ -48,7 +48,7 @@ export async function startHerald(
   withWorkers = true,
 ): Promise<RunningHerald> {
   const app = await createApp(parseConfig(env));
-  const queues = openQueues(app);
+  const queues = await app.queues();
   let workers = withWorkers ? await startWorkers(app) : [];
   const stopWorkers = async () => {
     for (const worker of [...workers].reverse()) await worker.stop();

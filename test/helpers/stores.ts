@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import type { Kysely, TableMetadata } from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../../src/config/index.ts';
-import { openStore, type Store } from '../../src/store/db.ts';
+import type { Store } from '../../src/store/db.ts';
 import type { Database } from '../../src/store/schema.ts';
+import { openHeraldStore } from '../../src/topics/store.ts';
 
 export const POSTGRES_URL =
   process.env.HERALD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -68,7 +69,7 @@ export async function createTestTarget(
 /** Opens a migrated, empty store on the dialect. */
 export async function openTestStore(dialect: TestDialect): Promise<TestStore> {
   const created = await createTestTarget(dialect);
-  const store = await openStore(created.target);
+  const store = await openHeraldStore(created.target);
   return {
     store,
     target: created.target,

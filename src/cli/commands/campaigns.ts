@@ -6,16 +6,6 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { readAudiencePage } from '../../campaigns/audience.ts';
-import {
-  type ControlDeps,
-  cancelCampaign,
-  pauseCampaign,
-  resumeCampaign,
-  scheduleCampaign,
-  scheduleCampaignAtLocalTime,
-  sendCampaign,
-  unscheduleCampaign,
-} from '../../campaigns/control.ts';
 import { createCampaignSchema, MAX_ID, templateChoices } from '../../campaigns/model.ts';
 import {
   CampaignError,
@@ -25,6 +15,16 @@ import {
   requireCampaign,
 } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
+import {
+  type ControlDeps,
+  cancelCampaign,
+  pauseCampaign,
+  resumeCampaign,
+  scheduleCampaign,
+  scheduleCampaignAtLocalTime,
+  sendCampaign,
+  unscheduleCampaign,
+} from '../../delivery/control.ts';
 import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -77,11 +77,11 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
  * prints it as one line, exit 2 (or 4 when the campaign's state refuses the action).
  */
 async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
-  // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
-  const { openQueues } = await import('../../delivery/queues.ts');
-  return withApp((app) =>
+  // BullMQ and ioredis load in app.queues() only: read-only commands (status, list) start
+  // faster without.
+  return withApp(async (app) =>
     fn(
-      { db: app.store.db, config: app.config, queues: openQueues(app), now: () => new Date() },
+      { db: app.store.db, config: app.config, queues: await app.queues(), now: () => new Date() },
       app,
     ),
   );
@@ -347,7 +347,7 @@ export function register(program: Command): void {
       const id = parseId(rawId);
       if (options.off && options.on) throw new UserError('give --on or --off, not both');
       const { setArchived } = await import('../../archive/repository.ts');
-      const { archiveUrl, isArchivable } = await import('../../archive/links.ts');
+      const { archiveUrl, isArchivable } = await import('../../campaigns/archive-links.ts');
       await withApp(async (app) => {
         const now = new Date().toISOString();
         const current =

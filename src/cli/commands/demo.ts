@@ -5,16 +5,15 @@ import { startWorkers } from '../../../workers/index.ts';
 import { createApp, requireRedis } from '../../app.ts';
 import { parseArticle } from '../../articles/parse.ts';
 import { saveArticle } from '../../articles/repository.ts';
-import { sendCampaign } from '../../campaigns/control.ts';
 import { createCampaignSchema } from '../../campaigns/model.ts';
 import { campaignStatus, createCampaign } from '../../campaigns/repository.ts';
 import { loadConfig } from '../../config/index.ts';
-import { openQueues } from '../../delivery/queues.ts';
+import { sendCampaign } from '../../delivery/control.ts';
+import { runUntilSignal } from '../../process/lifecycle.ts';
 import { importSubscribersCsv } from '../../subscribers/import.ts';
 import { keptSecret } from '../../tokens/secret.ts';
 import { ensureCatalogue } from '../../topics/catalogue.ts';
 import { demoArticleText, demoSubscribersCsv } from '../demo/sample.ts';
-import { runUntilSignal } from '../lifecycle.ts';
 import { startHttp } from './start.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -68,7 +67,7 @@ export function register(program: Command): void {
 
       const started = Date.now();
       await sendCampaign(
-        { db, config: app.config, queues: openQueues(app), now: () => new Date() },
+        { db, config: app.config, queues: await app.queues(), now: () => new Date() },
         campaign.id,
       );
       const tty = process.stderr.isTTY;

@@ -3,7 +3,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { openQueues } from '../../delivery/queues.ts';
 import { DigestPreviewError, previewDigest } from '../../digests/preview.ts';
 import { runDigestTick } from '../../digests/tick.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -48,7 +47,7 @@ export function register(program: Command): void {
             config: app.config,
             logger: app.logger,
             // A dry run never touches Redis.
-            queues: options.dryRun ? { deliveries: refusingQueue } : openQueues(app),
+            queues: options.dryRun ? { deliveries: refusingQueue } : await app.queues(),
             now: () => new Date(),
           },
           at,

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireRedis } from '../../app.ts';
-import { openQueues } from '../../delivery/queues.ts';
 import { type Feed, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -43,7 +42,7 @@ export function register(program: Command): void {
       ) => {
         await withApp(async (app) => {
           await requireRedis(app);
-          const feed = await addAndScheduleFeed(app, openQueues(app), {
+          const feed = await addAndScheduleFeed(app, await app.queues(), {
             url,
             every: options.every,
             allowPrivate: options.allowPrivate === true,
@@ -74,7 +73,7 @@ export function register(program: Command): void {
       const id = parseId(rawId);
       await withApp(async (app) => {
         await requireRedis(app);
-        await removeAndUnscheduleFeed(app, openQueues(app), id);
+        await removeAndUnscheduleFeed(app, await app.queues(), id);
         if (options.json) printJson({ id, removed: true });
         else process.stdout.write(`removed feed ${id}\n`);
       });
@@ -86,7 +85,7 @@ export function register(program: Command): void {
     .action(async (rawIds: string[], options: { json?: boolean }) => {
       const ids = rawIds.length > 0 ? rawIds.map(parseId) : undefined;
       await withApp(async (app) => {
-        const reports = await pollNow(app, openQueues(app), ids);
+        const reports = await pollNow(app, await app.queues(), ids);
         if (options.json) printJson(reports);
         else {
           for (const r of reports) {

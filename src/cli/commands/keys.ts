@@ -1,7 +1,7 @@
 // `herald keys create|list|revoke`: API keys with roles.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { apiRoles, createApiKey, revokeApiKey } from '../../http/auth.ts';
+import { apiRoles, createApiKey, revokeApiKey } from '../../keys/index.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { listApiKeys } from '../lists.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireRedis } from '../../app.ts';
-import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
+import { ALL_QUEUES, type QueueName, type Queues } from '../../delivery/queues.ts';
 import {
   allQueueStats,
   drainQueue,
@@ -41,10 +41,10 @@ function printTable(stats: QueueStats[]): void {
 }
 
 /** Opens the app and the queues (failing clearly when Redis is away), then runs `fn`. */
-function withQueues<T>(fn: (queues: ReturnType<typeof openQueues>) => Promise<T>): Promise<T> {
+function withQueues<T>(fn: (queues: Queues) => Promise<T>): Promise<T> {
   return withApp(async (app) => {
     await requireRedis(app);
-    return fn(openQueues(app));
+    return fn(await app.queues());
   });
 }
 

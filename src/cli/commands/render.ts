@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { PreviewError, previewArticle } from '../../templates/preview.ts';
+import { PreviewError, previewArticle } from '../../delivery/article-preview.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 
 const optionsSchema = z.object({

@@ -5,9 +5,9 @@ import { type App, createApp, requireRedis } from '../../app.ts';
 import { type Config, loadConfig, requireSecret } from '../../config/index.ts';
 import { buildServer } from '../../http/server.ts';
 import { startMetricsListener } from '../../ops/metrics-listener.ts';
+import { runUntilSignal, type Service } from '../../process/lifecycle.ts';
 import { startBounceListener } from '../../subscribers/listener.ts';
 import { UserError } from '../context.ts';
-import { runUntilSignal, type Service } from '../lifecycle.ts';
 
 /** The config of a long-running server: refuses to go on without a HERALD_SECRET. */
 function serverConfig(): Config {

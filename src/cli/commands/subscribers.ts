@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireSecret } from '../../config/index.ts';
 import type { IngestResult } from '../../subscribers/bounces.ts';
-import { addSuppression, suppressionReasons } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import {
   digestFrequencies,
@@ -15,7 +14,12 @@ import {
   subscriberStatuses,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
-import { liftSuppression, listSuppressions } from '../../subscribers/suppressions.ts';
+import {
+  addSuppression,
+  liftSuppression,
+  listSuppressions,
+  suppressionReasons,
+} from '../../subscribers/suppressions.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';
@@ -73,7 +77,12 @@ export function register(program: Command): void {
         if (options.pending) requireSecret(app.config);
         const started = performance.now();
         const imported = await importWithConfirmations(
-          { db: app.store.db, config: app.config, log: app.logger },
+          {
+            db: app.store.db,
+            config: app.config,
+            log: app.logger,
+            transport: () => app.transport(),
+          },
           createReadStream(file),
           { pending: options.pending === true },
         );

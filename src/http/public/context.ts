@@ -112,7 +112,7 @@ export interface PublicContext {
 }
 
 /** Builds the public pages' context; `mail` opens (or returns) the transport on first use. */
-export function publicContext(app: App, mail: () => MailTransport): PublicContext {
+export function publicContext(app: App, mail: () => Promise<MailTransport>): PublicContext {
   const { config } = app;
   const db = app.store.db;
   const log = app.logger.child({ component: 'public' });
@@ -190,15 +190,20 @@ export function publicContext(app: App, mail: () => MailTransport): PublicContex
       }
     },
     confirmLater: (recipient, kind) => {
-      sendConfirmation(config, mail(), recipient, new Date(), kind).then(
-        () =>
-          log.info({ subscriberId: recipient.subscriberId, kind }, 'subscribers.confirmation.sent'),
-        (error: unknown) =>
-          log.error(
-            { subscriberId: recipient.subscriberId, err: error },
-            'subscribers.confirmation.failed',
-          ),
-      );
+      mail()
+        .then((transport) => sendConfirmation(config, transport, recipient, new Date(), kind))
+        .then(
+          () =>
+            log.info(
+              { subscriberId: recipient.subscriberId, kind },
+              'subscribers.confirmation.sent',
+            ),
+          (error: unknown) =>
+            log.error(
+              { subscriberId: recipient.subscriberId, err: error },
+              'subscribers.confirmation.failed',
+            ),
+        );
     },
   };
 }

@@ -4,7 +4,6 @@
 // what they share: the body parsers, the mail transport, the context.
 import type { FastifyPluginAsync } from 'fastify';
 import type { App } from '../../app.ts';
-import { createMailTransport } from '../../mail/factory.ts';
 import type { MailTransport } from '../../mail/transport.ts';
 import { HttpError } from '../errors.ts';
 import { confirmRoutes } from './confirm.ts';
@@ -21,14 +20,8 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
   options,
 ) => {
   const { app } = options;
-  let transport = options.transport;
-  const mail = () => {
-    transport ??= createMailTransport(app.config);
-    return transport;
-  };
-  fastify.addHook('onClose', async () => {
-    if (!options.transport) transport?.close();
-  });
+  // The app's transport (closed with the app) unless a test hands one in.
+  const mail = async () => options.transport ?? (await app.transport());
   // Public routes take urlencoded and JSON; multipart only for the RFC 8058 one-click POST,
   // and then only a few kB of it.
   fastify.addContentTypeParser(

@@ -3,9 +3,9 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { archiveUrl, isArchivable } from '../../archive/links.ts';
 import { archiveFeed, archiveIndex, archiveIssue, type SiteAnswer } from '../../archive/pages.ts';
 import { setArchived } from '../../archive/repository.ts';
+import { archiveUrl, isArchivable } from '../../campaigns/archive-links.ts';
 import { storeId } from '../../campaigns/model.ts';
 import { CampaignError } from '../../campaigns/repository.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';

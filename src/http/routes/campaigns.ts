@@ -3,6 +3,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
+import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
+import { campaignStatus, createCampaign, requireCampaign } from '../../campaigns/repository.ts';
+import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import {
   type ControlDeps,
   cancelCampaign,
@@ -12,11 +15,7 @@ import {
   scheduleCampaignAtLocalTime,
   sendCampaign,
   unscheduleCampaign,
-} from '../../campaigns/control.ts';
-import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
-import { campaignStatus, createCampaign, requireCampaign } from '../../campaigns/repository.ts';
-import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
-import { openQueues } from '../../delivery/queues.ts';
+} from '../../delivery/control.ts';
 import { campaignWarnings } from '../../delivery/renderer.ts';
 import { requireRole } from '../auth.ts';
 import { parseOr400 } from '../errors.ts';
@@ -58,7 +57,7 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
   const deps: ControlDeps = {
     db: app.store.db,
     config: app.config,
-    queues: openQueues(app),
+    queues: await app.queues(),
     now: () => new Date(),
   };
   fastify.addHook('preHandler', requireRole(app.store.db, 'editor'));

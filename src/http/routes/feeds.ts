@@ -3,7 +3,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { openQueues } from '../../delivery/queues.ts';
 import { notFound } from '../../errors/index.ts';
 import { feedInputSchema, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
@@ -13,7 +12,7 @@ import { HttpError, parseOr400 } from '../errors.ts';
 const idParams = z.object({ id: z.coerce.number().int().positive() });
 
 export async function feedRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
-  const queues = openQueues(app);
+  const queues = await app.queues();
   server.addHook('preHandler', requireRole(app.store.db, 'editor'));
 
   server.get('/api/feeds', async () => listFeeds(app.store.db, app.config.FEED_FAILING_AFTER));

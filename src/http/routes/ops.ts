@@ -7,9 +7,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
-import { createMailTransport } from '../../mail/factory.ts';
-import type { MailTransport } from '../../mail/transport.ts';
+import { ALL_QUEUES, type QueueName } from '../../delivery/queues.ts';
+import { roleOfKey } from '../../keys/index.ts';
 import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
@@ -30,7 +29,6 @@ import {
   isSameOrigin,
   requireConsoleRole,
   requireRole,
-  roleOfKey,
 } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
@@ -75,15 +73,12 @@ function loginPage(next: string, error?: string): string {
 
 export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   const db = app.store.db;
-  const queues = openQueues(app);
+  const queues = await app.queues();
   const sessions = consoleSessions(() => app.redis(), app.config.QUEUE_PREFIX);
-  let transport: MailTransport | undefined;
-  fastify.addHook('onClose', async () => transport?.close());
   // /metrics lives on its own loopback listener (src/ops/metrics-listener.ts); /readyz names
   // what fails and why, so on the public port it is for the ops role only.
   fastify.get('/readyz', { preHandler: requireRole(db, 'ops') }, async (_request, reply) => {
-    transport ??= createMailTransport(app.config);
-    const report = await checkReadiness(app, transport);
+    const report = await checkReadiness(app, await app.transport());
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });
 

@@ -6,7 +6,6 @@ import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { notFound } from '../../errors/index.ts';
 import { applyBounceEvents, bounceEventsSchema } from '../../subscribers/bounce-webhook.ts';
-import { addSuppression, suppressionReasons } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import { exportFormats, subscriberExport } from '../../subscribers/import.ts';
 import { importWithConfirmations } from '../../subscribers/import-with-confirmations.ts';
@@ -15,7 +14,12 @@ import {
   getSubscriber,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
-import { liftSuppression, listSuppressions } from '../../subscribers/suppressions.ts';
+import {
+  addSuppression,
+  liftSuppression,
+  listSuppressions,
+  suppressionReasons,
+} from '../../subscribers/suppressions.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
@@ -109,9 +113,13 @@ export async function subscriberRoutes(
       ]);
     }
     // Confirmations go out after the answer (the use case logs each failure).
-    const { report } = await importWithConfirmations({ db, config: app.config, log }, body, {
-      pending,
-    });
+    const { report } = await importWithConfirmations(
+      { db, config: app.config, log, transport: () => app.transport() },
+      body,
+      {
+        pending,
+      },
+    );
     return {
       imported: report.imported,
       updated: report.updated,

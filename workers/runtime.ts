@@ -1,13 +1,12 @@
 // What a worker process shares between its workers: queues, the mail transport, the rate
 // limiter, a plain Redis connection, the clock, and the "stopping" flag set on SIGTERM.
 import type { Redis } from 'ioredis';
-import type { App } from '../app.ts';
-import { createMailTransport } from '../mail/factory.ts';
-import type { MailTransport } from '../mail/transport.ts';
-import { createRedis } from '../redis/index.ts';
-import { createOutcomeWriter, type OutcomeWriter } from './outcome-writer.ts';
-import { openQueues, type Queues } from './queues.ts';
-import { createSendLimiter, type SendLimiter } from './rate.ts';
+import type { App } from '../src/app.ts';
+import { createOutcomeWriter, type OutcomeWriter } from '../src/delivery/outcome-writer.ts';
+import type { Queues } from '../src/delivery/queues.ts';
+import { createSendLimiter, type SendLimiter } from '../src/delivery/rate.ts';
+import type { MailTransport } from '../src/mail/transport.ts';
+import { createRedis } from '../src/redis/index.ts';
 
 export interface DeliveryRuntime {
   app: App;
@@ -22,20 +21,16 @@ export interface DeliveryRuntime {
   beginStop(): void;
 }
 
-/** Builds the runtime once per process; its connections close with the app. */
-export function createDeliveryRuntime(
+/** Builds the runtime once per process from the app's parts; its connections close with the app. */
+export async function createDeliveryRuntime(
   app: App,
   now: () => Date = () => new Date(),
-): DeliveryRuntime {
-  const queues = openQueues(app);
-  const transport = createMailTransport(app.config);
+): Promise<DeliveryRuntime> {
+  const queues = await app.queues();
+  const transport = await app.transport();
   const redis = createRedis(app.config, 'client');
   let stopping = false;
-  app.onClose(async () => {
-    // Idle SMTP sessions end with QUIT before the process goes.
-    await transport.close();
-    redis.disconnect();
-  });
+  app.onClose(() => redis.disconnect());
   return {
     app,
     queues,

@@ -1,6 +1,6 @@
 // Which campaigns have a public web version, and at which stable address. Plain functions with
 // no store or template imports: the delivery renderer reads them for the "View in browser" link.
-import type { Campaign } from '../campaigns/model.ts';
+import type { Campaign } from './model.ts';
 
 /** Longest slug kept in an archive address (the id alone identifies the campaign). */
 const MAX_SLUG = 60;

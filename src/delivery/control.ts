@@ -1,22 +1,22 @@
 // Editor actions on a campaign: send now, schedule, pause, resume, cancel. Each is a guarded
 // state change in the store followed by the queue work it implies.
 import type { Kysely } from 'kysely';
+import { audienceZones } from '../campaigns/audience.ts';
+import { type Campaign, type CampaignAction, transitions } from '../campaigns/model.ts';
+import { CampaignError, moveCampaign, requireCampaign } from '../campaigns/repository.ts';
+import { firstLocalOccurrence, formatLocalTime, parseLocalTime } from '../campaigns/schedule.ts';
 import type { Config } from '../config/index.ts';
+import { allBatchNos, pendingBatchNos } from '../ledger/batches.ts';
+import type { Database } from '../store/schema.ts';
+import { newsroomDb } from '../store/schema-newsroom.ts';
 import {
   batchJobId,
   campaignJobId,
   enqueueBatches,
   enqueueCampaign,
   removeWaitingCampaignJob,
-} from '../delivery/jobs.ts';
-import type { Queues } from '../delivery/queues.ts';
-import { allBatchNos, pendingBatchNos } from '../ledger/batches.ts';
-import type { Database } from '../store/schema.ts';
-import { newsroomDb } from '../store/schema-newsroom.ts';
-import { audienceZones } from './audience.ts';
-import { type Campaign, type CampaignAction, transitions } from './model.ts';
-import { CampaignError, moveCampaign, requireCampaign } from './repository.ts';
-import { firstLocalOccurrence, formatLocalTime, parseLocalTime } from './schedule.ts';
+} from './jobs.ts';
+import type { Queues } from './queues.ts';
 
 export interface ControlDeps {
   db: Kysely<Database>;

@@ -3,12 +3,12 @@ import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { getArticle } from '../articles/repository.ts';
 import type { Config } from '../config/index.ts';
-import { type BuiltMessage, createMessageBuilder } from '../delivery/message.ts';
 import { InputError } from '../errors/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
+import { compileNewsletter, type NewsletterInput } from '../templates/index.ts';
 import { topicNames } from '../topics/catalogue.ts';
-import { compileNewsletter, type NewsletterInput } from './index.ts';
+import { type BuiltMessage, createMessageBuilder } from './message.ts';
 
 /** No article with the id, or no subscriber with the address, to preview with. */
 export class PreviewError extends InputError {
