@@ -1,6 +1,6 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { alertHoldBack } from '../alerts/cap.ts';
 import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Campaign } from '../campaigns/model.ts';
@@ -98,6 +98,7 @@ interface ClaimedRow {
   name: string | null;
   active: boolean;
   tokenKey: string;
+  openTracking: boolean;
 }
 
 /** How often a running batch re-reads its campaign's status (pause must act within a second). */
@@ -238,6 +239,7 @@ export async function deliverBatch(
         name: row.name,
         followedTopicNames: followed.get(row.subscriberId) ?? [],
         tokenKey: row.tokenKey,
+        openTracking: row.openTracking,
       };
       const message = renderer.build(recipient);
       try {
@@ -349,6 +351,8 @@ async function claimRows(
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
     .select(['d.subscriber_id', 's.name', 's.status', 's.token_key'])
+    // Added by migration 0009 (src/store/schema-engagement.ts): open-tracking consent.
+    .select(sql<number>`s.open_tracking_consent`.as('open_consent'))
     // The address as typed (identity is its lower-cased form): it goes in the To header and,
     // as RCPT TO, in the envelope too, since a receiving server may treat the local part's
     // case as significant (RFC 5321 §2.4) and the typed form is the one its owner gave.
@@ -384,6 +388,7 @@ async function claimRows(
     name: row.name,
     active: row.status === 'active',
     tokenKey: row.token_key,
+    openTracking: Number(row.open_consent) === 1,
   }));
 }
 

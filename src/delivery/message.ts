@@ -9,6 +9,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { Config } from '../config/index.ts';
+import { createTrackingVars, type TrackingPlan } from '../engagement/tracking.ts';
 import type { CampaignKind } from '../store/schema.ts';
 import type { CompiledNewsletter } from '../templates/index.ts';
 import { createPersonaliser } from '../templates/personalise.ts';
@@ -22,11 +23,15 @@ export interface Recipient {
   followedTopicNames: string[];
   /** The subscriber's token key (subscribers.token_key): without it their links do not verify. */
   tokenKey?: string;
+  /** The subscriber consented to open tracking (gets the open image when the plan has it). */
+  openTracking?: boolean;
 }
 
 export interface MessageContext {
   campaignId: number;
   kind: CampaignKind;
+  /** Click and open tracking compiled into the newsletter (src/engagement). */
+  tracking?: TrackingPlan;
 }
 
 export interface BuiltMessage {
@@ -85,6 +90,7 @@ function createFieldMaker(
   const secret = config.HERALD_SECRET;
   // A confirmation message belongs to no campaign; tokens then carry the subscriber alone.
   const campaignId = context.campaignId > 0 ? context.campaignId : undefined;
+  const tracking = context.tracking && createTrackingVars(context.tracking, config);
   return (recipient) => {
     const subscriberKey = recipient.tokenKey;
     const claims = { subscriberId: recipient.subscriberId, campaignId, subscriberKey };
@@ -100,6 +106,7 @@ function createFieldMaker(
       followedTopicNames: recipient.followedTopicNames,
       unsubscribeUrl,
       preferencesUrl: `${base}/preferences?token=${preferences}`,
+      ...tracking?.(recipient),
     });
     return {
       to: { name: recipient.name ?? '', address: recipient.email },

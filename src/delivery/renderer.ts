@@ -4,6 +4,7 @@ import type { StoredArticle } from '../articles/schema.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
+import { prepareTracking } from '../engagement/tracking.ts';
 import type { Database } from '../store/schema.ts';
 import {
   compileNewsletter,
@@ -88,13 +89,14 @@ export function campaignRenderer(
   const made = (async () => {
     const articles = await loadArticles(db, campaign.articleIds);
     const names = await topicNames(db, campaign.audienceTopics);
-    const compiled =
+    const untracked =
       campaign.kind === 'welcome'
         ? await compileWelcome(db, config, campaign)
         : await compileNewsletter(newsletterInput(campaign, articles, names), config);
+    const { compiled, plan } = await prepareTracking(db, config, campaign, untracked);
     const build = createMessageBuilder(
       compiled,
-      { campaignId: campaign.id, kind: campaign.kind },
+      { campaignId: campaign.id, kind: campaign.kind, tracking: plan },
       config,
     );
     return { build, topicNames: names };

@@ -7,6 +7,7 @@ import { hardening } from './hardening.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { engagementRoutes } from './routes/engagement.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -52,5 +53,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(subscriberRoutes, { app });
   await server.register(feedRoutes, { app });
   await server.register(alertRoutes, { app });
+  await server.register(engagementRoutes, { app });
   return server;
 }

@@ -9,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import type { StoreDialect } from './db.ts';
+import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import type { Database } from './schema.ts';
 
@@ -274,6 +275,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
     },
     ...newsroomMigrations(dialect),
+    ...engagementMigrations(dialect),
   };
 }
 
