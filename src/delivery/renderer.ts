@@ -75,8 +75,21 @@ export async function campaignWarnings(
   ];
 }
 
-const renderers = new Map<number, Promise<CampaignRenderer>>();
+const renderers = new Map<string, Promise<CampaignRenderer>>();
 const MAX_CACHED = 32;
+// Campaign ids are per store: two stores open in one process (tests, benches) must not share
+// a renderer (its tracked links are stored in one of them).
+const storeSerials = new WeakMap<object, number>();
+let lastStoreSerial = 0;
+
+function rendererKey(db: Kysely<Database>, campaignId: number): string {
+  let serial = storeSerials.get(db);
+  if (serial === undefined) {
+    serial = ++lastStoreSerial;
+    storeSerials.set(db, serial);
+  }
+  return `${serial}:${campaignId}`;
+}
 
 /** The campaign's renderer, compiled on first use in this process (MJML runs once). */
 export function campaignRenderer(
@@ -84,7 +97,8 @@ export function campaignRenderer(
   config: Config,
   campaign: Campaign,
 ): Promise<CampaignRenderer> {
-  const cached = renderers.get(campaign.id);
+  const key = rendererKey(db, campaign.id);
+  const cached = renderers.get(key);
   if (cached) return cached;
   const made = (async () => {
     const articles = await loadArticles(db, campaign.articleIds);
@@ -101,8 +115,8 @@ export function campaignRenderer(
     );
     return { build, topicNames: names };
   })();
-  made.catch(() => renderers.delete(campaign.id));
+  made.catch(() => renderers.delete(key));
   if (renderers.size >= MAX_CACHED) renderers.delete(renderers.keys().next().value!);
-  renderers.set(campaign.id, made);
+  renderers.set(key, made);
   return made;
 }

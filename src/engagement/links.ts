@@ -30,7 +30,10 @@ export const OPEN_PIXEL_PLACEHOLDER = '{{{openPixel}}}';
  * image's placeholder. Attribute values are read decoded (htmlparser2), so the stored URL is
  * exactly what the reader's client would have opened.
  */
-export function trackLinks(html: string, options: { clicks: boolean; withOpenPixel: boolean }): TrackedHtml {
+export function trackLinks(
+  html: string,
+  options: { clicks: boolean; withOpenPixel: boolean },
+): TrackedHtml {
   const urls: string[] = [];
   const indexOf = new Map<string, number>();
   const edits: Array<{ start: number; end: number; index: number }> = [];

@@ -62,7 +62,10 @@ export interface EngagementRecorder {
 }
 
 /** Creates a recorder writing into `db`. */
-export function createRecorder(db: Kysely<Database>, options: RecorderOptions = {}): EngagementRecorder {
+export function createRecorder(
+  db: Kysely<Database>,
+  options: RecorderOptions = {},
+): EngagementRecorder {
   const flushMs = options.flushMs ?? 250;
   const flushAt = options.flushAt ?? 2_000;
   const maxPending = options.maxPending ?? 200_000;
@@ -110,7 +113,9 @@ export function createRecorder(db: Kysely<Database>, options: RecorderOptions = 
       lastAt: at,
       count: 1,
       links: new Map(
-        event.linkIndex === undefined ? [] : [[event.linkIndex, { firstAt: at, lastAt: at, count: 1 }]],
+        event.linkIndex === undefined
+          ? []
+          : [[event.linkIndex, { firstAt: at, lastAt: at, count: 1 }]],
       ),
       hours: new Map([[at.slice(0, 13), 1]]),
     };
@@ -135,7 +140,12 @@ export function createRecorder(db: Kysely<Database>, options: RecorderOptions = 
         count: item.count,
       });
       for (const [linkIndex, link] of item.links) {
-        linkClicks.push({ campaignId: item.campaignId, linkIndex, subscriberId: item.subscriberId, ...link });
+        linkClicks.push({
+          campaignId: item.campaignId,
+          linkIndex,
+          subscriberId: item.subscriberId,
+          ...link,
+        });
       }
       for (const [hour, events] of item.hours) {
         const key = `${item.campaignId}|${item.kind}|${hour}`;

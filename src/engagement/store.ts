@@ -171,7 +171,9 @@ export async function subscriberEngagement(db: Db, subscriberId: number) {
     edb
       .selectFrom('engagement_link_clicks as c')
       .leftJoin('engagement_links as l', (join) =>
-        join.onRef('l.campaign_id', '=', 'c.campaign_id').onRef('l.link_index', '=', 'c.link_index'),
+        join
+          .onRef('l.campaign_id', '=', 'c.campaign_id')
+          .onRef('l.link_index', '=', 'c.link_index'),
       )
       .select(['c.campaign_id', 'c.link_index', 'l.url', 'c.first_at', 'c.last_at', 'c.count'])
       .where('c.subscriber_id', '=', subscriberId)
@@ -196,11 +198,17 @@ export async function subscriberEngagement(db: Db, subscriberId: number) {
 export async function eraseEngagement(db: Db, subscriberId: number): Promise<void> {
   const edb = db as unknown as Kysely<EngagementDatabase>;
   await edb.deleteFrom('engagement').where('subscriber_id', '=', subscriberId).execute();
-  await edb.deleteFrom('engagement_link_clicks').where('subscriber_id', '=', subscriberId).execute();
+  await edb
+    .deleteFrom('engagement_link_clicks')
+    .where('subscriber_id', '=', subscriberId)
+    .execute();
 }
 
 /** Whether a subscriber consented to open tracking. */
-export async function openTrackingConsent(db: Kysely<Database>, subscriberId: number): Promise<boolean> {
+export async function openTrackingConsent(
+  db: Kysely<Database>,
+  subscriberId: number,
+): Promise<boolean> {
   const row = await engagementDb(db)
     .selectFrom('subscribers')
     .select('open_tracking_consent')
@@ -269,8 +277,20 @@ export async function applyRetention(
         .groupBy(['campaign_id', 'link_index'])
         .execute();
       const totals = [
-        ...old.map((r) => ({ campaign_id: r.campaign_id, kind: r.kind, link_index: -1, subscribers: Number(r.subscribers), events: Number(r.events) })),
-        ...oldLinks.map((r) => ({ campaign_id: r.campaign_id, kind: 'click' as const, link_index: r.link_index, subscribers: Number(r.subscribers), events: Number(r.events) })),
+        ...old.map((r) => ({
+          campaign_id: r.campaign_id,
+          kind: r.kind,
+          link_index: -1,
+          subscribers: Number(r.subscribers),
+          events: Number(r.events),
+        })),
+        ...oldLinks.map((r) => ({
+          campaign_id: r.campaign_id,
+          kind: 'click' as const,
+          link_index: r.link_index,
+          subscribers: Number(r.subscribers),
+          events: Number(r.events),
+        })),
       ];
       for (const rows of chunks(totals)) {
         await trx
@@ -284,7 +304,10 @@ export async function applyRetention(
           )
           .execute();
       }
-      const gone = await trx.deleteFrom('engagement').where('last_at', '<', cutoff).executeTakeFirst();
+      const gone = await trx
+        .deleteFrom('engagement')
+        .where('last_at', '<', cutoff)
+        .executeTakeFirst();
       const goneLinks = await trx
         .deleteFrom('engagement_link_clicks')
         .where('last_at', '<', cutoff)

@@ -102,10 +102,17 @@ export async function prepareTracking(
   // Placeholders were numbered in document order; map them to the stored indices.
   const html = indices.every((stored, i) => stored === i)
     ? tracked.html
-    : tracked.html.replace(/\{\{\{clickUrls\.\[(\d+)\]\}\}\}/g, (_, n: string) => `{{{clickUrls.[${indices[Number(n)]}]}}}`);
+    : tracked.html.replace(
+        /\{\{\{clickUrls\.\[(\d+)\]\}\}\}/g,
+        (_, n: string) => `{{{clickUrls.[${indices[Number(n)]}]}}}`,
+      );
   const linkCount = indices.reduce((max, index) => Math.max(max, index + 1), 0);
   return {
-    compiled: { ...compiled, html, hash: `${compiled.hash}:track:${campaign.id}:${clicks ? 1 : 0}${opens ? 1 : 0}` },
+    compiled: {
+      ...compiled,
+      html,
+      hash: `${compiled.hash}:track:${campaign.id}:${clicks ? 1 : 0}${opens ? 1 : 0}`,
+    },
     plan: { campaignId: campaign.id, linkCount, opens },
   };
 }
@@ -128,7 +135,11 @@ export interface TrackingVars {
 export function createTrackingVars(
   plan: TrackingPlan,
   config: Pick<Config, 'HERALD_SECRET' | 'PUBLIC_URL'>,
-): (recipient: { subscriberId: number; tokenKey?: string; openTracking?: boolean }) => TrackingVars {
+): (recipient: {
+  subscriberId: number;
+  tokenKey?: string;
+  openTracking?: boolean;
+}) => TrackingVars {
   const base = config.PUBLIC_URL.replace(/\/+$/, '');
   const secret = config.HERALD_SECRET;
   return (recipient) => {

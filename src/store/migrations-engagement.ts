@@ -46,7 +46,11 @@ export function engagementMigrations(_dialect: StoreDialect): Record<string, Mig
           .on('engagement')
           .column('subscriber_id')
           .execute();
-        await db.schema.createIndex('engagement_last_at').on('engagement').column('last_at').execute();
+        await db.schema
+          .createIndex('engagement_last_at')
+          .on('engagement')
+          .column('last_at')
+          .execute();
         await db.schema
           .createTable('engagement_link_clicks')
           .addColumn('campaign_id', 'integer', (c) => c.notNull())

@@ -1,6 +1,7 @@
 // What happens to a subscriber after a message: bounces, complaints, unsubscribes, and the
 // suppression list they feed. Every function here is idempotent (safe to replay a webhook).
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { eraseEngagement } from '../engagement/store.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database, SuppressionReason } from '../store/schema.ts';
 import { emailHash, normaliseEmail } from './identity.ts';
@@ -393,6 +394,7 @@ export async function eraseSubscriber(
     await addSuppression(trx, subscriber.email, 'erased', null, now);
     await redactQuotedAddress(trx, subscriberId, subscriber.email);
     await trx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
+    await eraseEngagement(trx, subscriberId);
     await trx.deleteFrom('subscribers').where('id', '=', subscriberId).execute();
     await recordEvent(trx, 'erased', { subscriberId }, now);
     return true;

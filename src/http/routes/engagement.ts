@@ -23,7 +23,9 @@ const LINK_CACHE_LIMIT = 10_000;
 
 /** A Location header value: the stored URL, with any non-ASCII character percent-encoded. */
 function locationOf(url: string): string {
-  return /^[\x21-\x7e]*$/.test(url) ? url : url.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+  return /^[\x21-\x7e]*$/.test(url)
+    ? url
+    : url.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 function notFound(reply: FastifyReply): FastifyReply {
@@ -75,7 +77,14 @@ export const engagementRoutes: FastifyPluginAsync<{
     if (url === null) return notFound(reply);
     // HEAD (link checkers) follows the link without being a click.
     if (request.method === 'GET') {
-      recorder.record({ campaignId, subscriberId, subscriberKey, kind: 'click', linkIndex, at: new Date() });
+      recorder.record({
+        campaignId,
+        subscriberId,
+        subscriberKey,
+        kind: 'click',
+        linkIndex,
+        at: new Date(),
+      });
     }
     return reply
       .status(302)

@@ -7,6 +7,11 @@ import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { createTransport, type MailTransport } from '../../delivery/transport.ts';
 import {
+  openTrackingConsent,
+  setOpenTrackingConsent,
+  subscriberEngagement,
+} from '../../engagement/store.ts';
+import {
   type ConfirmationRecipient,
   type OwnerNotice,
   sendConfirmation,
@@ -74,6 +79,7 @@ const preferencesBody = z.discriminatedUnion('action', [
     digest: z.enum(digestFrequencies, { message: 'must be off, daily or weekly' }).optional(),
     timezone: optionalText,
     send_hour: z.coerce.number().int().min(0).max(23).optional(),
+    track_opens: z.literal('yes').optional(),
   }),
   z.object({ action: z.literal('unsubscribe-topic'), topic: z.string().min(1) }),
   z.object({ action: z.literal('unsubscribe-all') }),
@@ -399,6 +405,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
         unsubscribeUrl: `/unsubscribe?token=${unsubscribeToken}`,
         notice: extra.notice,
         errors: extra.errors,
+        openTracking: config.TRACK_OPENS ? await openTrackingConsent(db, subscriberId) : undefined,
       }),
     );
   };
@@ -441,6 +448,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
         subscriber,
         events: events.map((e) => ({ ...e, detail: JSON.parse(e.detail) as unknown })),
         deliveries,
+        engagement: await subscriberEngagement(db, subscriberId),
       });
   });
 
@@ -483,6 +491,10 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
             timezone: body.timezone,
             sendHour: body.send_hour,
           });
+          // The box is shown only while open tracking is on: otherwise the choice stays as is.
+          if (config.TRACK_OPENS) {
+            await setOpenTrackingConsent(db, subscriberId, body.track_opens === 'yes');
+          }
         } catch (error) {
           return show({
             status: 400,
