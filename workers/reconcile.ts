@@ -6,6 +6,7 @@ import type { Service } from '../src/cli/lifecycle.ts';
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
 import { ensureReconcileScheduler, reconcile } from '../src/delivery/reconcile.ts';
 import type { DeliveryRuntime } from '../src/delivery/runtime.ts';
+import { createRetentionTick } from '../src/engagement/retention.ts';
 import { createRedis } from '../src/redis/index.ts';
 
 export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service> {
@@ -20,11 +21,20 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
   };
   // BullMQ leaves a connection it was handed open on close: this file closes it.
   const connection = createRedis(app.config, 'worker');
-  const worker = new Worker(QUEUE_NAMES.reconcile, async () => reconcile(deps), {
-    connection,
-    prefix: app.config.QUEUE_PREFIX,
-    concurrency: 1,
-  });
+  const retention = createRetentionTick(deps);
+  const worker = new Worker(
+    QUEUE_NAMES.reconcile,
+    async () => {
+      const result = await reconcile(deps);
+      await retention(rt.now());
+      return result;
+    },
+    {
+      connection,
+      prefix: app.config.QUEUE_PREFIX,
+      concurrency: 1,
+    },
+  );
   worker.on('error', (error) => app.logger.warn({ err: error.message }, 'worker.reconcile.error'));
   const every = app.config.RECONCILE_EVERY_MS;
   const ensure = () =>

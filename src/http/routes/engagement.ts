@@ -6,14 +6,22 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
+import { storeId } from '../../campaigns/model.ts';
 import { classifyOpen } from '../../engagement/opens.ts';
 import { createRecorder, type EngagementRecorder } from '../../engagement/recorder.ts';
+import { campaignReport, campaignReportSchema } from '../../engagement/report.ts';
 import { trackedLinkUrl } from '../../engagement/store.ts';
+import { setCampaignClickTracking } from '../../engagement/tracking.ts';
 import { engagementDb } from '../../store/schema-engagement.ts';
 import { messagePage } from '../../subscribers/pages.ts';
 import { verifyToken } from '../../tokens/index.ts';
+import { requireRole } from '../auth.ts';
+import { HttpError, parseOr400 } from '../errors.ts';
 
 const tokenParams = z.object({ token: z.string().min(1).max(256) });
+const idParams = z.object({ id: storeId('campaign') });
+/** A campaign's click tracking: true/false, or null to follow TRACK_CLICKS. */
+const trackingBody = z.object({ clicks: z.boolean().nullable() }).strict();
 
 /** A transparent 1×1 GIF. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -132,5 +140,23 @@ export const engagementRoutes: FastifyPluginAsync<{
       recorder.record({ campaignId, subscriberId, subscriberKey, kind, at });
     }
     return image();
+  });
+
+  // Editor API: the campaign's report, and its click-tracking override.
+  const editor = requireRole(db, 'editor');
+  fastify.get('/api/campaigns/:id/report', { preHandler: editor }, async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'campaign id');
+    const report = await campaignReport(db, id);
+    if (!report)
+      throw new HttpError(404, `no campaign ${id}`, [{ field: 'id', message: 'no such campaign' }]);
+    return campaignReportSchema.parse(report);
+  });
+  fastify.put('/api/campaigns/:id/tracking', { preHandler: editor }, async (request) => {
+    const { id } = parseOr400(idParams, request.params, 'campaign id');
+    const { clicks } = parseOr400(trackingBody, request.body, 'body');
+    if (!(await setCampaignClickTracking(db, id, clicks))) {
+      throw new HttpError(404, `no campaign ${id}`, [{ field: 'id', message: 'no such campaign' }]);
+    }
+    return { id, clicks };
   });
 };
