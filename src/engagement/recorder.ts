@@ -99,12 +99,31 @@ export function createRecorder(
   function record(event: EngagementEvent): void {
     if (event.subscriberKey === undefined) return;
     const key = `${event.campaignId}|${event.subscriberId}|${event.subscriberKey}|${event.kind}`;
-    if (!buffer.has(key) && buffer.size >= maxPending) {
+    const at = event.at.toISOString();
+    const hour = at.slice(0, 13);
+    const have = buffer.get(key);
+    if (have) {
+      // The hot path of a burst: fold into the waiting row, allocating nothing.
+      have.count += 1;
+      if (at > have.lastAt) have.lastAt = at;
+      if (at < have.firstAt) have.firstAt = at;
+      have.hours.set(hour, (have.hours.get(hour) ?? 0) + 1);
+      if (event.linkIndex !== undefined) {
+        const link = have.links.get(event.linkIndex);
+        if (!link) have.links.set(event.linkIndex, { firstAt: at, lastAt: at, count: 1 });
+        else {
+          link.count += 1;
+          if (at > link.lastAt) link.lastAt = at;
+          if (at < link.firstAt) link.firstAt = at;
+        }
+      }
+      return;
+    }
+    if (buffer.size >= maxPending) {
       engagementDroppedTotal.inc();
       return;
     }
-    const at = event.at.toISOString();
-    const item: Pending = {
+    buffer.set(key, {
       campaignId: event.campaignId,
       subscriberId: event.subscriberId,
       subscriberKey: event.subscriberKey,
@@ -117,9 +136,8 @@ export function createRecorder(
           ? []
           : [[event.linkIndex, { firstAt: at, lastAt: at, count: 1 }]],
       ),
-      hours: new Map([[at.slice(0, 13), 1]]),
-    };
-    merge(buffer, key, item);
+      hours: new Map([[hour, 1]]),
+    });
     if (buffer.size >= flushAt) void flush();
   }
 

@@ -36,11 +36,21 @@ function locationOf(url: string): string {
     : url.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
+/**
+ * The two routes answer without helmet's dozen headers (a redirect and an image have no page
+ * to protect, and at thousands of redirects a second they cost a tenth of the time); the
+ * headers that matter are set here.
+ */
+const LEAN = { helmet: false, config: { rateLimit: false } } as const;
+
 function notFound(reply: FastifyReply): FastifyReply {
   return reply
     .status(404)
     .header('content-type', 'text/html; charset=utf-8')
     .header('cache-control', 'no-store')
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
     .send(
       messagePage('Link not found', [
         'This link is not valid: it may have been cut or changed when it was copied.',
@@ -74,7 +84,7 @@ export const engagementRoutes: FastifyPluginAsync<{
 
   // No rate limit: a redirect must never fail a reader behind a shared address, a bad token
   // costs one HMAC, and a good one only repeats its own subscriber's (deduplicated) click.
-  fastify.get('/r/:token', { config: { rateLimit: false } }, async (request, reply) => {
+  fastify.get('/r/:token', LEAN, async (request, reply) => {
     const params = tokenParams.safeParse(request.params);
     if (!params.success) return notFound(reply);
     const verified = verifyToken(config.HERALD_SECRET, 'click', params.data.token);
@@ -102,11 +112,12 @@ export const engagementRoutes: FastifyPluginAsync<{
       .send();
   });
 
-  fastify.get('/o/:token', { config: { rateLimit: false } }, async (request, reply) => {
+  fastify.get('/o/:token', LEAN, async (request, reply) => {
     const image = () =>
       reply
         .status(200)
         .header('content-type', 'image/gif')
+        .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'private, no-store, max-age=0')
         .send(PIXEL);
     const params = tokenParams.safeParse(request.params);
