@@ -1,5 +1,7 @@
 // Engagement storage without the queues: link rewriting, the message builder with tracking on
 // and off, retention (aggregate then delete), erasure and export of a subscriber's rows.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
@@ -17,12 +19,15 @@ import {
   writeEngagement,
 } from '../src/engagement/store.ts';
 import { setCampaignClickTracking } from '../src/engagement/tracking.ts';
+import { createApiKey } from '../src/http/auth.ts';
+import { buildServer } from '../src/http/server.ts';
 import { engagementDb } from '../src/store/schema-engagement.ts';
 import { eraseSubscriber } from '../src/subscribers/events.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { createTestTarget, DIALECTS } from './helpers/stores.ts';
 
 type TestTarget = Awaited<ReturnType<typeof createTestTarget>>;
+const run = promisify(execFile);
 
 describe('trackLinks', () => {
   const html =
@@ -270,6 +275,69 @@ describe.each(DIALECTS)('engagement rows on %s', (dialect) => {
     // Running it again changes nothing.
     expect(await applyRetention(db, 365, now)).toEqual({ engagementRows: 0, linkClickRows: 0 });
     expect((await campaignReport(db, campaignId))!.clicks).toMatchObject({ unique: 2, total: 5 });
+  });
+
+  it('serves the report over the API and the CLI, and the tracking override over the API', async () => {
+    const db = app.store.db;
+    const expected = await campaignReport(db, campaignId);
+    const server = await buildServer(app);
+    try {
+      const auth = { authorization: `Bearer ${(await createApiKey(db, 'editor')).key}` };
+      const report = await server.inject({
+        method: 'GET',
+        url: `/api/campaigns/${campaignId}/report`,
+        headers: auth,
+      });
+      expect(report.statusCode).toBe(200);
+      expect(report.json()).toEqual(expected);
+      const missing = await server.inject({
+        method: 'GET',
+        url: '/api/campaigns/999999/report',
+        headers: auth,
+      });
+      expect(missing.statusCode).toBe(404);
+      const badId = await server.inject({
+        method: 'GET',
+        url: '/api/campaigns/abc/report',
+        headers: auth,
+      });
+      expect(badId.statusCode).toBe(400);
+      const anonymous = await server.inject({
+        method: 'GET',
+        url: `/api/campaigns/${campaignId}/report`,
+      });
+      expect(anonymous.statusCode).toBe(401);
+      const bad = await server.inject({
+        method: 'PUT',
+        url: `/api/campaigns/${campaignId}/tracking`,
+        headers: auth,
+        payload: { clicks: 'yes' },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(JSON.stringify(bad.json())).toContain('clicks');
+      const cleared = await server.inject({
+        method: 'PUT',
+        url: `/api/campaigns/${campaignId}/tracking`,
+        headers: auth,
+        payload: { clicks: null },
+      });
+      expect(cleared.json()).toEqual({ id: campaignId, clicks: null });
+    } finally {
+      await server.close();
+    }
+    const cli = await run(
+      'node',
+      ['bin/herald.js', 'campaign', 'report', String(campaignId), '--json'],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: target.databaseUrl,
+          HERALD_SECRET: 'herald-test-secret-0123456789-abcdef',
+          LOG_LEVEL: '',
+        },
+      },
+    );
+    expect(JSON.parse(cli.stdout)).toEqual(expected);
   });
 
   it('erasing a subscriber removes their engagement rows', async () => {

@@ -11,10 +11,10 @@ import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { newsletterInput } from '../src/delivery/renderer.ts';
 import { campaignReport } from '../src/engagement/report.ts';
-import { setOpenTrackingConsent } from '../src/engagement/store.ts';
+import { openTrackingConsent, setOpenTrackingConsent } from '../src/engagement/store.ts';
 import { buildServer } from '../src/http/server.ts';
 import { compileNewsletter } from '../src/templates/index.ts';
-import { verifyToken } from '../src/tokens/index.ts';
+import { signToken, verifyToken } from '../src/tokens/index.ts';
 import { topicNames } from '../src/topics/catalogue.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
@@ -66,6 +66,41 @@ describe.each(DIALECTS)('click and open tracking on %s', (dialect) => {
     await herald?.close();
     await sink?.close();
     await t?.dispose();
+  });
+
+  it('asks for open-tracking consent on the preferences page and keeps the choice', async () => {
+    const db = herald.app.store.db;
+    await seedFixtureArticle(db);
+    const [id] = await seedSubscribers(db, [{ email: 'eve@example.net', topics: [TOPIC] }]);
+    const key = (
+      await db
+        .selectFrom('subscribers')
+        .select('token_key')
+        .where('id', '=', id!)
+        .executeTakeFirstOrThrow()
+    ).token_key;
+    const token = signToken(herald.app.config.HERALD_SECRET, 'preferences', {
+      subscriberId: id!,
+      subscriberKey: key,
+    });
+    const page = await server.inject({ method: 'GET', url: `/preferences?token=${token}` });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toMatch(/<input type="checkbox" name="track_opens" value="yes">/);
+    const save = (extra: string) =>
+      server.inject({
+        method: 'POST',
+        url: `/preferences?token=${token}`,
+        headers: { origin: PUBLIC, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `action=save&topics=${TOPIC}${extra}`,
+      });
+    expect((await save('&track_opens=yes')).statusCode).toBe(200);
+    expect(await openTrackingConsent(db, id!)).toBe(true);
+    const again = await server.inject({ method: 'GET', url: `/preferences?token=${token}` });
+    expect(again.body).toMatch(/name="track_opens" value="yes" checked>/);
+    expect((await save('')).statusCode).toBe(200);
+    expect(await openTrackingConsent(db, id!)).toBe(false);
+    await db.deleteFrom('subscriptions').where('subscriber_id', '=', id!).execute();
+    await db.deleteFrom('subscribers').where('id', '=', id!).execute();
   });
 
   it('redirects every tracked link to its original, counts unique clicks per link and consented opens', async () => {
