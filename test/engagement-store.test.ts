@@ -19,10 +19,11 @@ import {
   writeEngagement,
 } from '../src/engagement/store.ts';
 import { setCampaignClickTracking } from '../src/engagement/tracking.ts';
+import { topicTrends, weekStart } from '../src/engagement/trends.ts';
 import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
 import { engagementDb } from '../src/store/schema-engagement.ts';
-import { eraseSubscriber } from '../src/subscribers/events.ts';
+import { eraseSubscriber, recordEvent } from '../src/subscribers/events.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { createTestTarget, DIALECTS } from './helpers/stores.ts';
 
@@ -322,6 +323,25 @@ describe.each(DIALECTS)('engagement rows on %s', (dialect) => {
         payload: { clicks: null },
       });
       expect(cleared.json()).toEqual({ id: campaignId, clicks: null });
+      const trends = await server.inject({
+        method: 'GET',
+        url: '/api/topics/russia-china-relations/trends?weeks=2',
+        headers: auth,
+      });
+      expect(trends.statusCode).toBe(200);
+      expect(trends.json().weeks).toHaveLength(2);
+      const badWeeks = await server.inject({
+        method: 'GET',
+        url: '/api/topics/russia-china-relations/trends?weeks=0',
+        headers: auth,
+      });
+      expect(badWeeks.statusCode).toBe(400);
+      const noTopic = await server.inject({
+        method: 'GET',
+        url: '/api/topics/no-such-topic/trends',
+        headers: auth,
+      });
+      expect(noTopic.statusCode).toBe(404);
     } finally {
       await server.close();
     }
@@ -338,6 +358,44 @@ describe.each(DIALECTS)('engagement rows on %s', (dialect) => {
       },
     );
     expect(JSON.parse(cli.stdout)).toEqual(expected);
+  });
+
+  it('gives per-topic weekly trends: follows gained and lost, campaign engagement', async () => {
+    const db = app.store.db;
+    const now = new Date();
+    await db
+      .updateTable('campaigns')
+      .set({ started_at: now.toISOString() })
+      .where('id', '=', campaignId)
+      .execute();
+    const earlier = new Date(now.getTime() - 8 * 86_400_000);
+    await recordEvent(
+      db,
+      'unsubscribe.topic',
+      { subscriberId: subscriberIds[1]!, detail: { topic: 'russia-china-relations' } },
+      earlier.toISOString(),
+    );
+    const trend = await topicTrends(db, 'russia-china-relations', { weeks: 4, now });
+    expect(trend.weeks.map((w) => w.week)).toHaveLength(4);
+    const thisWeek = trend.weeks.at(-1)!;
+    expect(thisWeek.week).toBe(weekStart(now).toISOString().slice(0, 10));
+    const report = (await campaignReport(db, campaignId))!;
+    expect(thisWeek).toMatchObject({
+      gained: 2,
+      campaigns: 1,
+      delivered: report.delivered,
+      uniqueClicks: report.clicks.unique,
+      humanOpens: report.opens.human.unique,
+    });
+    const lostWeek = trend.weeks.find(
+      (w) => w.week === weekStart(earlier).toISOString().slice(0, 10),
+    );
+    expect(lostWeek?.lost).toBe(1);
+    expect(trend.weeks.reduce((n, w) => n + w.lost, 0)).toBe(1);
+    const other = await topicTrends(db, 'climate', { weeks: 4, now });
+    expect(other.weeks.every((w) => w.gained === 0 && w.lost === 0 && w.campaigns === 0)).toBe(
+      true,
+    );
   });
 
   it('erasing a subscriber removes their engagement rows', async () => {

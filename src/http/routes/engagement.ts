@@ -12,15 +12,21 @@ import { createRecorder, type EngagementRecorder } from '../../engagement/record
 import { campaignReport, campaignReportSchema } from '../../engagement/report.ts';
 import { trackedLinkUrl } from '../../engagement/store.ts';
 import { setCampaignClickTracking } from '../../engagement/tracking.ts';
+import { topicTrendSchema, topicTrends } from '../../engagement/trends.ts';
 import { engagementDb } from '../../store/schema-engagement.ts';
 import { messagePage } from '../../subscribers/pages.ts';
 import { verifyToken } from '../../tokens/index.ts';
+import { topicIdSchema } from '../../topics/catalogue.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
 const tokenParams = z.object({ token: z.string().min(1).max(256) });
 const idParams = z.object({ id: storeId('campaign') });
 /** A campaign's click tracking: true/false, or null to follow TRACK_CLICKS. */
+const topicParams = z.object({ id: topicIdSchema });
+const trendsQuery = z.object({
+  weeks: z.coerce.number().int('weeks is a whole number').min(1).max(104).default(8),
+});
 const trackingBody = z.object({ clicks: z.boolean().nullable() }).strict();
 
 /** A transparent 1×1 GIF. */
@@ -169,5 +175,17 @@ export const engagementRoutes: FastifyPluginAsync<{
       throw new HttpError(404, `no campaign ${id}`, [{ field: 'id', message: 'no such campaign' }]);
     }
     return { id, clicks };
+  });
+  fastify.get('/api/topics/:id/trends', { preHandler: editor }, async (request) => {
+    const { id } = parseOr400(topicParams, request.params, 'topic id');
+    const { weeks } = parseOr400(trendsQuery, request.query, 'query');
+    const known = await db
+      .selectFrom('topics')
+      .select('id')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!known)
+      throw new HttpError(404, `no topic ${id}`, [{ field: 'id', message: 'no such topic' }]);
+    return topicTrendSchema.parse(await topicTrends(db, id, { weeks }));
   });
 };
