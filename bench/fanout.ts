@@ -28,8 +28,8 @@ import {
 import { ALL_QUEUES, openQueues, type Queues } from '../src/delivery/queues.ts';
 import { campaignRenderer, newsletterInput } from '../src/delivery/renderer.ts';
 import { createTransport, type MailTransport } from '../src/delivery/transport.ts';
+import { countLedger } from '../src/ledger/ledger.ts';
 import { createRedis } from '../src/redis/index.ts';
-import { countLedger } from '../src/store/ledger.ts';
 import { htmlToText, renderMjml } from '../src/templates/index.ts';
 import { topicNames } from '../src/topics/catalogue.ts';
 import { cpuMs, deletePrefix, ownCpuMs, peakRss, watchRedis } from './monitor.ts';

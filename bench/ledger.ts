@@ -10,9 +10,9 @@ import { parseConfig } from '../src/config/index.ts';
 import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import { ALL_QUEUES, type Queues } from '../src/delivery/queues.ts';
 import { runDigestTick } from '../src/digests/tick.ts';
+import { countLedger } from '../src/ledger/ledger.ts';
 import { createRedis } from '../src/redis/index.ts';
 import { chunk } from '../src/store/db.ts';
-import { countLedger } from '../src/store/ledger.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
 import { deletePrefix } from './monitor.ts';
 import {

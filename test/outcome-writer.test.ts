@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutcomeWriter } from '../src/delivery/outcome-writer.ts';
-import { countLedger, insertLedgerRows } from '../src/store/ledger.ts';
+import { countLedger, insertLedgerRows } from '../src/ledger/ledger.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { DIALECTS, openTestStore, type TestStore } from './helpers/stores.ts';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertLedgerRows, recordOutcomes } from '../src/store/ledger.ts';
+import { insertLedgerRows, recordOutcomes } from '../src/ledger/ledger.ts';
 import type { Database } from '../src/store/schema.ts';
 import { ingestReport } from '../src/subscribers/bounces.ts';
 import {

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countLedger, insertLedgerRows, recordOutcomes } from '../src/ledger/ledger.ts';
 import { openStore } from '../src/store/db.ts';
 import { emailHashSql } from '../src/store/email-hash-sql.ts';
-import { countLedger, insertLedgerRows, recordOutcomes } from '../src/store/ledger.ts';
 import { appliedMigrations, migrateToLatest } from '../src/store/migrations.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
 import { insertCampaign } from './helpers/rows.ts';

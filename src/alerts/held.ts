@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
+import { campaignRecipientIds } from '../ledger/reports.ts';
 import { chunk } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
@@ -80,12 +81,7 @@ export async function clearHeldAlerts(
           ),
         ),
       )
-      .where('subscriber_id', 'in', (sub) =>
-        sub
-          .selectFrom('deliveries')
-          .select('subscriber_id')
-          .where('campaign_id', '=', digestCampaignId),
-      )
+      .where('subscriber_id', 'in', campaignRecipientIds(trx, digestCampaignId))
       .execute();
   }
 }

@@ -9,8 +9,8 @@ import {
   enqueueCampaign,
   removeWaitingCampaignJob,
 } from '../delivery/jobs.ts';
-import { pendingBatchNos } from '../delivery/progress.ts';
 import type { Queues } from '../delivery/queues.ts';
+import { allBatchNos, pendingBatchNos } from '../ledger/batches.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 import { audienceZones } from './audience.ts';
@@ -206,14 +206,8 @@ export async function cancelCampaign(deps: ControlDeps, id: number): Promise<Cam
  * worker holds is locked and stays: it reads the status and sends nothing more.
  */
 async function removeBatchJobs(deps: ControlDeps, id: number): Promise<number> {
-  const batches = await deps.db
-    .selectFrom('deliveries')
-    .select('batch_no')
-    .distinct()
-    .where('campaign_id', '=', id)
-    .execute();
   let removed = 0;
-  for (const { batch_no } of batches) {
+  for (const batch_no of await allBatchNos(deps.db, id)) {
     removed += await deps.queues.deliveries.remove(batchJobId(id, batch_no));
   }
   return removed;

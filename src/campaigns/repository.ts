@@ -2,7 +2,8 @@
 import type { Kysely } from 'kysely';
 import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
-import { countLedger } from '../store/ledger.ts';
+import { countLedger } from '../ledger/ledger.ts';
+import { unsentZoneInstants } from '../ledger/reports.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
 import { audienceZones, countAudience } from './audience.ts';
 import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';
@@ -186,16 +187,7 @@ async function zoneSends(
       at: nextLocalOccurrence(time, zone, anchor).toISOString(),
     }));
   } else {
-    const rows = await db
-      .selectFrom('deliveries as d')
-      .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-      .select(['s.timezone', (eb) => eb.fn.min('d.due_at').as('at')])
-      .where('d.campaign_id', '=', campaign.id)
-      .where('d.status', 'in', ['pending', 'sending'])
-      .where('d.due_at', 'is not', null)
-      .groupBy('s.timezone')
-      .execute();
-    zones = rows.map((row) => ({ zone: row.timezone, at: String(row.at) }));
+    zones = await unsentZoneInstants(db, campaign.id);
   }
   return zones.sort((a, b) => a.at.localeCompare(b.at) || a.zone.localeCompare(b.zone));
 }

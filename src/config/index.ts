@@ -134,6 +134,13 @@ export const envSchema = z.object({
   /** A ledger row claimed for sending but untouched this long belongs to a dead worker. */
   CLAIM_STALE_MS: positiveInt.default(120_000),
   REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(3_000),
+  /** REDIS_URL names one node of a Redis Cluster; the others are discovered from it. */
+  REDIS_CLUSTER: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+      message: 'must be true or false',
+    })
+    .transform((v) => ['true', '1', 'yes', 'on'].includes(v))
+    .default(false),
   DKIM_DOMAIN: z.string().min(1).optional(),
   DKIM_SELECTOR: z.string().min(1).optional(),
   DKIM_PRIVATE_KEY: z.string().min(1).optional(),
@@ -223,6 +230,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
           }
         : { dialect: 'postgres', url: parsed.DATABASE_URL };
 
+  // BullMQ's scripts touch several keys of a queue at once (and Herald's own counters sit
+  // under the same prefix): Redis Cluster runs them only when every key hashes to one slot.
+  if (parsed.REDIS_CLUSTER && !/\{[^{}]+\}/.test(parsed.QUEUE_PREFIX)) {
+    throw new ConfigError(
+      'Invalid QUEUE_PREFIX: must hold a {hash tag} such as {herald} when REDIS_CLUSTER is on ' +
+        '(Redis Cluster runs a queue script only when all its keys share one slot)',
+      'QUEUE_PREFIX',
+    );
+  }
   const dkimParts = [parsed.DKIM_DOMAIN, parsed.DKIM_SELECTOR, parsed.DKIM_PRIVATE_KEY];
   const dkimSet = dkimParts.filter((part) => part !== undefined).length;
   if (dkimSet !== 0 && dkimSet !== 3) {

@@ -7,11 +7,19 @@ import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import { nextLocalOccurrence, parseLocalTime } from '../campaigns/schedule.ts';
 import type { Config } from '../config/index.ts';
+import {
+  type FutureBatch,
+  fanOutResumePoint,
+  futureBatches,
+  pendingBatchesBetween,
+  pendingBatchNos,
+} from '../ledger/batches.ts';
+import { insertSelectedRows } from '../ledger/inserts.ts';
 import type { Logger } from '../log/index.ts';
 import { emailHashSql } from '../store/email-hash-sql.ts';
 import type { Database } from '../store/schema.ts';
 import { enqueueBatches } from './jobs.ts';
-import { finishIfDone, pendingBatchNos } from './progress.ts';
+import { finishIfDone } from './progress.ts';
 import type { Queues } from './queues.ts';
 import { campaignRenderer } from './renderer.ts';
 
@@ -62,16 +70,9 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
   let batches = 0;
   if (!campaign.preparedAt) {
     // Resume after the last page a previous run wrote (each page is one statement).
-    const resume = await db
-      .selectFrom('deliveries')
-      .select([
-        (eb) => eb.fn.max('subscriber_id').as('last_id'),
-        (eb) => eb.fn.max('batch_no').as('last_batch'),
-      ])
-      .where('campaign_id', '=', campaignId)
-      .executeTakeFirst();
-    let afterId = Number(resume?.last_id ?? 0);
-    let batchNo = Number(resume?.last_batch ?? 0);
+    const resume = await fanOutResumePoint(db, campaignId);
+    let afterId = resume.lastSubscriberId;
+    let batchNo = resume.lastBatchNo;
     const topics = campaign.audienceTopics;
     // A local-time page is one batch per due instant; any other page holds several batches.
     const pageSize = config.BATCH_SIZE * (campaign.localTime ? 1 : BATCHES_PER_PAGE);
@@ -89,7 +90,12 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       );
       await writeAudiencePage(db, campaignId, page, plan, nowIso());
       batchNo += plan.batches.length;
-      const pending = await pendingByBatch(db, campaignId, plan.batches[0]!.batchNo, batchNo);
+      const pending = await pendingBatchesBetween(
+        db,
+        campaignId,
+        plan.batches[0]!.batchNo,
+        batchNo,
+      );
       // One addBulk per due instant; a batch whose members are all suppressed gets no job.
       const byDue = new Map<string | null, number[]>();
       for (const batch of plan.batches) {
@@ -301,31 +307,7 @@ async function writeAudiencePage(
     sql<number>`${batchNo}`.as('batch_no'),
     sql<string>`cast(${now} as text)`.as('updated_at'),
   ]);
-  await db
-    .insertInto('deliveries')
-    .columns(['campaign_id', 'subscriber_id', 'status', 'due_at', 'batch_no', 'updated_at'])
-    .expression(members)
-    .onConflict((oc) => oc.columns(['campaign_id', 'subscriber_id']).doNothing())
-    .execute();
-}
-
-/** Batches in [from, to] of the campaign that hold pending rows. */
-async function pendingByBatch(
-  db: Kysely<Database>,
-  campaignId: number,
-  from: number,
-  to: number,
-): Promise<Set<number>> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select('batch_no')
-    .distinct()
-    .where('campaign_id', '=', campaignId)
-    .where('batch_no', '>=', from)
-    .where('batch_no', '<=', to)
-    .where('status', '=', 'pending')
-    .execute();
-  return new Set(rows.map((row) => row.batch_no));
+  await insertSelectedRows(db, members);
 }
 
 /**
@@ -356,31 +338,6 @@ export function groupByDue(
     groups.set(due, group);
   }
   return groups;
-}
-
-export interface FutureBatch {
-  batchNo: number;
-  dueAt: string;
-}
-
-/** Batches of the campaign whose unsent rows fall due after `now`, with their due instant. */
-export async function futureBatches(
-  db: Kysely<Database>,
-  campaignId: number,
-  now: string,
-): Promise<FutureBatch[]> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select(['batch_no', (eb) => eb.fn.min('due_at').as('due_at')])
-    .where('campaign_id', '=', campaignId)
-    .where('status', 'in', ['pending', 'sending'])
-    .where('due_at', '>', now)
-    .groupBy('batch_no')
-    .orderBy('batch_no')
-    .execute();
-  return rows.flatMap((row) =>
-    row.due_at ? [{ batchNo: row.batch_no, dueAt: String(row.due_at) }] : [],
-  );
 }
 
 /** Adds each future batch's delayed job (jobs already there are kept: ids are deterministic). */

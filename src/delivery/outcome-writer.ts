@@ -2,7 +2,7 @@
 // one write per campaign every FLUSH_MS (or FLUSH_ROWS) instead of one per batch, so that
 // eight concurrent batches do not each commit a handful of rows.
 import type { Kysely } from 'kysely';
-import { type LedgerOutcome, recordOutcomes } from '../store/ledger.ts';
+import { type LedgerOutcome, recordOutcomes } from '../ledger/ledger.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Outcomes not yet written when a process dies are the in-flight allowance of DESIGN.md. */

@@ -2,25 +2,8 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { moveCampaign } from '../campaigns/repository.ts';
+import { hasUnsentRows } from '../ledger/batches.ts';
 import type { Database } from '../store/schema.ts';
-
-/** Batch numbers of the campaign that still have unsent rows due by `now`. */
-export async function pendingBatchNos(
-  db: Kysely<Database>,
-  campaignId: number,
-  now: string,
-): Promise<number[]> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select('batch_no')
-    .distinct()
-    .where('campaign_id', '=', campaignId)
-    .where('status', 'in', ['pending', 'sending'])
-    .where((eb) => eb.or([eb('due_at', 'is', null), eb('due_at', '<=', now)]))
-    .orderBy('batch_no')
-    .execute();
-  return rows.map((row) => row.batch_no);
-}
 
 /** Marks a fully prepared campaign `sent` once no row is left to send; returns whether it did. */
 export async function finishIfDone(
@@ -34,14 +17,7 @@ export async function finishIfDone(
     .where('id', '=', campaignId)
     .executeTakeFirst();
   if (campaign?.status !== 'sending' || !campaign.prepared_at) return false;
-  const unsent = await db
-    .selectFrom('deliveries')
-    .select('subscriber_id')
-    .where('campaign_id', '=', campaignId)
-    .where('status', 'in', ['pending', 'sending'])
-    .limit(1)
-    .executeTakeFirst();
-  if (unsent) return false;
+  if (await hasUnsentRows(db, campaignId)) return false;
   return moveCampaign(db, campaignId, ['sending'], 'sent', now);
 }
 
@@ -77,29 +53,29 @@ export async function recordFailureWindow(
   };
 }
 
+export interface FailureWindow {
+  attempts: number;
+  failures: number;
+}
+
+export interface AutoPausePolicy {
+  /** FAILURE_PAUSE_RATIO: failures / attempts at or above which the campaign pauses. */
+  ratio: number;
+  /** FAILURE_PAUSE_MIN_SAMPLE: fewer attempts than this never pause. */
+  minSample: number;
+}
+
 /** Whether a window's failures should pause the campaign (a pure decision). */
-export function shouldAutoPause(
-  window: { attempts: number; failures: number },
-  policy: { ratio: number; minSample: number },
-): boolean {
+export function shouldAutoPause(window: FailureWindow, policy: AutoPausePolicy): boolean {
   return window.attempts >= policy.minSample && window.failures / window.attempts >= policy.ratio;
 }
 
 /**
- * Puts rows back to pending that were claimed for sending by a worker that stopped renewing
- * them (it crashed with Redis's job gone too); returns how many. Their messages may have
- * left: that is the in-flight allowance of the delivery guarantee.
+ * The auto-pause rule as one pure decision: null to keep sending, or the reason the campaign
+ * is paused with (shown to editors).
  */
-export async function releaseStaleClaims(
-  db: Kysely<Database>,
-  staleBefore: string,
-  now: string,
-): Promise<number> {
-  const result = await db
-    .updateTable('deliveries')
-    .set({ status: 'pending', claim: null, updated_at: now })
-    .where('status', '=', 'sending')
-    .where('updated_at', '<', staleBefore)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+export function autoPauseReason(window: FailureWindow, policy: AutoPausePolicy): string | null {
+  if (!shouldAutoPause(window, policy)) return null;
+  const percent = Math.round((100 * window.failures) / window.attempts);
+  return `auto-paused: ${percent}% of the last ${window.attempts} attempts failed (threshold ${Math.round(policy.ratio * 100)}%)`;
 }

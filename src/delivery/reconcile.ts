@@ -4,12 +4,14 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.ts';
+import { futureBatches, pendingBatchNos } from '../ledger/batches.ts';
+import { releaseStaleClaims } from '../ledger/claims.ts';
 import type { Logger } from '../log/index.ts';
 import type { Database } from '../store/schema.ts';
 import { sweepWelcomes } from '../welcome/create.ts';
-import { enqueueFutureBatches, futureBatches } from './fanout.ts';
+import { enqueueFutureBatches } from './fanout.ts';
 import { batchJobId, campaignJobId, enqueueBatches, enqueueCampaign } from './jobs.ts';
-import { finishIfDone, pendingBatchNos, releaseStaleClaims } from './progress.ts';
+import { finishIfDone } from './progress.ts';
 import type { Queues } from './queues.ts';
 
 export interface ReconcileDeps {

@@ -14,7 +14,7 @@
 // their `alert_held` rows, and the same transaction deletes those rows. A subscriber whose
 // digest is `off` but who has held alerts is due at their daily send hour as if daily, and gets
 // a digest of those articles only.
-import { type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { clearHeldAlerts, heldAlertsFor } from '../alerts/held.ts';
 import { listArticlesForTopics } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
@@ -22,6 +22,7 @@ import { suppressedHashes } from '../campaigns/audience.ts';
 import type { Config } from '../config/index.ts';
 import { enqueueBatches } from '../delivery/jobs.ts';
 import type { Queues } from '../delivery/queues.ts';
+import { takeDigestRecipients } from '../ledger/inserts.ts';
 import type { Logger } from '../log/index.ts';
 import { chunk } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
@@ -324,54 +325,4 @@ async function writeDigestCampaign(
       recipients: given,
     };
   });
-}
-
-interface TakeDigestRecipients {
-  campaignId: number;
-  /** Subscriber ids (at most PAGE) sharing one period start. */
-  ids: number[];
-  periodStart: string;
-  at: string;
-  now: string;
-  /** Recipients the campaign already has: its rows continue their batch numbering. */
-  alreadyGiven: number;
-  batchSize: number;
-}
-
-/**
- * Marks the given subscribers still without this period's digest as given (last_digest_at)
- * and writes a pending ledger row for each, numbered into batches of `batchSize` in id order
- * after the `alreadyGiven` rows; one statement per step, no rows through Node. Returns how many
- * were taken. PostgreSQL does both in one statement (an UPDATE … RETURNING feeding the INSERT),
- * so a concurrent tick blocked on the same rows finds them taken; SQLite runs the INSERT and
- * then the UPDATE under the transaction's write lock.
- */
-async function takeDigestRecipients(
-  trx: Kysely<Database>,
-  take: TakeDigestRecipients,
-): Promise<number> {
-  const stillDue = sql`(last_digest_at is null or last_digest_at < ${take.periodStart})`;
-  const batchNo = (id: RawBuilder<unknown>) =>
-    sql`(cast(${take.alreadyGiven} as integer) + row_number() over (order by ${id}) - 1) / cast(${take.batchSize} as integer) + 1`;
-  const ids = sql.join(take.ids);
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
-    const result = await sql`
-      with taken as (
-        update subscribers set last_digest_at = ${take.at}
-        where id in (${ids}) and ${stillDue}
-        returning id
-      )
-      insert into deliveries (campaign_id, subscriber_id, status, batch_no, updated_at)
-      select cast(${take.campaignId} as integer), id, 'pending', ${batchNo(sql.ref('id'))}, cast(${take.now} as text)
-      from taken`.execute(trx);
-    return Number(result.numAffectedRows ?? 0);
-  }
-  const inserted = await sql`
-    insert into deliveries (campaign_id, subscriber_id, status, batch_no, updated_at)
-    select ${take.campaignId}, id, 'pending', ${batchNo(sql.ref('id'))}, ${take.now}
-    from subscribers where id in (${ids}) and ${stillDue}`.execute(trx);
-  await sql`
-    update subscribers set last_digest_at = ${take.at}
-    where id in (${ids}) and ${stillDue}`.execute(trx);
-  return Number(inserted.numAffectedRows ?? 0);
 }

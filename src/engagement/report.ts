@@ -3,7 +3,8 @@
 // Everything is derived on read; nothing keeps a second counter.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { Database } from '../store/schema.ts';
+import { countLedger } from '../ledger/ledger.ts';
+import type { Database, DeliveryStatus } from '../store/schema.ts';
 import { type EngagementKind, engagementDb } from '../store/schema-engagement.ts';
 
 const uniqueAndTotal = z.object({ unique: z.number().int(), total: z.number().int() });
@@ -66,13 +67,7 @@ export async function campaignReport(
   if (!campaign) return null;
 
   const [ledger, events, live, totals, linkRows, liveLinks, hourly] = await Promise.all([
-    db
-      .selectFrom('deliveries')
-      .select('status')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('campaign_id', '=', campaignId)
-      .groupBy('status')
-      .execute(),
+    countLedger(db, campaignId),
     db
       .selectFrom('events')
       .select('type')
@@ -120,8 +115,7 @@ export async function campaignReport(
       .execute(),
   ]);
 
-  const ledgerCount = (status: string) =>
-    Number(ledger.find((row) => row.status === status)?.n ?? 0);
+  const ledgerCount = (status: DeliveryStatus) => ledger[status];
   const eventCount = (type: string) => Number(events.find((row) => row.type === type)?.n ?? 0);
   const engaged = (kind: EngagementKind) => {
     const row = live.find((r) => r.kind === kind);

@@ -217,6 +217,24 @@ export async function openTrackingConsent(
   return Number(row?.open_tracking_consent ?? 0) === 1;
 }
 
+/** Which of the given subscribers consented to open tracking (one query per 500). */
+export async function openTrackingConsents(
+  db: Kysely<Database>,
+  subscriberIds: readonly number[],
+): Promise<Set<number>> {
+  const consenting = new Set<number>();
+  for (const ids of chunks(subscriberIds)) {
+    const rows = await engagementDb(db)
+      .selectFrom('subscribers')
+      .select('id')
+      .where('id', 'in', ids)
+      .where('open_tracking_consent', '=', 1)
+      .execute();
+    for (const row of rows) consenting.add(row.id);
+  }
+  return consenting;
+}
+
 /** Records a subscriber's open-tracking choice (and when they consented). */
 export async function setOpenTrackingConsent(
   db: Kysely<Database>,

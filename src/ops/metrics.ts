@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { collectDefaultMetrics, Gauge, Registry, register } from 'prom-client';
 import { ALL_QUEUES, type Queues } from '../delivery/queues.ts';
+import { ledgerCountsByKind, ledgerCountsOfRecentCampaigns } from '../ledger/reports.ts';
 import type { Database, DeliveryStatus } from '../store/schema.ts';
 import { JOB_STATES, queueStats } from './queues.ts';
 
@@ -30,53 +31,14 @@ export function ensureProcessMetrics(): void {
   defaultsCollected = true;
 }
 
-/** Ledger counts by campaign kind and delivery status (every campaign ever). */
-export async function ledgerCountsByKind(
-  db: Kysely<Database>,
-): Promise<Array<{ kind: string; status: string; count: number }>> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .innerJoin('campaigns', 'campaigns.id', 'deliveries.campaign_id')
-    .select(['campaigns.kind as kind', 'deliveries.status as status'])
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .groupBy(['campaigns.kind', 'deliveries.status'])
-    .execute();
-  return rows.map((row) => ({ kind: row.kind, status: row.status, count: Number(row.count) }));
-}
-
 /** Ledger counts per status of the campaigns in flight or finished in the last day. */
-export async function campaignProgress(
+export function campaignProgress(
   db: Kysely<Database>,
   now: Date = new Date(),
 ): Promise<
   Array<{ campaignId: number; kind: string; campaignStatus: string; status: string; count: number }>
 > {
-  const since = new Date(now.getTime() - RECENT_MS).toISOString();
-  const rows = await db
-    .selectFrom('deliveries')
-    .innerJoin('campaigns', 'campaigns.id', 'deliveries.campaign_id')
-    .select([
-      'campaigns.id as campaign_id',
-      'campaigns.kind as kind',
-      'campaigns.status as campaign_status',
-      'deliveries.status as status',
-    ])
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where((eb) =>
-      eb.or([
-        eb('campaigns.status', 'in', ['sending', 'paused', 'scheduled']),
-        eb('campaigns.updated_at', '>=', since),
-      ]),
-    )
-    .groupBy(['campaigns.id', 'campaigns.kind', 'campaigns.status', 'deliveries.status'])
-    .execute();
-  return rows.map((row) => ({
-    campaignId: Number(row.campaign_id),
-    kind: row.kind,
-    campaignStatus: row.campaign_status,
-    status: row.status,
-    count: Number(row.count),
-  }));
+  return ledgerCountsOfRecentCampaigns(db, new Date(now.getTime() - RECENT_MS).toISOString());
 }
 
 export interface OpsMetrics {

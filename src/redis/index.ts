@@ -13,15 +13,38 @@ export type RedisRole =
   /** BullMQ workers and blocking readers: wait for Redis forever (BullMQ requires it). */
   | 'worker';
 
-/** Opens a connection to REDIS_URL. */
-export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole = 'client'): Redis {
-  const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis');
-  const redis = new RedisClient(config.REDIS_URL, {
+/** Opens a connection to REDIS_URL (to the cluster it belongs to when REDIS_CLUSTER is on). */
+export function createRedis(
+  config: Pick<Config, 'REDIS_URL'> & Partial<Pick<Config, 'REDIS_CLUSTER'>>,
+  role: RedisRole = 'client',
+): Redis {
+  const { Redis: RedisClient, Cluster } = require('ioredis') as typeof import('ioredis');
+  const options = {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
     enableReadyCheck: true,
     // Keep reconnecting with a capped backoff: a Redis restart must not kill a worker.
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-  });
+    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+  };
+  let redis: Redis;
+  if (config.REDIS_CLUSTER) {
+    const url = new URL(config.REDIS_URL);
+    const cluster = new Cluster([config.REDIS_URL], {
+      // Credentials and TLS of the seed URL apply to every node the cluster reports.
+      redisOptions: {
+        ...options,
+        username: url.username ? decodeURIComponent(url.username) : undefined,
+        password: url.password ? decodeURIComponent(url.password) : undefined,
+        tls: url.protocol === 'rediss:' ? {} : undefined,
+      },
+      enableReadyCheck: true,
+      clusterRetryStrategy: options.retryStrategy,
+    });
+    // A Cluster answers the same commands as a single connection (BullMQ takes either); the
+    // rest of Herald only runs commands on keys under one hash-tagged QUEUE_PREFIX.
+    redis = cluster as unknown as Redis;
+  } else {
+    redis = new RedisClient(config.REDIS_URL, options);
+  }
   // Connection errors are retried by ioredis; keep the latest for health reports instead of
   // letting ioredis print one stack trace per attempt.
   redis.on('error', (error: Error) => {

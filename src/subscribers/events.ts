@@ -2,6 +2,8 @@
 // suppression list they feed. Every function here is idempotent (safe to replay a webhook).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { eraseEngagement } from '../engagement/store.ts';
+import { markBounced } from '../ledger/ledger.ts';
+import { redactLedgerReplies } from '../ledger/reports.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database, SuppressionReason } from '../store/schema.ts';
 import { emailHash, normaliseEmail } from './identity.ts';
@@ -132,22 +134,6 @@ export async function isSuppressed(db: Db, email: string): Promise<boolean> {
   return (await suppressionOf(db, email)) !== null;
 }
 
-/** Marks the campaign's ledger row for this subscriber bounced with the reply. */
-async function markLedgerBounced(
-  db: Db,
-  campaignId: number,
-  subscriberId: number,
-  reply: string,
-  now: string,
-): Promise<void> {
-  await db
-    .updateTable('deliveries')
-    .set({ status: 'bounced', last_reply: reply.slice(0, 1000), updated_at: now })
-    .where('campaign_id', '=', campaignId)
-    .where('subscriber_id', '=', subscriberId)
-    .execute();
-}
-
 /**
  * Applies a bounce or complaint to a subscriber: hard → bounced + suppressed + ledger row
  * bounced; soft → recorded, and suppressed like a hard bounce once the subscriber has soft
@@ -239,7 +225,7 @@ export async function applyBounce(
       input.kind === 'soft' ? 'soft-bounce limit reached' : null,
       now,
     );
-    if (campaignId !== null) await markLedgerBounced(trx, campaignId, subscriber.id, reply, now);
+    if (campaignId !== null) await markBounced(trx, campaignId, subscriber.id, reply, now);
     return input.kind === 'soft' ? 'soft-suppressed' : 'bounced';
   });
 }
@@ -318,27 +304,7 @@ async function redactQuotedAddress(
   email: string,
 ): Promise<void> {
   const pattern = containsPattern(email);
-  const deliveries = await trx
-    .selectFrom('deliveries')
-    .select(['campaign_id', 'subscriber_id', 'last_reply'])
-    .where((eb) =>
-      eb.or([
-        eb('subscriber_id', '=', subscriberId),
-        eb(sql`lower(last_reply)`, 'like', sql`${pattern} escape '\\'`),
-      ]),
-    )
-    .where('last_reply', 'is not', null)
-    .execute();
-  for (const row of deliveries) {
-    const redacted = redactAddress(row.last_reply ?? '', email);
-    if (redacted === row.last_reply) continue;
-    await trx
-      .updateTable('deliveries')
-      .set({ last_reply: redacted })
-      .where('campaign_id', '=', row.campaign_id)
-      .where('subscriber_id', '=', row.subscriber_id)
-      .execute();
-  }
+  await redactLedgerReplies(trx, subscriberId, pattern, (reply) => redactAddress(reply, email));
   const events = await trx
     .selectFrom('events')
     .select(['id', 'detail'])

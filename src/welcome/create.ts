@@ -5,6 +5,7 @@
 // and sending), and sweeps confirmations that a crash left without one. Its own MJML layout
 // (templates/layouts/welcome.mjml) lists the subscriber's topics and digest choice.
 import { type Kysely, sql } from 'kysely';
+import { insertWelcomeRow } from '../ledger/inserts.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 
@@ -73,16 +74,7 @@ export async function createWelcome(
         .insertInto('welcome_mails')
         .values({ subscriber_id: subscriberId, campaign_id: campaign.id, created_at: now })
         .execute();
-      await trx
-        .insertInto('deliveries')
-        .values({
-          campaign_id: campaign.id,
-          subscriber_id: subscriberId,
-          status: 'pending',
-          batch_no: 1,
-          updated_at: now,
-        })
-        .execute();
+      await insertWelcomeRow(trx, campaign.id, subscriberId, now);
       return campaign.id;
     });
   } catch (error) {

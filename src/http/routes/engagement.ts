@@ -13,6 +13,7 @@ import { campaignReport, campaignReportSchema } from '../../engagement/report.ts
 import { trackedLinkUrl } from '../../engagement/store.ts';
 import { setCampaignClickTracking } from '../../engagement/tracking.ts';
 import { topicTrendSchema, topicTrends } from '../../engagement/trends.ts';
+import { subscriberDeliveries } from '../../ledger/reports.ts';
 import { engagementDb } from '../../store/schema-engagement.ts';
 import { messagePage } from '../../subscribers/pages.ts';
 import { verifyToken } from '../../tokens/index.ts';
@@ -136,21 +137,22 @@ export const engagementRoutes: FastifyPluginAsync<{
     const at = new Date();
     // Consent is read now, not at send time: a reader who withdrew it is not counted.
     const row = await engagementDb(db)
-      .selectFrom('subscribers as s')
-      .leftJoin('deliveries as d', (join) =>
-        join.onRef('d.subscriber_id', '=', 's.id').on('d.campaign_id', '=', campaignId),
-      )
-      .select(['s.token_key', 's.open_tracking_consent', 'd.sent_at'])
-      .where('s.id', '=', subscriberId)
+      .selectFrom('subscribers')
+      .select(['token_key', 'open_tracking_consent'])
+      .where('id', '=', subscriberId)
       .executeTakeFirst();
     if (!row) return image();
     const given = Buffer.from(subscriberKey, 'hex');
     const stored = Buffer.from(row.token_key, 'hex');
     const keyMatches = given.length === stored.length && timingSafeEqual(given, stored);
     if (keyMatches && Number(row.open_tracking_consent) === 1) {
+      // The ledger's sent time of this message (the ledger module owns the deliveries table).
+      const sent = (await subscriberDeliveries(db, subscriberId)).find(
+        (delivery) => delivery.campaign_id === campaignId,
+      );
       const kind = classifyOpen({
         userAgent: request.headers['user-agent'],
-        sentAt: row.sent_at,
+        sentAt: sent?.sent_at ?? null,
         at,
         machineSeconds: config.OPEN_MACHINE_SECONDS,
       });

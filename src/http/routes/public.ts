@@ -11,6 +11,7 @@ import {
   setOpenTrackingConsent,
   subscriberEngagement,
 } from '../../engagement/store.ts';
+import { subscriberDeliveries } from '../../ledger/reports.ts';
 import {
   type ConfirmationRecipient,
   type OwnerNotice,
@@ -434,12 +435,7 @@ export const publicRoutes: FastifyPluginAsync<{ app: App; transport?: MailTransp
         .where('subscriber_id', '=', subscriberId)
         .orderBy('id')
         .execute(),
-      db
-        .selectFrom('deliveries')
-        .select(['campaign_id', 'status', 'sent_at', 'updated_at'])
-        .where('subscriber_id', '=', subscriberId)
-        .orderBy('campaign_id')
-        .execute(),
+      subscriberDeliveries(db, subscriberId),
     ]);
     return reply
       .header('content-disposition', 'attachment; filename="herald-my-data.json"')

@@ -1,7 +1,7 @@
 // The delivery ledger: one row per campaign × recipient, written and read in batches.
 import { type Kysely, sql } from 'kysely';
-import { chunk } from './db.ts';
-import type { Database, DeliveryStatus } from './schema.ts';
+import { chunk } from '../store/db.ts';
+import type { Database, DeliveryStatus } from '../store/schema.ts';
 
 /** Rows per INSERT: 6 columns × 1,000 stays far below both dialects' parameter limits. */
 const INSERT_CHUNK = 1_000;
@@ -158,5 +158,24 @@ async function updateOutcomes(
     .$if(!FINAL_STATUSES.has(first.status), (qb) =>
       qb.where('status', 'not in', [...FINAL_STATUSES]),
     )
+    .execute();
+}
+
+/**
+ * Marks the campaign's row for this subscriber `bounced` with the bounce's reply (a DSN or a
+ * 5xx at send time): the final word on the row, whatever an outcome write does after it.
+ */
+export async function markBounced(
+  db: Kysely<Database>,
+  campaignId: number,
+  subscriberId: number,
+  reply: string,
+  now: string,
+): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'bounced', last_reply: reply.slice(0, 1000), updated_at: now })
+    .where('campaign_id', '=', campaignId)
+    .where('subscriber_id', '=', subscriberId)
     .execute();
 }

@@ -1,0 +1,31 @@
+// What a batch attempt's end asks of its worker: a pure decision over what happened.
+import type { CampaignStatus } from '../store/schema.ts';
+
+/**
+ * done: every claimed row has an outcome · skipped: the campaign is not sending ·
+ * halted: paused or cancelled mid-batch · stopped: hand the job back untouched (the process is
+ * stopping, or the campaign was paused and resumed meanwhile) · retry: some rows failed
+ * temporarily and wait for the job's next attempt (the worker throws BatchRetryError).
+ */
+export type BatchOutcome = 'done' | 'skipped' | 'halted' | 'stopped' | 'retry';
+
+export interface BatchEnd {
+  /** The process is shutting down. */
+  stopping: boolean;
+  /** The batch watch saw the campaign leave `sending` (or a heartbeat fail). */
+  halted: boolean;
+  /** The campaign's status read after the lanes ended; only consulted when halted. */
+  statusAfterHalt: CampaignStatus | undefined;
+  /** Rows that failed temporarily in this attempt. */
+  temporary: number;
+}
+
+/** Decides how a batch attempt that ran its lanes to the end finishes. */
+export function decideBatchOutcome(end: BatchEnd): BatchOutcome {
+  if (end.stopping) return 'stopped';
+  // Paused and already resumed while this job ran: its resume could not enqueue this job
+  // (its id was taken), so hand the job back rather than leave rows without one.
+  if (end.halted) return end.statusAfterHalt === 'sending' ? 'stopped' : 'halted';
+  if (end.temporary > 0) return 'retry';
+  return 'done';
+}

@@ -1,0 +1,142 @@
+// What a running batch keeps an eye on: its campaign's status (pause acts within a second),
+// recipients who may no longer be mailed, and the heartbeat that keeps its claim alive.
+import type { Kysely } from 'kysely';
+import { suppressedHashes } from '../campaigns/audience.ts';
+import { touchClaim } from '../ledger/claims.ts';
+import type { Database } from '../store/schema.ts';
+import { emailHash } from '../subscribers/identity.ts';
+
+/** A recipient still waiting for its turn in the batch. */
+export interface WatchedRecipient {
+  subscriberId: number;
+  email: string;
+}
+
+/** What the watch reads and writes; the store implements it (storeWatchPort), tests a plain object. */
+export interface BatchWatchPort {
+  /** The campaign's status now (undefined when it is gone). */
+  campaignStatus(): Promise<string | undefined>;
+  /** The subscriber ids among `recipients` that may no longer be mailed. */
+  blockedAmong(recipients: readonly WatchedRecipient[]): Promise<Iterable<number>>;
+  /** Renews the attempt's claim on its rows. */
+  touchClaim(): Promise<void>;
+}
+
+export interface BatchWatchTimings {
+  /** How often the campaign's status is re-read (pause must act within a second). */
+  statusPollMs: number;
+  /** How often the remaining recipients are checked. */
+  blockedPollMs: number;
+  /** How often claimed rows get a fresh `updated_at`, so the reconciler sees them alive. */
+  heartbeatMs: number;
+}
+
+export const BATCH_WATCH_TIMINGS: BatchWatchTimings = {
+  statusPollMs: 250,
+  blockedPollMs: 1_000,
+  heartbeatMs: 20_000,
+};
+
+export interface BatchWatch {
+  /** True once the campaign left `sending` or a heartbeat failed (rows could be released). */
+  halted(): boolean;
+  /** Whether this recipient was found unsubscribed, bounced or suppressed meanwhile. */
+  blocked(subscriberId: number): boolean;
+  /** Stops every timer. */
+  stop(): void;
+}
+
+/**
+ * Starts watching a batch: polls the status (anything but `sending` halts), re-reads which
+ * `remaining()` recipients may no longer be mailed, and renews the claim (a failed heartbeat
+ * halts the batch: its rows could be released under it). Read errors are ignored: the next
+ * poll tries again.
+ */
+export function watchBatch(
+  port: BatchWatchPort,
+  remaining: () => readonly WatchedRecipient[],
+  timings: BatchWatchTimings = BATCH_WATCH_TIMINGS,
+): BatchWatch {
+  let halted = false;
+  const blocked = new Set<number>();
+  const heartbeat = setInterval(() => {
+    port.touchClaim().catch(() => {
+      halted = true;
+    });
+  }, timings.heartbeatMs);
+  const statusTimer = setInterval(() => {
+    port
+      .campaignStatus()
+      .then((status) => {
+        if (status !== 'sending') halted = true;
+      })
+      .catch(() => {});
+  }, timings.statusPollMs);
+  const blockedTimer = setInterval(() => {
+    const recipients = remaining();
+    if (recipients.length === 0) return;
+    port
+      .blockedAmong(recipients)
+      .then((ids) => {
+        for (const id of ids) blocked.add(id);
+      })
+      .catch(() => {});
+  }, timings.blockedPollMs);
+  return {
+    halted: () => halted,
+    blocked: (subscriberId) => blocked.has(subscriberId),
+    stop: () => {
+      clearInterval(statusTimer);
+      clearInterval(heartbeat);
+      clearInterval(blockedTimer);
+    },
+  };
+}
+
+/** The watch port over the store, for one campaign and claim. */
+export function storeWatchPort(
+  db: Kysely<Database>,
+  campaignId: number,
+  claim: string,
+  now: () => Date,
+): BatchWatchPort {
+  return {
+    async campaignStatus() {
+      const row = await db
+        .selectFrom('campaigns')
+        .select('status')
+        .where('id', '=', campaignId)
+        .executeTakeFirst();
+      return row?.status;
+    },
+    blockedAmong: (recipients) => blockedRecipients(db, recipients),
+    touchClaim: () => touchClaim(db, campaignId, claim, now().toISOString()),
+  };
+}
+
+/** The recipients no longer active (or erased) or now on the suppression list. */
+async function blockedRecipients(
+  db: Kysely<Database>,
+  recipients: readonly WatchedRecipient[],
+): Promise<Set<number>> {
+  const blocked = new Set<number>();
+  const active = await db
+    .selectFrom('subscribers')
+    .select('id')
+    .where(
+      'id',
+      'in',
+      recipients.map((row) => row.subscriberId),
+    )
+    .where('status', '=', 'active')
+    .execute();
+  const stillActive = new Set(active.map((row) => row.id));
+  for (const row of recipients)
+    if (!stillActive.has(row.subscriberId)) blocked.add(row.subscriberId);
+  const hashes = await suppressedHashes(
+    db,
+    recipients.map((row) => emailHash(row.email)),
+  );
+  for (const row of recipients) if (hashes.has(emailHash(row.email))) blocked.add(row.subscriberId);
+  return blocked;
+}

@@ -1,0 +1,132 @@
+// Reads of the ledger for other concerns: metrics, a subscriber's data export, a local-time
+// campaign's zone instants, the digest's held-alert clean-up; and the erasure's redaction.
+import { type Kysely, sql } from 'kysely';
+import type { Database, DeliveryStatus } from '../store/schema.ts';
+
+/** Ledger counts by campaign kind and delivery status (every campaign ever). */
+export async function ledgerCountsByKind(
+  db: Kysely<Database>,
+): Promise<Array<{ kind: string; status: string; count: number }>> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .innerJoin('campaigns', 'campaigns.id', 'deliveries.campaign_id')
+    .select(['campaigns.kind as kind', 'deliveries.status as status'])
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .groupBy(['campaigns.kind', 'deliveries.status'])
+    .execute();
+  return rows.map((row) => ({ kind: row.kind, status: row.status, count: Number(row.count) }));
+}
+
+/**
+ * Ledger counts per status of the campaigns in flight (sending, paused, scheduled) or changed
+ * since `since` (ISO instant).
+ */
+export async function ledgerCountsOfRecentCampaigns(
+  db: Kysely<Database>,
+  since: string,
+): Promise<
+  Array<{ campaignId: number; kind: string; campaignStatus: string; status: string; count: number }>
+> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .innerJoin('campaigns', 'campaigns.id', 'deliveries.campaign_id')
+    .select([
+      'campaigns.id as campaign_id',
+      'campaigns.kind as kind',
+      'campaigns.status as campaign_status',
+      'deliveries.status as status',
+    ])
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where((eb) =>
+      eb.or([
+        eb('campaigns.status', 'in', ['sending', 'paused', 'scheduled']),
+        eb('campaigns.updated_at', '>=', since),
+      ]),
+    )
+    .groupBy(['campaigns.id', 'campaigns.kind', 'campaigns.status', 'deliveries.status'])
+    .execute();
+  return rows.map((row) => ({
+    campaignId: Number(row.campaign_id),
+    kind: row.kind,
+    campaignStatus: row.campaign_status,
+    status: row.status,
+    count: Number(row.count),
+  }));
+}
+
+/** One subscriber's ledger rows, for their own data export (no replies: those quote servers). */
+export async function subscriberDeliveries(
+  db: Kysely<Database>,
+  subscriberId: number,
+): Promise<
+  Array<{ campaign_id: number; status: DeliveryStatus; sent_at: string | null; updated_at: string }>
+> {
+  return db
+    .selectFrom('deliveries')
+    .select(['campaign_id', 'status', 'sent_at', 'updated_at'])
+    .where('subscriber_id', '=', subscriberId)
+    .orderBy('campaign_id')
+    .execute();
+}
+
+/**
+ * The earliest unsent instant per subscriber time zone of a local-time campaign already fanned
+ * out (zones whose rows are all sent drop out).
+ */
+export async function unsentZoneInstants(
+  db: Kysely<Database>,
+  campaignId: number,
+): Promise<Array<{ zone: string; at: string }>> {
+  const rows = await db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['s.timezone', (eb) => eb.fn.min('d.due_at').as('at')])
+    .where('d.campaign_id', '=', campaignId)
+    .where('d.status', 'in', ['pending', 'sending'])
+    .where('d.due_at', 'is not', null)
+    .groupBy('s.timezone')
+    .execute();
+  return rows.map((row) => ({ zone: row.timezone, at: String(row.at) }));
+}
+
+/**
+ * The subscriber ids that have a row in the campaign, as a subquery for an `in` condition
+ * (the digest's transaction deletes the held alerts of the subscribers it took).
+ */
+export function campaignRecipientIds(db: Kysely<Database>, campaignId: number) {
+  return db.selectFrom('deliveries').select('subscriber_id').where('campaign_id', '=', campaignId);
+}
+
+/**
+ * Inside the erasure's transaction: rewrites with `redact` the last SMTP reply of this
+ * subscriber's rows and of any row whose reply contains the LIKE `pattern` (lower-cased;
+ * `\` escapes), writing only the rows it changes.
+ */
+export async function redactLedgerReplies(
+  trx: Kysely<Database>,
+  subscriberId: number,
+  pattern: string,
+  redact: (reply: string) => string,
+): Promise<void> {
+  const deliveries = await trx
+    .selectFrom('deliveries')
+    .select(['campaign_id', 'subscriber_id', 'last_reply'])
+    .where((eb) =>
+      eb.or([
+        eb('subscriber_id', '=', subscriberId),
+        eb(sql`lower(last_reply)`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    )
+    .where('last_reply', 'is not', null)
+    .execute();
+  for (const row of deliveries) {
+    const redacted = redact(row.last_reply ?? '');
+    if (redacted === row.last_reply) continue;
+    await trx
+      .updateTable('deliveries')
+      .set({ last_reply: redacted })
+      .where('campaign_id', '=', row.campaign_id)
+      .where('subscriber_id', '=', row.subscriber_id)
+      .execute();
+  }
+}
