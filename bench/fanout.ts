@@ -27,8 +27,9 @@ import {
 } from '../src/delivery/message.ts';
 import { ALL_QUEUES, openQueues, type Queues } from '../src/delivery/queues.ts';
 import { campaignRenderer, newsletterInput } from '../src/delivery/renderer.ts';
-import { createTransport, type MailTransport } from '../src/delivery/transport.ts';
 import { countLedger } from '../src/ledger/ledger.ts';
+import { createMailTransport } from '../src/mail/factory.ts';
+import type { MailTransport } from '../src/mail/transport.ts';
 import { createRedis } from '../src/redis/index.ts';
 import { htmlToText, renderMjml } from '../src/templates/index.ts';
 import { topicNames } from '../src/topics/catalogue.ts';
@@ -279,7 +280,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     const messageBytes = Math.round(
       messages.reduce((sum, m) => sum + m.raw.length, 0) / Math.max(1, messages.length),
     );
-    transport = createTransport(config);
+    transport = createMailTransport(config);
     await transport.verify();
     const sender = transport;
     // Warm the pool's connections and both processes' JIT before anything is timed.

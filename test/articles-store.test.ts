@@ -1,10 +1,12 @@
 // Storing articles on both dialects: topics from the matcher, re-ingest without duplicates,
 // editor overrides, digest listing, the HTTP API and the `herald ingest` CLI.
+
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
+import { acceptedMediaTypes } from '../src/articles/formats.ts';
 import { ArticleInputError, parseArticle } from '../src/articles/parse.ts';
 import {
   getArticle,
@@ -291,6 +293,18 @@ describe.each(DIALECTS)('/api/articles (%s)', (dialect) => {
     const huge = await post(`Title\n\n${'x. '.repeat(800_000)}`, 'text/plain');
     expect(huge.statusCode).toBe(413);
     expect(await countArticles(t)).toBe(before);
+  });
+
+  it('refuses a media type that is no article format with a 415 listing the accepted ones', async () => {
+    const response = await post('Title\n\nBody.', 'image/png');
+    expect(response.statusCode).toBe(415);
+    const body = response.json() as { error: string; details: Array<{ field: string }> };
+    for (const type of acceptedMediaTypes) expect(body.error).toContain(type);
+    expect(body.details[0]?.field).toBe('content-type');
+    // A structured-syntax +json type is JSON (RFC 6839), parameters and case aside.
+    const ld = await post('{"paragraphs":["x."]}', 'Application/LD+JSON; charset=utf-8');
+    expect(ld.statusCode).toBe(400);
+    expect(ld.json().details[0]?.field).toBe('title');
   });
 
   it('GET reads an article; PATCH overrides its topics; unknown ids are 404/400', async () => {

@@ -306,6 +306,68 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
     }
   });
 
+  it('herald bounces apply takes the webhook JSON; suppressions remove of an unlisted address is one line, exit 2', async () => {
+    const soft = await recipient('cli-apply-soft@example.net');
+    const dir = mkdtempSync(join(tmpdir(), 'herald-events-'));
+    const eventsFile = join(dir, 'events.json');
+    writeFileSync(
+      eventsFile,
+      JSON.stringify([
+        {
+          type: 'bounce',
+          status: '4.2.2',
+          token: signToken(SECRET, 'bounce', { subscriberId: soft, campaignId }),
+        },
+        { type: 'bounce', bounceType: 'hard', token: 'forged.token' },
+      ]),
+    );
+    const run = promisify(execFile);
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      HERALD_SECRET: SECRET,
+      LOG_LEVEL: 'silent',
+    };
+    const cwd = join(import.meta.dirname, '..');
+    const applied = await run('node', ['bin/herald.js', 'bounces', 'apply', eventsFile, '--json'], {
+      env,
+      cwd,
+    }).catch((error: { stdout: string; code: number }) => error);
+    // The forged token is not applied: exit 1, as `bounces ingest` does for an unreadable file.
+    expect((applied as { code?: number }).code).toBe(1);
+    const printed = JSON.parse((applied as { stdout: string }).stdout) as {
+      results: Array<{ ok: boolean; kind?: string; subscriberId?: number }>;
+    };
+    expect(printed.results).toEqual([
+      expect.objectContaining({ ok: true, kind: 'soft', subscriberId: soft, outcome: 'soft' }),
+      { ok: false, reason: 'token does not verify' },
+    ]);
+    // One soft bounce is counted, not suppressed: the subscriber stays active.
+    expect((await getSubscriber(app.store.db, soft))?.status).toBe('active');
+
+    const badFile = join(dir, 'bad.json');
+    writeFileSync(badFile, JSON.stringify({ type: 'bounce' }));
+    const bad = await run('node', ['bin/herald.js', 'bounces', 'apply', badFile], {
+      env,
+      cwd,
+    }).catch((error: { stderr: string; code: number }) => error);
+    expect((bad as { code?: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toBe(
+      `herald: ${badFile}: token: token or returnPath is required\n`,
+    );
+
+    const lift = await run(
+      'node',
+      ['bin/herald.js', 'suppressions', 'remove', 'never-suppressed@example.net'],
+      { env, cwd },
+    ).catch((error: { stdout: string; stderr: string; code: number }) => error);
+    expect((lift as { code?: number }).code).toBe(2);
+    expect((lift as { stdout: string }).stdout).toBe('');
+    expect((lift as { stderr: string }).stderr).toBe(
+      'herald: the address is not on the suppression list\n',
+    );
+  });
+
   it('herald bounces ingest reports each file (garbage → exit 1)', async () => {
     const id = await recipient('cli@example.net');
     const dir = mkdtempSync(join(tmpdir(), 'herald-dsn-'));

@@ -1,6 +1,6 @@
 // Sender set-up checks: what a start-up warns about, and the quiet case of a good set-up.
 import { describe, expect, it } from 'vitest';
-import { senderWarnings } from '../src/delivery/sender-checks.ts';
+import { senderWarnings } from '../src/mail/sender-checks.ts';
 import { testConfig } from './helpers/newsletter.ts';
 
 const checks = (overrides: Record<string, string>) =>

@@ -9,9 +9,10 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createTransport } from '../src/delivery/transport.ts';
 import { createApiKey } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
+import { createMailTransport } from '../src/mail/factory.ts';
+import { createOutboxTransport } from '../src/mail/transports/outbox.ts';
 import { pageOutbox, readOutboxMessage } from '../src/ops/outbox.ts';
 import { createTestTarget, uniqueName } from './helpers/stores.ts';
 
@@ -22,11 +23,7 @@ describe('outbox envelope', () => {
   it('writes MAIL FROM and RCPT TO in front of the message, readable offline', async () => {
     const outboxDir = mkdtempSync(join(tmpdir(), 'herald-outbox-'));
     try {
-      const transport = createTransport({
-        outboxDir,
-        SMTP_POOL_SIZE: 1,
-        MAIL_FROM: 'Herald <news@example.org>',
-      });
+      const transport = createOutboxTransport(outboxDir);
       const envelope = {
         from: 'bounces+c7.s42.abcdef@herald.localhost',
         to: ['ana@example.net'],
@@ -76,7 +73,7 @@ describe('outbox page', () => {
         LOG_LEVEL: 'silent',
       }),
     );
-    const transport = createTransport(app.config);
+    const transport = createMailTransport(app.config);
     // Names carry the write time; write them as if one second apart, oldest first.
     for (let i = 0; i < TOTAL; i += 1) {
       const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i));

@@ -7,7 +7,8 @@ import { sendCampaign } from '../src/campaigns/control.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { createTransport, ehloName, SMTP_IDLE_MS } from '../src/delivery/transport.ts';
+import { createMailTransport } from '../src/mail/factory.ts';
+import { ehloName, SMTP_IDLE_MS } from '../src/mail/transports/smtp.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { openTestStore, type TestStore } from './helpers/stores.ts';
@@ -134,7 +135,7 @@ describe('SMTP hygiene', () => {
 
   it('closing the transport ends its idle sessions with QUIT at once', async () => {
     const before = new Set(sink.sessions.keys());
-    const transport = createTransport(
+    const transport = createMailTransport(
       parseConfig({ SMTP_URL: sink.url, MAIL_FROM: 'News <news@example.org>' }),
     );
     await transport.send({

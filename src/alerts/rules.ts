@@ -3,19 +3,21 @@
 // editor's approval". Rules are data; with none, nothing is sent automatically.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { InputError, kindOfStatus } from '../errors/index.ts';
 import { parseInterval } from '../feeds/repository.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
 import { topicIdSchema, unknownTopicIds } from '../topics/catalogue.ts';
 
-export class AlertRuleError extends Error {
+export class AlertRuleError extends InputError {
   constructor(
-    readonly field: string,
+    field: string,
     message: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
     readonly status: 400 | 404 = 400,
   ) {
-    super(message);
+    super(kindOfStatus(status), field, message);
     this.name = 'AlertRuleError';
   }
 }

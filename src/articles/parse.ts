@@ -1,32 +1,16 @@
-// Turns raw input (plain text, Markdown with front matter, JSON, HTML) into one validated Article.
-import { extname } from 'node:path';
+// Turns raw input (plain text, Markdown with front matter, JSON, HTML: the formats in
+// formats.ts) into one validated Article.
 import type { ArticleDraft } from './draft.ts';
 import { ArticleInputError } from './errors.ts';
-import { parseHtml } from './html.ts';
-import { parseMarkdown } from './markdown.ts';
+import { ARTICLE_FORMATS, detectFormat } from './formats.ts';
 import { type Article, articleBlockSchema, articleSchema, paragraphsOf } from './schema.ts';
-import { parseText } from './text.ts';
 
 export { ArticleInputError } from './errors.ts';
 
 /** The largest article body accepted in any format, in bytes (checked before decoding). */
 export const MAX_ARTICLE_BYTES = 2 * 1024 * 1024;
 
-export const articleFormats = ['text', 'markdown', 'json', 'html'] as const;
-export type ArticleFormat = (typeof articleFormats)[number];
-
-/**
- * The largest body per format, in bytes. An article's text is rarely over 100 kB; HTML pages
- * carry scripts, styles and navigation around it. Parsing also runs off the main event loop
- * with a time limit (src/articles/parse-pool.ts): these caps bound memory and keep honest
- * input well inside that limit.
- */
-export const MAX_FORMAT_BYTES: Readonly<Record<ArticleFormat, number>> = {
-  text: 512 * 1024,
-  markdown: 256 * 1024,
-  json: 1024 * 1024,
-  html: 2 * 1024 * 1024,
-};
+export { type ArticleFormat, articleFormats, detectFormat, MAX_FORMAT_BYTES } from './formats.ts';
 
 /** "512 kB" or "2 MB". */
 function sizeText(bytes: number): string {
@@ -67,43 +51,6 @@ function textOf(body: string | Buffer): string {
   return text;
 }
 
-/** Picks the format from the content type, then the file extension, then the text itself. */
-export function detectFormat(text: string, filename?: string, contentType?: string): ArticleFormat {
-  const type = contentType?.split(';')[0]?.trim().toLowerCase();
-  if (type) {
-    if (type === 'application/json' || type.endsWith('+json')) return 'json';
-    if (type === 'text/markdown' || type === 'text/x-markdown') return 'markdown';
-    if (type === 'text/html' || type === 'application/xhtml+xml') return 'html';
-    if (type === 'text/plain') return 'text';
-  }
-  const ext = filename ? extname(filename).toLowerCase() : '';
-  if (ext === '.json') return 'json';
-  if (ext === '.md' || ext === '.markdown') return 'markdown';
-  if (ext === '.html' || ext === '.htm') return 'html';
-  if (ext === '.txt') return 'text';
-  const start = text.trimStart();
-  if (start.startsWith('{')) return 'json';
-  // `---` opens front matter; `---js` and the like too (refused by the Markdown parser).
-  if (/^---[^\n-]{0,40}\r?\n/.test(start)) return 'markdown';
-  if (/^<(!doctype html|html|head|body|article)\b/i.test(start)) return 'html';
-  return 'text';
-}
-
-/** Parses JSON text into a draft; the Article schema checks the fields afterwards. */
-function parseJson(text: string): ArticleDraft {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ArticleInputError('body', `the article is not valid JSON: ${reason}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ArticleInputError('body', 'a JSON article must be an object with at least a title');
-  }
-  return value as ArticleDraft;
-}
-
 /** Drops undefined, null and empty-string fields so optional fields stay absent. */
 function compact(draft: ArticleDraft): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -122,21 +69,14 @@ export function parseArticle(input: ArticleInput): Article {
   const text = textOf(input.body);
   const format = detectFormat(text, input.filename, input.contentType);
   const size = Buffer.byteLength(text, 'utf8');
-  const limit = MAX_FORMAT_BYTES[format];
+  const limit = ARTICLE_FORMATS[format].maxBytes;
   if (size > limit) {
     throw new ArticleInputError(
       'body',
       `the ${format} article is ${sizeText(Math.ceil(size / 1024) * 1024)}; the limit for ${format} is ${sizeText(limit)}`,
     );
   }
-  const draft =
-    format === 'json'
-      ? parseJson(text)
-      : format === 'markdown'
-        ? parseMarkdown(text)
-        : format === 'html'
-          ? parseHtml(text)
-          : parseText(text);
+  const draft = ARTICLE_FORMATS[format].parse(text);
   const fields = compact(draft);
   // A JSON article may bring blocks alone: its paragraphs are then their text.
   if (fields.paragraphs === undefined && Array.isArray(fields.blocks)) {

@@ -1,8 +1,14 @@
 // What a campaign is: the shape editors send in, and the shape the rest of Herald reads.
 import { z } from 'zod';
 import type { CampaignKind, CampaignRow, CampaignStatus } from '../store/schema.ts';
+import {
+  campaignTemplates,
+  type StoredTemplateName,
+  storedTemplate,
+} from '../templates/catalogue.ts';
 
-export const templateChoices = ['alert', 'digest'] as const;
+/** The templates a campaign may use: the template table's names (src/templates/catalogue.ts). */
+export const templateChoices = campaignTemplates;
 
 /** The largest id either store can hold (PostgreSQL `serial` is a 32-bit integer). */
 export const MAX_ID = 2_147_483_647;
@@ -36,7 +42,9 @@ export const createCampaignSchema = z.object({
     .max(50, 'at most 50 articles per campaign'),
   topics: topicList.optional(),
   subject: z.string().trim().min(1, 'the subject must not be empty').max(250).optional(),
-  template: z.enum(templateChoices).default('alert'),
+  template: z
+    .enum(templateChoices, { message: `must be one of ${templateChoices.join(', ')}` })
+    .default(templateChoices[0]),
   /** Send the first N paragraphs of each article and a "Continue reading" link. */
   excerpt: z.coerce
     .number()
@@ -44,6 +52,8 @@ export const createCampaignSchema = z.object({
     .min(1, 'excerpt is at least 1 paragraph')
     .max(50, 'excerpt is at most 50 paragraphs')
     .optional(),
+  /** false keeps the campaign out of the public archive (default: archived once sent). */
+  archive: z.boolean('archive is true or false').optional(),
 });
 
 export type CreateCampaignInput = z.input<typeof createCampaignSchema>;
@@ -53,11 +63,14 @@ export interface Campaign {
   id: number;
   kind: CampaignKind;
   subject: string;
-  template: (typeof templateChoices)[number];
+  /** A welcome campaign names `welcome`; editors' campaigns one of templateChoices. */
+  template: StoredTemplateName;
   articleIds: number[];
   audienceTopics: string[];
   /** Paragraphs of each article sent (the rest behind "Continue reading"); null: all. */
   excerpt: number | null;
+  /** Whether the campaign, once sent, is in the public archive (src/archive). */
+  archive: boolean;
   status: CampaignStatus;
   statusReason: string | null;
   scheduledAt: string | null;
@@ -74,10 +87,11 @@ export function toCampaign(row: CampaignRow): Campaign {
     id: row.id,
     kind: row.kind,
     subject: row.subject,
-    template: row.template === 'digest' ? 'digest' : 'alert',
+    template: storedTemplate(row.template, `campaign ${row.id}`),
     articleIds: JSON.parse(row.article_ids) as number[],
     audienceTopics: JSON.parse(row.audience_topics) as string[],
     excerpt: row.excerpt_paragraphs ?? null,
+    archive: Number(row.archived) !== 0,
     status: row.status,
     statusReason: row.status_reason,
     scheduledAt: row.scheduled_at,

@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import { getArticle } from '../articles/repository.ts';
 import type { StoredArticle } from '../articles/schema.ts';
+import { InputError, kindOfStatus } from '../errors/index.ts';
 import { countLedger } from '../ledger/ledger.ts';
 import { unsentZoneInstants } from '../ledger/reports.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
@@ -10,13 +11,14 @@ import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';
 import { nextLocalOccurrence, parseLocalTime } from './schedule.ts';
 
 /** A request that names something missing or not allowed now; the caller answers 4xx. */
-export class CampaignError extends Error {
+export class CampaignError extends InputError {
   constructor(
     message: string,
-    readonly field: string,
+    field: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
     readonly status: 400 | 404 | 409 = 400,
   ) {
-    super(message);
+    super(kindOfStatus(status), field, message);
     this.name = 'CampaignError';
   }
 }
@@ -62,6 +64,7 @@ export async function createCampaign(
       article_ids: JSON.stringify(input.articleIds),
       audience_topics: JSON.stringify(topics),
       excerpt_paragraphs: input.excerpt ?? null,
+      archived: input.archive === false ? 0 : 1,
       status: 'draft',
       created_at: now,
       updated_at: now,

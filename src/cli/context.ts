@@ -1,9 +1,13 @@
 // Shared helpers for CLI commands: opening the app, printing JSON, failing with a clear line.
 import { type App, createApp } from '../app.ts';
 import { type Config, ConfigError, debugStacks, loadConfig } from '../config/index.ts';
+import { EXIT_CODE, InputError } from '../errors/index.ts';
 import { createLogger } from '../log/index.ts';
 
-/** An error whose message is meant for the user as it is (no stack trace). */
+/**
+ * An error only the command line has (a missing file, a bad option), whose message is meant
+ * for the user as it is (no stack trace). Domain input errors are InputErrors, mapped below.
+ */
 export class UserError extends Error {
   constructor(
     message: string,
@@ -43,6 +47,12 @@ export function printJson(value: unknown): void {
 
 /** Turns any error into one line on stderr and an exit code. */
 export function reportFatal(error: unknown): number {
+  // The one mapping of domain input errors to the CLI: the message, and 2 (bad input) or 4
+  // (refused by the current state).
+  if (error instanceof InputError) {
+    process.stderr.write(`herald: ${error.message}\n`);
+    return EXIT_CODE[error.kind];
+  }
   if (error instanceof ConfigError || error instanceof UserError) {
     process.stderr.write(`herald: ${error.message}\n`);
     return error instanceof UserError ? error.exitCode : 2;

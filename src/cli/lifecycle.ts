@@ -1,6 +1,6 @@
 // Runs long-lived parts (HTTP server, workers) until SIGTERM/SIGINT, then stops them in order.
 import type { App } from '../app.ts';
-import { senderWarnings } from '../delivery/sender-checks.ts';
+import { senderWarnings } from '../mail/sender-checks.ts';
 
 export interface Service {
   name: string;

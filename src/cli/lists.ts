@@ -3,8 +3,8 @@
 // repositories.
 import type { Kysely } from 'kysely';
 import { liveCampaignsUsingArticle } from '../campaigns/repository.ts';
+import { InputError } from '../errors/index.ts';
 import type { ApiRole, Database } from '../store/schema.ts';
-import { UserError } from './context.ts';
 
 /** What an article list shows of each article. */
 export interface ArticleSummary {
@@ -58,16 +58,17 @@ export async function listArticles(
   }));
 }
 
-/** Refused: the article is still needed by a campaign that may send. Exit code 4 ≈ HTTP 409. */
-export class ArticleInUseError extends UserError {
+/** Refused: the article is still needed by a campaign that may send (a conflict: exit 4, HTTP 409). */
+export class ArticleInUseError extends InputError {
   constructor(articleId: number, campaigns: Array<{ id: number; status: string }>) {
     super(
+      'conflict',
+      'id',
       `article ${articleId} is used by ${campaigns
         .map((c) => `campaign ${c.id} (${c.status})`)
         .join(
           ', ',
         )}: cancel ${campaigns.length === 1 ? 'it' : 'them'} first (herald campaign cancel ID)`,
-      4,
     );
     this.name = 'ArticleInUseError';
   }

@@ -53,6 +53,10 @@ function isProxyAddress(entry: string): boolean {
   return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
 }
 
+/** The mail transports MAIL_TRANSPORT can name (one file each in src/mail/transports/). */
+export const MAIL_TRANSPORTS = ['smtp', 'outbox', 'ses'] as const;
+export type MailTransportName = (typeof MAIL_TRANSPORTS)[number];
+
 /** Environment variables Herald reads, with their rules and defaults. */
 export const envSchema = z.object({
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -69,6 +73,20 @@ export const envSchema = z.object({
     })
     .optional(),
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']).optional(),
+  /** Where mail goes (src/mail/factory.ts); unset: smtp when SMTP_URL is set, else the outbox. */
+  MAIL_TRANSPORT: z.enum(MAIL_TRANSPORTS).optional(),
+  /** Amazon SES (MAIL_TRANSPORT=ses): region, credentials, optional endpoint and configuration set. */
+  SES_REGION: z
+    .string()
+    .trim()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1')
+    .optional(),
+  SES_ACCESS_KEY_ID: z.string().trim().min(1).optional(),
+  SES_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  SES_SESSION_TOKEN: z.string().min(1).optional(),
+  /** Unset: https://email.SES_REGION.amazonaws.com (set it for a VPC endpoint or a stand-in). */
+  SES_ENDPOINT: urlWithScheme(['https:', 'http:']).optional(),
+  SES_CONFIGURATION_SET: z.string().trim().min(1).optional(),
   SMTP_POOL_SIZE: positiveInt.default(5),
   /** The name Herald gives in EHLO; unset: the MAIL_FROM domain (strict receivers refuse `[IP]`). */
   SMTP_EHLO_NAME: z
@@ -196,6 +214,19 @@ export interface Config extends Omit<Env, 'PUBLIC_URL' | 'LOG_LEVEL'> {
   outboxDir: string;
   database: DatabaseTarget;
   dkim?: { domain: string; selector: string; privateKey: string };
+  /** The transport mail goes through: MAIL_TRANSPORT, or smtp with SMTP_URL, else outbox. */
+  mailTransport: MailTransportName;
+  /** Amazon SES settings, present when MAIL_TRANSPORT is ses. */
+  ses?: SesSettings;
+}
+
+export interface SesSettings {
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  endpoint: string;
+  configurationSet?: string;
 }
 
 export class ConfigError extends Error {
@@ -250,8 +281,32 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       missing,
     );
   }
+  const mailTransport = parsed.MAIL_TRANSPORT ?? (parsed.SMTP_URL ? 'smtp' : 'outbox');
+  if (mailTransport === 'smtp' && parsed.SMTP_URL === undefined) {
+    throw new ConfigError('Invalid SMTP_URL: is required when MAIL_TRANSPORT is smtp', 'SMTP_URL');
+  }
+  const sesRequired = ['SES_REGION', 'SES_ACCESS_KEY_ID', 'SES_SECRET_ACCESS_KEY'] as const;
+  const sesMissing = sesRequired.find((name) => parsed[name] === undefined);
+  if (mailTransport === 'ses' && sesMissing) {
+    throw new ConfigError(
+      `Invalid ${sesMissing}: is required when MAIL_TRANSPORT is ses`,
+      sesMissing,
+    );
+  }
   return {
     ...parsed,
+    mailTransport,
+    ses:
+      mailTransport === 'ses'
+        ? {
+            region: parsed.SES_REGION!,
+            accessKeyId: parsed.SES_ACCESS_KEY_ID!,
+            secretAccessKey: parsed.SES_SECRET_ACCESS_KEY!,
+            sessionToken: parsed.SES_SESSION_TOKEN,
+            endpoint: parsed.SES_ENDPOINT ?? `https://email.${parsed.SES_REGION!}.amazonaws.com`,
+            configurationSet: parsed.SES_CONFIGURATION_SET,
+          }
+        : undefined,
     PUBLIC_URL: parsed.PUBLIC_URL ?? defaultPublicUrl(parsed.HOST, parsed.PORT),
     LOG_LEVEL: parsed.LOG_LEVEL ?? 'info',
     logLevelSet: parsed.LOG_LEVEL !== undefined,

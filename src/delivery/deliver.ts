@@ -9,6 +9,8 @@ import type { Config } from '../config/index.ts';
 import { openTrackingConsents } from '../engagement/store.ts';
 import { type ClaimedRow, claimBatch, releaseClaim } from '../ledger/claims.ts';
 import { type Logger, maskEmails } from '../log/index.ts';
+import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
+import type { MailTransport } from '../mail/transport.ts';
 import type { Database } from '../store/schema.ts';
 import { applyBounce } from '../subscribers/events.ts';
 import { emailHash } from '../subscribers/identity.ts';
@@ -22,7 +24,6 @@ import { autoPauseReason, finishIfDone, recordFailureWindow } from './progress.t
 import type { SendLimiter } from './rate.ts';
 import { type CampaignRenderer, campaignRenderer } from './renderer.ts';
 import { type MessageOutcome, sendOne } from './send-one.ts';
-import { classifySendError, type ReplyCodes } from './smtp-reply.ts';
 import {
   attemptsAndFailures,
   type BatchCounts,
@@ -30,7 +31,6 @@ import {
   ledgerOutcome,
   type Tally,
 } from './tally.ts';
-import type { MailTransport } from './transport.ts';
 
 export interface DeliverDeps {
   db: Kysely<Database>;
@@ -242,7 +242,7 @@ async function runLanes(run: BatchRun, sendable: readonly ClaimedRow[]): Promise
     sendFromLane(run, watch, takeNext, isHalted).catch((error: unknown) => {
       laneError ??= error;
     });
-  const lanes = deps.transport.kind === 'smtp' ? Math.max(1, deps.config.SMTP_POOL_SIZE * 2) : 4;
+  const lanes = deps.transport.concurrency;
   try {
     await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, sendable.length)) }, lane));
   } finally {

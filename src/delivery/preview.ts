@@ -4,15 +4,17 @@ import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { requireCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
+import { InputError } from '../errors/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { subscriberKeyOf } from '../tokens/subject.ts';
 import type { BuiltMessage } from './message.ts';
 import { campaignRenderer } from './renderer.ts';
 
-export class CampaignPreviewError extends Error {
+/** No subscriber has the address to preview as. */
+export class CampaignPreviewError extends InputError {
   constructor(message: string) {
-    super(message);
+    super('not_found', 'to', message);
     this.name = 'CampaignPreviewError';
   }
 }

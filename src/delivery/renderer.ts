@@ -1,11 +1,13 @@
 // Compiles a campaign's newsletter once per process and hands out its per-recipient builder.
 import type { Kysely } from 'kysely';
+import { viewInBrowserUrl } from '../archive/links.ts';
 import type { StoredArticle } from '../articles/schema.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import { prepareTracking } from '../engagement/tracking.ts';
 import type { Database } from '../store/schema.ts';
+import { campaignTemplate } from '../templates/catalogue.ts';
 import {
   compileNewsletter,
   type NewsletterInput,
@@ -26,13 +28,15 @@ export interface CampaignRenderer {
 
 /**
  * Groups a campaign's articles under its audience topics (an article under its first match).
- * The issue date is the campaign's creation day; an excerpt setting carries over.
+ * The issue date is the campaign's creation day; an excerpt setting carries over. With
+ * `publicUrl`, an archived campaign's messages link to its web version ("View in browser").
  */
 export function newsletterInput(
   campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'> &
-    Partial<Pick<Campaign, 'excerpt' | 'createdAt'>>,
+    Partial<Pick<Campaign, 'excerpt' | 'createdAt' | 'id' | 'kind' | 'archive'>>,
   articles: readonly StoredArticle[],
   names: Record<string, string>,
+  publicUrl?: string,
 ): NewsletterInput {
   const groups: NewsletterInput['groups'] = campaign.audienceTopics.map((topicId) => ({
     topicId,
@@ -45,12 +49,25 @@ export function newsletterInput(
   }
   const filled = groups.filter((group) => group.articles.length > 0);
   return {
-    template: campaign.template,
+    template: campaignTemplate(campaign.template, 'the campaign'),
     subject: campaign.subject,
     groups: filled,
     ...(campaign.excerpt ? { excerptParagraphs: campaign.excerpt } : {}),
     ...(campaign.createdAt ? { issueDate: campaign.createdAt.slice(0, 10) } : {}),
+    ...archiveLink(campaign, publicUrl),
   };
+}
+
+/** `{archiveUrl}` when the campaign is a known, archived one and links are wanted; else `{}`. */
+function archiveLink(
+  campaign: Partial<Pick<Campaign, 'id' | 'kind' | 'archive' | 'subject'>>,
+  publicUrl: string | undefined,
+): { archiveUrl?: string } {
+  const { id, kind, archive, subject } = campaign;
+  if (publicUrl === undefined || id === undefined || kind === undefined) return {};
+  if (archive === undefined || subject === undefined) return {};
+  const url = viewInBrowserUrl(publicUrl, { id, kind, archive, subject });
+  return url ? { archiveUrl: url } : {};
 }
 
 /**
@@ -64,7 +81,10 @@ export async function campaignWarnings(
 ): Promise<string[]> {
   const articles = await loadArticles(db, campaign.articleIds);
   const names = await topicNames(db, campaign.audienceTopics);
-  const compiled = await compileNewsletter(newsletterInput(campaign, articles, names), config);
+  const compiled = await compileNewsletter(
+    newsletterInput(campaign, articles, names, config.PUBLIC_URL),
+    config,
+  );
   const whole = campaign.excerpt ? articles.filter((article) => !webUrl(article.url)) : [];
   return [
     ...newsletterWarnings(compiled, config),
@@ -106,7 +126,10 @@ export function campaignRenderer(
     const untracked =
       campaign.kind === 'welcome'
         ? await compileWelcome(db, config, campaign)
-        : await compileNewsletter(newsletterInput(campaign, articles, names), config);
+        : await compileNewsletter(
+            newsletterInput(campaign, articles, names, config.PUBLIC_URL),
+            config,
+          );
     const { compiled, plan } = await prepareTracking(db, config, campaign, untracked);
     const build = createMessageBuilder(
       compiled,

@@ -2,11 +2,12 @@
 // limiter, a plain Redis connection, the clock, and the "stopping" flag set on SIGTERM.
 import type { Redis } from 'ioredis';
 import type { App } from '../app.ts';
+import { createMailTransport } from '../mail/factory.ts';
+import type { MailTransport } from '../mail/transport.ts';
 import { createRedis } from '../redis/index.ts';
 import { createOutcomeWriter, type OutcomeWriter } from './outcome-writer.ts';
 import { openQueues, type Queues } from './queues.ts';
 import { createSendLimiter, type SendLimiter } from './rate.ts';
-import { createTransport, type MailTransport } from './transport.ts';
 
 export interface DeliveryRuntime {
   app: App;
@@ -27,7 +28,7 @@ export function createDeliveryRuntime(
   now: () => Date = () => new Date(),
 ): DeliveryRuntime {
   const queues = openQueues(app);
-  const transport = createTransport(app.config);
+  const transport = createMailTransport(app.config);
   const redis = createRedis(app.config, 'client');
   let stopping = false;
   app.onClose(async () => {

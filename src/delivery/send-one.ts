@@ -1,5 +1,5 @@
 // One message, one outcome: hands a message to the transport and says what became of it.
-import { classifySendError, type ReplyCodes } from './smtp-reply.ts';
+import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
 
 /**
  * What became of one recipient of a batch:

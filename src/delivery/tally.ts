@@ -1,7 +1,7 @@
 // One place that counts a batch's outcomes and says how each is written to the ledger.
 import type { LedgerOutcome } from '../ledger/ledger.ts';
+import type { ReplyCodes } from '../mail/smtp-reply.ts';
 import type { MessageOutcome } from './send-one.ts';
-import type { ReplyCodes } from './smtp-reply.ts';
 
 /** A batch's outcomes counted by kind (`suppressed` counts the dropped recipients). */
 export interface BatchCounts {

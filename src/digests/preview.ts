@@ -8,6 +8,7 @@ import type { StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
 import { type BuiltMessage, createMessageBuilder } from '../delivery/message.ts';
 import { newsletterInput } from '../delivery/renderer.ts';
+import { InputError } from '../errors/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { compileNewsletter } from '../templates/index.ts';
@@ -16,12 +17,13 @@ import { topicNames } from '../topics/catalogue.ts';
 import { latestPeriod } from './period.ts';
 import { DIGEST_MAX_ARTICLES, digestSubject, digestTopics, withHeldArticles } from './plan.ts';
 
-export class DigestPreviewError extends Error {
+/** No subscriber has the address (`to`, not found), or nothing is new at `at` (invalid). */
+export class DigestPreviewError extends InputError {
   constructor(
-    readonly field: 'to' | 'at',
+    override readonly field: 'to' | 'at',
     message: string,
   ) {
-    super(message);
+    super(field === 'to' ? 'not_found' : 'invalid', field, message);
     this.name = 'DigestPreviewError';
   }
 }

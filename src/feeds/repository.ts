@@ -1,19 +1,21 @@
 // Feeds in the store: add, list, remove, and the record of items already turned into articles.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { InputError, kindOfStatus } from '../errors/index.ts';
 import { nowIso } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { type FeedItemStatus, newsroomDb } from '../store/schema-newsroom.ts';
 import { checkTarget, FetchError } from './fetch.ts';
 
 /** A request about feeds that names a bad field; callers answer 4xx / exit 2. */
-export class FeedInputError extends Error {
+export class FeedInputError extends InputError {
   constructor(
-    readonly field: string,
+    field: string,
     message: string,
+    /** The status it was raised with (its kind follows from it); kept for callers reading it. */
     readonly status: 400 | 404 | 409 = 400,
   ) {
-    super(message);
+    super(kindOfStatus(status), field, message);
     this.name = 'FeedInputError';
   }
 }

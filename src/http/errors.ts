@@ -3,8 +3,12 @@
 import { CsvError } from 'csv-parse';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError, type z } from 'zod';
+import { HTTP_STATUS, InputError } from '../errors/index.ts';
 
-/** An error the caller caused, with the status and details to answer with. */
+/**
+ * An error only HTTP can have (415 media type, 413 size, 403 origin, 429…), with the status and
+ * details to answer with. Input errors of the domain are InputErrors, mapped below.
+ */
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
@@ -41,6 +45,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply
         .status(error.statusCode)
         .send({ error: error.message, details: error.details ?? null });
+    }
+    // The one mapping of domain input errors to HTTP: 400 / 404 / 409, naming the field.
+    if (error instanceof InputError) {
+      return reply.status(HTTP_STATUS[error.kind]).send({
+        error: error.message,
+        details: [{ field: error.field, message: error.message }],
+      });
     }
     if (error instanceof ZodError) {
       return reply.status(400).send({ error: 'invalid request', details: zodDetails(error) });

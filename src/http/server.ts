@@ -4,14 +4,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { publicRoutes } from './public/index.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { archiveRoutes } from './routes/archive.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { engagementRoutes } from './routes/engagement.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
-import { publicRoutes } from './routes/public.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 
 /** A request must arrive whole within this (slowloris bodies). */
@@ -54,5 +55,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(feedRoutes, { app });
   await server.register(alertRoutes, { app });
   await server.register(engagementRoutes, { app });
+  await server.register(archiveRoutes, { app });
   return server;
 }

@@ -6,7 +6,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import Fastify from 'fastify';
 import type { App } from '../app.ts';
 import { openQueues } from '../delivery/queues.ts';
-import { createTransport, type MailTransport } from '../delivery/transport.ts';
+import { createMailTransport } from '../mail/factory.ts';
+import type { MailTransport } from '../mail/transport.ts';
 import { createOpsMetrics } from './metrics.ts';
 import { checkReadiness } from './readiness.ts';
 
@@ -50,7 +51,7 @@ export async function startMetricsListener(
     return reply.header('content-type', metrics.contentType).send(text);
   });
   server.get('/readyz', async (_request, reply) => {
-    transport ??= createTransport(app.config);
+    transport ??= createMailTransport(app.config);
     const report = await checkReadiness(app, transport);
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });

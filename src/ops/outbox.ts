@@ -5,9 +5,7 @@
 // VERP bounce address can be checked offline.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** Names the outbox transport writes: no path separators, no leading dot (temp files). */
-const MESSAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.eml$/;
+import { isOutboxName } from '../mail/transports/outbox.ts';
 
 export interface OutboxEntry {
   name: string;
@@ -25,24 +23,6 @@ export interface OutboxMessage {
   date: string | null;
   html: string | null;
   text: string | null;
-}
-
-/** Tells whether `name` can be an outbox message (and so is safe to join to the directory). */
-export function isOutboxName(name: string): boolean {
-  return MESSAGE_NAME.test(name) && !name.includes('..');
-}
-
-/** Keeps a header value on one line (an address never holds CR or LF; a bug must not split it). */
-function oneLine(value: string): string {
-  return value.replace(/[\r\n]+/g, ' ');
-}
-
-/**
- * The lines a delivering server adds in front of a message it files: `Return-Path:` with the
- * envelope sender and `X-Original-To:` with the envelope recipients.
- */
-export function envelopeHeaders(envelope: { from: string; to: readonly string[] }): string {
-  return `Return-Path: <${oneLine(envelope.from)}>\r\nX-Original-To: ${envelope.to.map(oneLine).join(', ')}\r\n`;
 }
 
 /** One page of the outbox: its entries, and how many messages the whole outbox holds. */
@@ -123,7 +103,7 @@ export async function readOutboxMessage(
 ): Promise<OutboxMessage | null> {
   const raw = await readOutboxRaw(outboxDir, name);
   if (!raw) return null;
-  // Loaded here only: the outbox transport imports this module into every delivery process.
+  // Loaded here only: the viewer's routes load with every server, reading a message is rare.
   const { simpleParser } = await import('mailparser');
   const parsed = await simpleParser(raw);
   const addresses = (value: typeof parsed.to) =>

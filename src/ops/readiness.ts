@@ -1,7 +1,7 @@
 // GET /readyz's checks: Redis, the store (as /healthz) and the mail transport.
 import type { App } from '../app.ts';
-import type { MailTransport } from '../delivery/transport.ts';
 import { checkHealth } from '../http/routes/health.ts';
+import type { MailTransport } from '../mail/transport.ts';
 
 export interface ReadinessReport {
   status: 'ok' | 'unavailable';
@@ -32,12 +32,12 @@ async function within(ms: number, work: () => Promise<unknown>, what: string): P
 /** Checks every dependency the service needs to do its work; never throws. */
 export async function checkReadiness(
   app: App,
-  transport: Pick<MailTransport, 'verify' | 'kind'>,
+  transport: Pick<MailTransport, 'verify' | 'label'>,
   timeoutMs = 3_000,
 ): Promise<ReadinessReport> {
   const [health, smtp] = await Promise.all([
     checkHealth(app, timeoutMs),
-    within(timeoutMs, () => transport.verify(), transport.kind === 'smtp' ? 'SMTP_URL' : 'outbox'),
+    within(timeoutMs, () => transport.verify(), transport.label),
   ]);
   const ok = health.status === 'ok' && smtp === 'ok';
   return { status: ok ? 'ok' : 'unavailable', redis: health.redis, store: health.store, smtp };

@@ -9,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import type { StoreDialect } from './db.ts';
+import { archiveMigrations } from './migrations-archive.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import type { Database } from './schema.ts';
@@ -275,6 +276,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
     },
     ...newsroomMigrations(dialect),
+    ...archiveMigrations(),
     ...engagementMigrations(dialect),
   };
 }

@@ -113,6 +113,8 @@ export interface CampaignTable {
   prepared_at: string | null;
   /** Send only the first N paragraphs of each article (null: the whole article). */
   excerpt_paragraphs: number | null;
+  /** 1: the sent campaign has a public web version in the archive (src/archive); 0: kept out. */
+  archived: ColumnType<number, number | undefined, number>;
 }
 
 /** `sending`: claimed by a delivery job and handed to SMTP; counted as pending in status. */

@@ -1,19 +1,18 @@
 // The double opt-in mail (a signed, expiring confirm link) and the note a known address gets
-// instead (a link to its preferences), composed with nodemailer's
-// MailComposer and handed to the delivery transport (SMTP_URL or the outbox).
+// instead (a link to its preferences), built by the one mail builder (so DKIM-signed like
+// every other mail) and handed to the mail transport.
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config/index.ts';
-import { senderParts } from '../delivery/message.ts';
-import type { MailTransport, OutgoingMessage } from '../delivery/transport.ts';
+import { createMailBuilder, senderParts } from '../mail/message.ts';
+import type { MailTransport, OutgoingMessage, SendResult } from '../mail/transport.ts';
 import type { Database } from '../store/schema.ts';
 import { signToken } from '../tokens/index.ts';
 import { subscriberKeyOf } from '../tokens/subject.ts';
 
 type MailConfig = Pick<
   Config,
-  'HERALD_SECRET' | 'PUBLIC_URL' | 'MAIL_FROM' | 'POSTAL_ADDRESS' | 'CONFIRM_TTL_HOURS'
+  'HERALD_SECRET' | 'PUBLIC_URL' | 'MAIL_FROM' | 'POSTAL_ADDRESS' | 'CONFIRM_TTL_HOURS' | 'dkim'
 >;
 
 export interface ConfirmationRecipient {
@@ -139,19 +138,20 @@ export async function buildConfirmation(
 <p>${escapeHtml(words.outro)}</p>
 <p style="color:#666;font-size:12px">${escapeHtml(config.POSTAL_ADDRESS)}</p>
 </body></html>`;
-  const composer = new MailComposer({
-    from: config.MAIL_FROM,
+  const build = createMailBuilder(
+    // Belongs to no list: no List-Unsubscribe; marked automatic so responders stay quiet.
+    { subject: words.subject, headers: { 'Auto-Submitted': 'auto-generated' } },
+    config,
+    { now: () => now },
+  );
+  return build({
     // The address alone: a display name here would be text a stranger chose.
-    to: recipient.email,
-    subject: words.subject,
+    to: { name: '', address: recipient.email },
     messageId,
-    date: now,
+    envelope: { from: address, to: [recipient.email] },
     text,
     html,
-    headers: { 'Auto-Submitted': 'auto-generated' },
   });
-  const raw = await composer.compile().build();
-  return { envelope: { from: address, to: [recipient.email] }, raw, messageId };
 }
 
 /**
@@ -165,7 +165,7 @@ export async function sendConfirmation(
   recipient: ConfirmationRecipient,
   now: Date = new Date(),
   kind: OwnerNotice = 'confirm',
-): Promise<{ response: string }> {
+): Promise<SendResult> {
   return transport.send(await buildConfirmation(config, recipient, now, kind));
 }
 

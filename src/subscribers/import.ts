@@ -414,3 +414,24 @@ export function exportSubscribersJson(db: Kysely<Database>): Readable {
     })(),
   );
 }
+
+export const exportFormats = ['csv', 'json'] as const;
+export type ExportFormat = (typeof exportFormats)[number];
+
+/** Every subscriber as a stream in `format`, with the media type and file name to offer it as. */
+export function subscriberExport(
+  db: Kysely<Database>,
+  format: ExportFormat,
+): { stream: Readable; mediaType: string; filename: string } {
+  return format === 'csv'
+    ? {
+        stream: exportSubscribersCsv(db),
+        mediaType: 'text/csv; charset=utf-8',
+        filename: 'subscribers.csv',
+      }
+    : {
+        stream: exportSubscribersJson(db),
+        mediaType: 'application/json; charset=utf-8',
+        filename: 'subscribers.json',
+      };
+}

@@ -2,6 +2,7 @@
 // Bulk writes (CSV import) live in import.ts; state changes from events in events.ts.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { z } from 'zod';
+import { InputError } from '../errors/index.ts';
 import { nowIso } from '../store/db.ts';
 import type {
   Database,
@@ -22,12 +23,9 @@ export const subscriberStatuses = [
 ] as const satisfies SubscriberStatus[];
 
 /** A subscriber input that failed validation: `field` names what, `message` says why. */
-export class SubscriberInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+export class SubscriberInputError extends InputError {
+  constructor(field: string, message: string) {
+    super('invalid', field, `${field}: ${message}`);
     this.name = 'SubscriberInputError';
   }
 }

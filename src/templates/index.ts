@@ -9,10 +9,12 @@ import { convert } from 'html-to-text';
 import mjml2html from 'mjml';
 import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
+import { type CampaignTemplate, campaignTemplates, TEMPLATES } from './catalogue.ts';
 import { createPersonaliser } from './personalise.ts';
 
-export type TemplateName = 'alert' | 'digest';
-export const templateNames: readonly TemplateName[] = ['alert', 'digest'];
+/** The templates this module renders from articles: the table's campaign templates. */
+export type TemplateName = CampaignTemplate;
+export const templateNames: readonly TemplateName[] = campaignTemplates;
 
 export interface NewsletterInput {
   template: TemplateName;
@@ -23,6 +25,8 @@ export interface NewsletterInput {
   excerptParagraphs?: number;
   /** The issue's date (YYYY-MM-DD) shown in the masthead; default: the day it is compiled. */
   issueDate?: string;
+  /** The campaign's public web version (src/archive), linked as "View in browser"; none: no link. */
+  archiveUrl?: string;
 }
 
 /** A campaign's newsletter, compiled once: `html` and `text` hold Handlebars placeholders. */
@@ -51,7 +55,9 @@ let sources: Sources | undefined;
 function loadSources(): Sources {
   if (sources) return sources;
   const read = (path: string) => readFileSync(resolve(templatesDir, path), 'utf8');
-  const layouts = { alert: read('layouts/alert.mjml'), digest: read('layouts/digest.mjml') };
+  const layouts = Object.fromEntries(
+    templateNames.map((name) => [name, read(TEMPLATES[name].layout)]),
+  ) as Record<TemplateName, string>;
   const partials = {
     head: read('partials/head.mjml'),
     preheader: read('partials/preheader.mjml'),
@@ -59,6 +65,7 @@ function loadSources(): Sources {
     'article-body': read('partials/article-body.mjml'),
     'article-card': read('partials/article-card.mjml'),
     footer: read('partials/footer.mjml'),
+    'view-online': read('partials/view-online.mjml'),
   };
   const digest = createHash('sha256')
     .update(JSON.stringify([layouts, partials]))
@@ -287,6 +294,7 @@ function viewModel(input: NewsletterInput, config: Config, issueDate: string) {
     brand: defuseBraces(senderName(config.MAIL_FROM)),
     issueDateLabel: issueDateLabel(issueDate),
     postalAddress: defuseBraces(config.POSTAL_ADDRESS),
+    archiveUrl: webUrl(input.archiveUrl),
     groups,
   };
 }

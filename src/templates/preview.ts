@@ -4,17 +4,19 @@ import { simpleParser } from 'mailparser';
 import { getArticle } from '../articles/repository.ts';
 import type { Config } from '../config/index.ts';
 import { type BuiltMessage, createMessageBuilder } from '../delivery/message.ts';
+import { InputError } from '../errors/index.ts';
 import type { Database } from '../store/schema.ts';
 import { findSubscriberByEmail } from '../subscribers/repository.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { compileNewsletter, type NewsletterInput } from './index.ts';
 
-export class PreviewError extends Error {
+/** No article with the id, or no subscriber with the address, to preview with. */
+export class PreviewError extends InputError {
   constructor(
-    readonly field: 'article' | 'to',
+    override readonly field: 'article' | 'to',
     message: string,
   ) {
-    super(message);
+    super('not_found', field, message);
     this.name = 'PreviewError';
   }
 }

@@ -12,6 +12,7 @@ import type { Campaign } from '../campaigns/model.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
+import { TEMPLATES } from '../templates/catalogue.ts';
 import {
   type CompiledNewsletter,
   defuseBraces,
@@ -30,7 +31,7 @@ function welcomeTemplate(): Handlebars.TemplateDelegate {
   const handlebars = Handlebars.create();
   handlebars.registerPartial('header', read('partials/header.mjml'));
   handlebars.registerPartial('footer', read('partials/footer.mjml'));
-  layout = handlebars.compile(read('layouts/welcome.mjml'), { strict: false });
+  layout = handlebars.compile(read(TEMPLATES.welcome.layout), { strict: false });
   return layout;
 }
 

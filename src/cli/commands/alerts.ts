@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import {
   type AlertRule,
-  AlertRuleError,
   addAlertRule,
   listAlertRules,
   removeAlertRule,
@@ -16,11 +15,6 @@ function describe(rule: AlertRule): string {
   const action =
     rule.mode === 'hold' ? `send after a ${rule.holdSeconds}s hold` : 'wait for approval';
   return `rule ${rule.id}: ${rule.topic} (strength ≥ ${rule.minStrength}) → ${action}${rule.enabled ? '' : ' [disabled]'}\n`;
-}
-
-function asUserError(error: unknown): never {
-  if (error instanceof AlertRuleError) throw new UserError(error.message);
-  throw error;
 }
 
 export function register(program: Command): void {
@@ -49,7 +43,7 @@ export function register(program: Command): void {
             mode: options.mode as 'approval' | 'hold',
             minStrength: options.minStrength,
             ...(options.hold !== undefined ? { hold: options.hold } : {}),
-          }).catch(asUserError);
+          });
           if (options.json) printJson(rule);
           else process.stdout.write(`added ${describe(rule)}`);
         });
@@ -75,7 +69,7 @@ export function register(program: Command): void {
       const id = idArgument.safeParse(rawId);
       if (!id.success) throw new UserError('rule id must be a positive whole number');
       await withApp(async (app) => {
-        await removeAlertRule(app.store.db, id.data).catch(asUserError);
+        await removeAlertRule(app.store.db, id.data);
         if (options.json) printJson({ id: id.data, removed: true });
         else process.stdout.write(`removed rule ${id.data}\n`);
       });

@@ -16,7 +16,7 @@ import {
   sendCampaign,
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
-import { createCampaignSchema, MAX_ID } from '../../campaigns/model.ts';
+import { createCampaignSchema, MAX_ID, templateChoices } from '../../campaigns/model.ts';
 import {
   CampaignError,
   campaignStatus,
@@ -73,23 +73,14 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
   throw new UserError(`campaign ${id} has no one in its audience to preview as: give --to EMAIL`);
 }
 
-/** Opens the app for a campaign command, turning CampaignErrors into one clean line. */
-async function withCampaignApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
-  return withApp(async (app) => {
-    try {
-      return await fn(app);
-    } catch (error) {
-      if (error instanceof CampaignError) throw new UserError(`${error.field}: ${error.message}`);
-      throw error;
-    }
-  });
-}
-
-/** Runs a campaign action that may queue work, turning CampaignErrors into one clean line. */
+/**
+ * Runs a campaign action that may queue work. A CampaignError is an InputError: reportFatal
+ * prints it as one line, exit 2 (or 4 when the campaign's state refuses the action).
+ */
 async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
   // BullMQ and ioredis load only here: read-only commands (status, list) start faster without.
   const { openQueues } = await import('../../delivery/queues.ts');
-  return withCampaignApp((app) =>
+  return withApp((app) =>
     fn(
       { db: app.store.db, config: app.config, queues: openQueues(app), now: () => new Date() },
       app,
@@ -107,8 +98,9 @@ export function register(program: Command): void {
     .requiredOption('--article <id...>', 'article id(s)')
     .option('--topics <a;b>', 'audience topics (default: the articles’ topics)')
     .option('--subject <subject>', 'subject line (default: the first article’s title)')
-    .option('--template <name>', 'alert or digest', 'alert')
+    .option('--template <name>', templateChoices.join(' or '), templateChoices[0])
     .option('--excerpt <n>', 'send the first N paragraphs and a "Continue reading" link')
+    .option('--no-archive', 'keep it out of the public archive (no "View in browser" link)')
     .option('--json', 'print JSON')
     .action(
       async (options: {
@@ -117,6 +109,7 @@ export function register(program: Command): void {
         subject?: string;
         template: string;
         excerpt?: string;
+        archive: boolean;
         json?: boolean;
       }) => {
         const parsed = createCampaignSchema.safeParse({
@@ -125,6 +118,7 @@ export function register(program: Command): void {
           subject: options.subject,
           template: options.template,
           excerpt: options.excerpt,
+          archive: options.archive,
         });
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
@@ -324,7 +318,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (rawId: string, options: { json?: boolean }) => {
       const id = parseId(rawId);
-      await withCampaignApp(async (app) => {
+      await withApp(async (app) => {
         const report = await campaignStatus(app.store.db, id);
         if (options.json) printJson(report);
         else {
@@ -342,6 +336,36 @@ export function register(program: Command): void {
           for (const zone of report.zones ?? []) lines.push(`  ${zone.zone}: ${zone.at}`);
           process.stdout.write(`${lines.join('\n')}\n`);
         }
+      });
+    });
+
+  campaign
+    .command('archive <id>')
+    .description('show or set whether the campaign is in the public archive: {id, archive, url}')
+    .option('--off', 'keep it out of the archive (its page answers 404)')
+    .option('--on', 'put it (back) in the archive')
+    .option('--json', 'print JSON')
+    .action(async (rawId: string, options: { off?: boolean; on?: boolean; json?: boolean }) => {
+      const id = parseId(rawId);
+      if (options.off && options.on) throw new UserError('give --on or --off, not both');
+      const { setArchived } = await import('../../archive/repository.ts');
+      const { archiveUrl, isArchivable } = await import('../../archive/links.ts');
+      await withApp(async (app) => {
+        const now = new Date().toISOString();
+        const current =
+          options.off || options.on
+            ? await setArchived(app.store.db, id, Boolean(options.on), now)
+            : await requireCampaign(app.store.db, id);
+        const result = {
+          id,
+          archive: current.archive,
+          url: isArchivable(current) ? archiveUrl(app.config.PUBLIC_URL, current) : null,
+        };
+        if (options.json) printJson(result);
+        else
+          process.stdout.write(
+            `campaign ${id}: ${result.archive ? `archived${result.url ? ` (${result.url} once sent)` : ''}` : 'kept out of the archive'}\n`,
+          );
       });
     });
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireRedis } from '../../app.ts';
 import { openQueues } from '../../delivery/queues.ts';
-import { type Feed, FeedInputError, listFeeds } from '../../feeds/repository.ts';
+import { type Feed, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 
@@ -27,11 +27,6 @@ function describe(feed: Feed): string {
   return `feed ${feed.id}: ${feed.name} <${feed.url}> every ${feed.everySeconds}s${privacy}\n    ${state}\n`;
 }
 
-function asUserError(error: unknown): never {
-  if (error instanceof FeedInputError) throw new UserError(error.message);
-  throw error;
-}
-
 export function register(program: Command): void {
   const feeds = program.command('feeds').description('RSS, Atom and JSON Feed sources');
   feeds
@@ -53,7 +48,7 @@ export function register(program: Command): void {
             every: options.every,
             allowPrivate: options.allowPrivate === true,
             ...(options.name !== undefined ? { name: options.name } : {}),
-          }).catch(asUserError);
+          });
           if (options.json) printJson(feed);
           else process.stdout.write(`added ${describe(feed)}`);
         });
@@ -79,7 +74,7 @@ export function register(program: Command): void {
       const id = parseId(rawId);
       await withApp(async (app) => {
         await requireRedis(app);
-        await removeAndUnscheduleFeed(app, openQueues(app), id).catch(asUserError);
+        await removeAndUnscheduleFeed(app, openQueues(app), id);
         if (options.json) printJson({ id, removed: true });
         else process.stdout.write(`removed feed ${id}\n`);
       });

@@ -1,34 +1,24 @@
-// `herald subscribers import|add|export|find`, `herald suppressions list|add|remove` and
-// `herald bounces ingest FILE.eml…`.
+// `herald subscribers import|add|export|find`, `herald suppressions list|add|remove`,
+// `herald bounces ingest FILE.eml…` and `herald bounces apply FILE.json`.
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { requireSecret } from '../../config/index.ts';
 import type { IngestResult } from '../../subscribers/bounces.ts';
-import {
-  addSuppression,
-  recordEvent,
-  removeSuppression,
-  suppressionReasons,
-} from '../../subscribers/events.ts';
+import { addSuppression, suppressionReasons } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import {
   digestFrequencies,
   findSubscribers,
   getSubscriber,
-  SubscriberInputError,
   subscriberStatuses,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
+import { liftSuppression, listSuppressions } from '../../subscribers/suppressions.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';
-
-function userError(error: unknown): never {
-  if (error instanceof SubscriberInputError) throw new UserError(error.message);
-  throw error;
-}
 
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
@@ -74,40 +64,22 @@ export function register(program: Command): void {
     .action(async (file: string, options: { pending?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
       // CSV, mail transport and templates load only here, not for every subscribers command.
-      const [{ importSubscribersCsv }, { createTransport }, { sendConfirmations }] =
-        await Promise.all([
-          import('../../subscribers/import.ts'),
-          import('../../delivery/transport.ts'),
-          import('../../subscribers/confirmation.ts'),
-        ]);
+      const { importWithConfirmations } = await import(
+        '../../subscribers/import-with-confirmations.ts'
+      );
       await withApp(async (app) => {
         // Confirmation links are signed: without the secret every mail would fail after the
         // rows were stored pending, so refuse before importing anything.
         if (options.pending) requireSecret(app.config);
         const started = performance.now();
-        const report = await importSubscribersCsv(app.store.db, createReadStream(file), {
-          status: options.pending ? 'pending' : 'active',
-        }).catch(userError);
+        const imported = await importWithConfirmations(
+          { db: app.store.db, config: app.config, log: app.logger },
+          createReadStream(file),
+          { pending: options.pending === true },
+        );
+        const { report } = imported;
         const seconds = (performance.now() - started) / 1000;
-        let confirmations = { sent: 0, failed: 0 };
-        if (report.pending.length > 0) {
-          const transport = createTransport(app.config);
-          try {
-            confirmations = await sendConfirmations(
-              app.store.db,
-              app.config,
-              transport,
-              report.pending,
-              (recipient, error) =>
-                app.logger.error(
-                  { subscriberId: recipient.subscriberId, err: error },
-                  'subscribers.confirmation.failed',
-                ),
-            );
-          } finally {
-            transport.close();
-          }
-        }
+        const confirmations = await imported.confirmations;
         const summary = {
           imported: report.imported,
           updated: report.updated,
@@ -164,7 +136,7 @@ export function register(program: Command): void {
           timezone: options.timezone,
           digest: options.digest,
           status: 'active',
-        }).catch(userError);
+        });
         const subscriber = await getSubscriber(app.store.db, result.id);
         if (options.json) printJson({ ...result, subscriber });
         else
@@ -216,14 +188,9 @@ export function register(program: Command): void {
       if (format !== 'csv' && format !== 'json')
         throw new UserError('--format must be csv or json');
       // The CSV writer loads only for export.
-      const { exportSubscribersCsv, exportSubscribersJson } = await import(
-        '../../subscribers/import.ts'
-      );
+      const { subscriberExport } = await import('../../subscribers/import.ts');
       await withApp(async (app) => {
-        const stream =
-          format === 'csv'
-            ? exportSubscribersCsv(app.store.db)
-            : exportSubscribersJson(app.store.db);
+        const { stream } = subscriberExport(app.store.db, format);
         await pipeline(stream, process.stdout, { end: false });
       });
     });
@@ -242,16 +209,10 @@ export function register(program: Command): void {
       if (!reason.success)
         throw new UserError(`--reason must be one of ${suppressionReasons.join(', ')}`);
       await withApp(async (app) => {
-        let query = app.store.db.selectFrom('suppressions').selectAll().orderBy('id');
-        if (reason.data) query = query.where('reason', '=', reason.data);
-        const rows = await query.execute();
-        const list = rows.map((r) => ({
-          emailHash: r.email_hash,
-          email: r.email,
-          reason: r.reason,
-          note: r.note,
-          createdAt: r.created_at,
-        }));
+        const list = await listSuppressions(
+          app.store.db,
+          reason.data ? { reason: reason.data } : {},
+        );
         if (options.json) printJson({ suppressions: list });
         else
           for (const row of list) {
@@ -296,24 +257,59 @@ export function register(program: Command): void {
     .action(async (value: string, options: { json?: boolean }) => {
       const email = requireEmail(value);
       await withApp(async (app) => {
-        const result = await removeSuppression(app.store.db, email);
-        const hash = emailHash(email);
-        if (result.removed) {
-          await recordEvent(app.store.db, 'suppression.removed', {
-            detail: { emailHash: hash, reason: result.reason, by: 'cli' },
-          });
-          app.logger.warn({ emailHash: hash, reason: result.reason }, 'suppressions.removed');
-        }
-        if (options.json) printJson({ ...result, emailHash: hash });
-        else
-          process.stdout.write(
-            result.removed ? `removed (was ${result.reason})\n` : 'not suppressed\n',
-          );
-        if (!result.removed) process.exitCode = 1;
+        // Not on the list: a not-found InputError (one line on stderr, exit 2).
+        const result = await liftSuppression(app.store.db, app.logger, email, 'cli');
+        if (options.json) printJson(result);
+        else process.stdout.write(`removed (was ${result.reason})\n`);
       });
     });
 
   const bounces = program.command('bounces').description('bounce and complaint reports');
+  bounces
+    .command('apply <file>')
+    .description(
+      'apply bounce/complaint events saved as JSON (one event or a list, as POST /api/events/bounce takes them)',
+    )
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: { json?: boolean }) => {
+      if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
+      const { applyBounceEvents, bounceEventsSchema } = await import(
+        '../../subscribers/bounce-webhook.ts'
+      );
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new UserError(`${file}: not JSON: ${(error as Error).message}`);
+      }
+      const parsed = bounceEventsSchema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new UserError(`${file}: ${issue.path.join('.') || 'event'}: ${issue.message}`);
+      }
+      await withApp(async (app) => {
+        const results = await applyBounceEvents(
+          app.store.db,
+          {
+            secret: app.config.HERALD_SECRET,
+            log: app.logger,
+            softBounceLimit: app.config.SOFT_BOUNCE_LIMIT,
+            softBounceWindowDays: app.config.SOFT_BOUNCE_WINDOW_DAYS,
+          },
+          Array.isArray(parsed.data) ? parsed.data : [parsed.data],
+        );
+        if (options.json) printJson({ results });
+        else
+          for (const [index, r] of results.entries()) {
+            process.stdout.write(
+              r.ok
+                ? `event ${index + 1}: ${r.kind} → ${r.outcome} (subscriber ${r.subscriberId})\n`
+                : `event ${index + 1}: not applied: ${r.reason}\n`,
+            );
+          }
+        if (results.some((r) => !r.ok)) process.exitCode = 1;
+      });
+    });
   bounces
     .command('ingest <files...>')
     .description('apply DSN bounce or ARF complaint messages (.eml files)')

@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
-  AlertRuleError,
   addAlertRule,
   alertRuleInputSchema,
   listAlertRules,
@@ -10,18 +9,9 @@ import {
 } from '../../alerts/rules.ts';
 import type { App } from '../../app.ts';
 import { requireRole } from '../auth.ts';
-import { HttpError, parseOr400 } from '../errors.ts';
+import { parseOr400 } from '../errors.ts';
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
-
-function asHttp(error: unknown): never {
-  if (error instanceof AlertRuleError) {
-    throw new HttpError(error.status, error.message, [
-      { field: error.field, message: error.message },
-    ]);
-  }
-  throw error;
-}
 
 export async function alertRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
   server.addHook('preHandler', requireRole(app.store.db, 'editor'));
@@ -30,15 +20,12 @@ export async function alertRoutes(server: FastifyInstance, { app }: { app: App }
     const body = request.body ?? {};
     // Checked here for a 400 naming the field; addAlertRule checks again (and the topic).
     parseOr400(alertRuleInputSchema, body, 'alert rule');
-    const rule = await addAlertRule(
-      app.store.db,
-      body as z.input<typeof alertRuleInputSchema>,
-    ).catch(asHttp);
+    const rule = await addAlertRule(app.store.db, body as z.input<typeof alertRuleInputSchema>);
     return reply.status(201).send(rule);
   });
   server.delete('/api/alert-rules/:id', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'rule id');
-    await removeAlertRule(app.store.db, id).catch(asHttp);
+    await removeAlertRule(app.store.db, id);
     return { id, removed: true };
   });
 }

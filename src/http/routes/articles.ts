@@ -3,9 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { articleAlerter } from '../../alerts/create.ts';
 import type { App } from '../../app.ts';
-import { ArticleInputError } from '../../articles/parse.ts';
+import { ArticleInputError } from '../../articles/errors.ts';
+import { acceptedMediaTypes, isAcceptedMediaType } from '../../articles/formats.ts';
 import { ArticleParseLimitError, parseArticleOffThread } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
+import { notFound } from '../../errors/index.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
@@ -23,11 +25,6 @@ const topicsBody = z.object({
     ),
   ]),
 });
-
-/** An ArticleInputError as the 400 the caller can act on. */
-function badInput(error: ArticleInputError): HttpError {
-  return new HttpError(400, error.message, [{ field: error.field, message: error.message }]);
-}
 
 /** A parse stopped at a limit: 422 for the document (time, memory), 429 for a full queue. */
 function overLimit(error: ArticleParseLimitError): HttpError {
@@ -50,17 +47,6 @@ function jsonOf(body: unknown): unknown {
   }
 }
 
-/** Content types an article may be posted as (none or octet-stream: detected from the body). */
-const ARTICLE_MEDIA_TYPES = new Set([
-  'text/plain',
-  'text/markdown',
-  'text/x-markdown',
-  'text/html',
-  'application/xhtml+xml',
-  'application/json',
-  'application/octet-stream',
-]);
-
 export async function articleRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
   // Every body reaches the handlers as raw bytes: the article parser picks the format from
   // the Content-Type and reports bad input itself (inside this plugin only).
@@ -75,9 +61,9 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
   server.post('/api/articles', async (request, reply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const contentType = request.headers['content-type'];
-    const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
-    if (mediaType && !ARTICLE_MEDIA_TYPES.has(mediaType) && !mediaType.endsWith('+json')) {
-      throw new HttpError(415, `articles come as ${[...ARTICLE_MEDIA_TYPES].join(', ')}`, [
+    if (!isAcceptedMediaType(contentType)) {
+      const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+      throw new HttpError(415, `articles come as ${acceptedMediaTypes.join(', ')}`, [
         { field: 'content-type', message: `${mediaType} is not an article format` },
       ]);
     }
@@ -101,7 +87,7 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
     } catch (error) {
       if (error instanceof ArticleInputError) {
         app.logger.warn({ field: error.field }, 'articles.ingest.failed');
-        throw badInput(error);
+        throw error;
       }
       if (error instanceof ArticleParseLimitError) {
         app.logger.warn({ limit: error.limit }, 'articles.ingest.over_limit');
@@ -114,21 +100,17 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
   server.get('/api/articles/:id', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'article id');
     const article = await getArticle(app.store.db, id);
-    if (!article) throw new HttpError(404, `no article ${id}`);
+    if (!article) throw notFound('id', `no article ${id}`);
     return article;
   });
 
   server.patch('/api/articles/:id', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'article id');
     const { topics } = parseOr400(topicsBody, jsonOf(request.body), 'topics');
-    try {
-      const article = await setArticleTopics(app.store.db, id, topics);
-      if (!article) throw new HttpError(404, `no article ${id}`);
-      app.logger.info({ articleId: id, topics: article.topics }, 'articles.topics.overridden');
-      return article;
-    } catch (error) {
-      if (error instanceof ArticleInputError) throw badInput(error);
-      throw error;
-    }
+    // An unknown topic id is an ArticleInputError: the error handler answers it 400.
+    const article = await setArticleTopics(app.store.db, id, topics);
+    if (!article) throw notFound('id', `no article ${id}`);
+    app.logger.info({ articleId: id, topics: article.topics }, 'articles.topics.overridden');
+    return article;
   });
 }

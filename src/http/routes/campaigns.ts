@@ -14,17 +14,12 @@ import {
   unscheduleCampaign,
 } from '../../campaigns/control.ts';
 import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
-import {
-  CampaignError,
-  campaignStatus,
-  createCampaign,
-  requireCampaign,
-} from '../../campaigns/repository.ts';
+import { campaignStatus, createCampaign, requireCampaign } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
 import { openQueues } from '../../delivery/queues.ts';
 import { campaignWarnings } from '../../delivery/renderer.ts';
 import { requireRole } from '../auth.ts';
-import { HttpError, parseOr400 } from '../errors.ts';
+import { parseOr400 } from '../errors.ts';
 
 const idParams = z.object({ id: storeId('campaign') });
 /** `{at}` (an instant; or a local date-time with `timezone`) or `{localTime}` (HH:MM, each zone). */
@@ -67,24 +62,10 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
     now: () => new Date(),
   };
   fastify.addHook('preHandler', requireRole(app.store.db, 'editor'));
-  // Domain errors become 4xx answers that name the field.
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof CampaignError)
-        throw new HttpError(error.status, error.message, [
-          { field: error.field, message: error.message },
-        ]);
-      throw error;
-    }
-  };
-
+  // A CampaignError is an InputError: the server's error handler answers it 400/404/409.
   fastify.post('/api/campaigns', async (request, reply) => {
     const input = parseOr400(createCampaignSchema, request.body, 'campaign');
-    const created = await guard(() =>
-      createCampaign(app.store.db, input, deps.now().toISOString()),
-    );
+    const created = await createCampaign(app.store.db, input, deps.now().toISOString());
     const warnings = await campaignWarnings(app.store.db, app.config, created.campaign);
     return reply
       .status(201)
@@ -93,10 +74,10 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
 
   fastify.get('/api/campaigns/:id', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'campaign id');
-    return guard(async () => ({
+    return {
       ...(await requireCampaign(app.store.db, id)),
       counts: await campaignStatus(app.store.db, id),
-    }));
+    };
   });
 
   const actions = {
@@ -109,17 +90,15 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
   for (const [name, action] of Object.entries(actions)) {
     fastify.post(`/api/campaigns/:id/${name}`, async (request) => {
       const { id } = parseOr400(idParams, request.params, 'campaign id');
-      return guard(() => action(deps, id));
+      return action(deps, id);
     });
   }
 
   fastify.post('/api/campaigns/:id/schedule', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'campaign id');
     const body = parseOr400(scheduleBody, request.body ?? {}, 'schedule');
-    return guard(() =>
-      body.at !== undefined
-        ? scheduleCampaign(deps, id, resolveAt(body.at, body.timezone) ?? new Date(Number.NaN))
-        : scheduleCampaignAtLocalTime(deps, id, body.localTime ?? ''),
-    );
+    return body.at !== undefined
+      ? scheduleCampaign(deps, id, resolveAt(body.at, body.timezone) ?? new Date(Number.NaN))
+      : scheduleCampaignAtLocalTime(deps, id, body.localTime ?? '');
   });
 };

@@ -15,11 +15,11 @@ import { setCampaignClickTracking } from '../../engagement/tracking.ts';
 import { topicTrendSchema, topicTrends } from '../../engagement/trends.ts';
 import { subscriberDeliveries } from '../../ledger/reports.ts';
 import { engagementDb } from '../../store/schema-engagement.ts';
-import { messagePage } from '../../subscribers/pages.ts';
 import { verifyToken } from '../../tokens/index.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
+import { messagePage } from '../views/pages.ts';
 
 const tokenParams = z.object({ token: z.string().min(1).max(256) });
 const idParams = z.object({ id: storeId('campaign') });

@@ -4,21 +4,13 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { openQueues } from '../../delivery/queues.ts';
-import { FeedInputError, feedInputSchema, listFeeds } from '../../feeds/repository.ts';
+import { notFound } from '../../errors/index.ts';
+import { feedInputSchema, listFeeds } from '../../feeds/repository.ts';
 import { addAndScheduleFeed, pollNow, removeAndUnscheduleFeed } from '../../feeds/service.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
-
-function asHttp(error: unknown): never {
-  if (error instanceof FeedInputError) {
-    throw new HttpError(error.status, error.message, [
-      { field: error.field, message: error.message },
-    ]);
-  }
-  throw error;
-}
 
 export async function feedRoutes(server: FastifyInstance, { app }: { app: App }): Promise<void> {
   const queues = openQueues(app);
@@ -38,20 +30,20 @@ export async function feedRoutes(server: FastifyInstance, { app }: { app: App })
       every: input.every,
       allowPrivate: input.allowPrivate,
       ...(input.name !== undefined ? { name: input.name } : {}),
-    }).catch(asHttp);
+    });
     return reply.status(201).send(feed);
   });
 
   server.delete('/api/feeds/:id', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'feed id');
-    await removeAndUnscheduleFeed(app, queues, id).catch(asHttp);
+    await removeAndUnscheduleFeed(app, queues, id);
     return { id, removed: true };
   });
 
   server.post('/api/feeds/:id/poll', async (request) => {
     const { id } = parseOr400(idParams, request.params, 'feed id');
     const [report] = await pollNow(app, queues, [id]);
-    if (!report || report.outcome === 'missing') throw new HttpError(404, `no feed ${id}`);
+    if (!report || report.outcome === 'missing') throw notFound('id', `no feed ${id}`);
     return report;
   });
 

@@ -8,7 +8,8 @@ import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, openQueues, type QueueName } from '../../delivery/queues.ts';
-import { createTransport, type MailTransport } from '../../delivery/transport.ts';
+import { createMailTransport } from '../../mail/factory.ts';
+import type { MailTransport } from '../../mail/transport.ts';
 import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
@@ -81,7 +82,7 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
   // /metrics lives on its own loopback listener (src/ops/metrics-listener.ts); /readyz names
   // what fails and why, so on the public port it is for the ops role only.
   fastify.get('/readyz', { preHandler: requireRole(db, 'ops') }, async (_request, reply) => {
-    transport ??= createTransport(app.config);
+    transport ??= createMailTransport(app.config);
     const report = await checkReadiness(app, transport);
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });

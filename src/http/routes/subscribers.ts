@@ -4,28 +4,18 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
-import { createTransport } from '../../delivery/transport.ts';
-import { resolveTokens } from '../../subscribers/bounces.ts';
-import { sendConfirmations } from '../../subscribers/confirmation.ts';
-import {
-  addSuppression,
-  applyBounce,
-  recordEvent,
-  removeSuppression,
-  suppressionReasons,
-} from '../../subscribers/events.ts';
+import { notFound } from '../../errors/index.ts';
+import { applyBounceEvents, bounceEventsSchema } from '../../subscribers/bounce-webhook.ts';
+import { addSuppression, suppressionReasons } from '../../subscribers/events.ts';
 import { emailHash, parseEmail } from '../../subscribers/identity.ts';
-import {
-  exportSubscribersCsv,
-  exportSubscribersJson,
-  importSubscribersCsv,
-} from '../../subscribers/import.ts';
+import { exportFormats, subscriberExport } from '../../subscribers/import.ts';
+import { importWithConfirmations } from '../../subscribers/import-with-confirmations.ts';
 import {
   digestFrequencies,
   getSubscriber,
-  SubscriberInputError,
   upsertSubscriber,
 } from '../../subscribers/repository.ts';
+import { liftSuppression, listSuppressions } from '../../subscribers/suppressions.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
@@ -56,7 +46,7 @@ const importQuery = z.object({
     .transform((v) => v === 'true' || v === '1'),
 });
 
-const exportQuery = z.object({ format: z.enum(['csv', 'json']).default('csv') });
+const exportQuery = z.object({ format: z.enum(exportFormats).default('csv') });
 const idParams = z.object({ id: z.coerce.number().int().positive() });
 
 const suppressionsQuery = z.object({
@@ -73,35 +63,6 @@ const addSuppressionBody = z.object({
 });
 const removeSuppressionBody = z.object({ email: emailField });
 
-/** One ESP event: the VERP token (or the whole bounce address) names the recipient. */
-const bounceEvent = z
-  .object({
-    type: z.enum(['bounce', 'complaint']),
-    /** hard/permanent → hard; soft/transient → soft. */
-    bounceType: z.enum(['hard', 'soft', 'permanent', 'transient']).optional(),
-    token: z.string().min(1).optional(),
-    /** The envelope sender the message went out with: bounces+TOKEN@domain. */
-    returnPath: z.string().min(1).optional(),
-    status: z.string().max(100).optional(),
-    diagnostic: z.string().max(1000).optional(),
-  })
-  .refine((e) => e.token !== undefined || e.returnPath !== undefined, {
-    message: 'token or returnPath is required',
-    path: ['token'],
-  })
-  .refine((e) => e.type === 'complaint' || e.bounceType !== undefined || e.status !== undefined, {
-    message: 'a bounce needs bounceType or an enhanced status code',
-    path: ['bounceType'],
-  });
-const bounceBody = z.union([bounceEvent, z.array(bounceEvent).min(1).max(1000)]);
-
-function inputError(error: unknown): never {
-  if (error instanceof SubscriberInputError) {
-    throw new HttpError(400, error.message, [{ field: error.field, message: error.message }]);
-  }
-  throw error;
-}
-
 export async function subscriberRoutes(
   server: FastifyInstance,
   { app }: { app: App },
@@ -116,7 +77,7 @@ export async function subscriberRoutes(
 
   server.post('/api/subscribers', { preHandler: editor }, async (request, reply) => {
     const body = parseOr400(addBody, request.body, 'subscriber');
-    const result = await upsertSubscriber(db, body).catch(inputError);
+    const result = await upsertSubscriber(db, body);
     log.info({ subscriberId: result.id, created: result.created }, 'subscribers.added');
     return reply
       .status(result.created ? 201 : 200)
@@ -125,20 +86,17 @@ export async function subscriberRoutes(
 
   server.get('/api/subscribers/export', { preHandler: editor }, async (request, reply) => {
     const { format } = parseOr400(exportQuery, request.query, 'query');
-    const stream = format === 'csv' ? exportSubscribersCsv(db) : exportSubscribersJson(db);
+    const { stream, mediaType, filename } = subscriberExport(db, format);
     return reply
-      .header(
-        'content-type',
-        format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
-      )
-      .header('content-disposition', `attachment; filename="subscribers.${format}"`)
+      .header('content-type', mediaType)
+      .header('content-disposition', `attachment; filename="${filename}"`)
       .send(stream);
   });
 
   server.get('/api/subscribers/:id', { preHandler: editor }, async (request) => {
     const { id } = parseOr400(idParams, request.params, 'path');
     const subscriber = await getSubscriber(db, id);
-    if (!subscriber) throw new HttpError(404, `no subscriber ${id}`);
+    if (!subscriber) throw notFound('id', `no subscriber ${id}`);
     return subscriber;
   });
 
@@ -150,28 +108,10 @@ export async function subscriberRoutes(
         { field: '(body)', message: 'expected text/csv' },
       ]);
     }
-    const report = await importSubscribersCsv(db, body, {
-      status: pending ? 'pending' : 'active',
-    }).catch(inputError);
-    log.info(
-      { imported: report.imported, updated: report.updated, rejected: report.rejectedCount },
-      'subscribers.import.done',
-    );
-    if (report.pending.length > 0) {
-      // Confirmations go out after the answer; each failure is logged by subscriber id.
-      const transport = createTransport(app.config);
-      void sendConfirmations(
-        app.store.db,
-        app.config,
-        transport,
-        report.pending,
-        (recipient, error) =>
-          log.error(
-            { subscriberId: recipient.subscriberId, err: error },
-            'subscribers.confirmation.failed',
-          ),
-      ).finally(() => transport.close());
-    }
+    // Confirmations go out after the answer (the use case logs each failure).
+    const { report } = await importWithConfirmations({ db, config: app.config, log }, body, {
+      pending,
+    });
     return {
       imported: report.imported,
       updated: report.updated,
@@ -184,19 +124,7 @@ export async function subscriberRoutes(
 
   server.get('/api/suppressions', { preHandler: editor }, async (request) => {
     const query = parseOr400(suppressionsQuery, request.query, 'query');
-    let select = db.selectFrom('suppressions').selectAll();
-    if (query.reason) select = select.where('reason', '=', query.reason);
-    const rows = await select.orderBy('id').limit(query.limit).offset(query.offset).execute();
-    return {
-      suppressions: rows.map((r) => ({
-        id: r.id,
-        emailHash: r.email_hash,
-        email: r.email,
-        reason: r.reason,
-        note: r.note,
-        createdAt: r.created_at,
-      })),
-    };
+    return { suppressions: await listSuppressions(db, query) };
   });
 
   server.post('/api/suppressions', { preHandler: editor }, async (request, reply) => {
@@ -212,15 +140,7 @@ export async function subscriberRoutes(
     { preHandler: requireRole(db, 'admin') },
     async (request) => {
       const body = parseOr400(removeSuppressionBody, request.body, 'suppression');
-      const email = parseEmail(body.email)!;
-      const result = await removeSuppression(db, email);
-      if (!result.removed) throw new HttpError(404, 'the address is not on the suppression list');
-      const hash = emailHash(email);
-      await recordEvent(db, 'suppression.removed', {
-        detail: { emailHash: hash, reason: result.reason, by: request.apiRole ?? null },
-      });
-      log.warn({ emailHash: hash, reason: result.reason }, 'suppressions.removed');
-      return { removed: true, emailHash: hash, reason: result.reason };
+      return liftSuppression(db, log, parseEmail(body.email)!, request.apiRole ?? null);
     },
   );
 
@@ -228,36 +148,17 @@ export async function subscriberRoutes(
     '/api/events/bounce',
     { preHandler: requireRole(db, 'editor', 'ops') },
     async (request) => {
-      const parsed = parseOr400(bounceBody, request.body, 'bounce event');
-      const events = Array.isArray(parsed) ? parsed : [parsed];
-      const results = [];
-      for (const event of events) {
-        const token = event.token ?? /bounces\+([^@]+)@/i.exec(event.returnPath ?? '')?.[1] ?? '';
-        const who = await resolveTokens(db, app.config.HERALD_SECRET, [token], []);
-        if (!who) {
-          results.push({ ok: false, reason: 'token does not verify' });
-          continue;
-        }
-        const kind =
-          event.type === 'complaint'
-            ? 'complaint'
-            : event.bounceType === 'hard' || event.bounceType === 'permanent'
-              ? 'hard'
-              : event.bounceType === 'soft' || event.bounceType === 'transient'
-                ? 'soft'
-                : event.status?.trim().startsWith('5')
-                  ? 'hard'
-                  : 'soft';
-        const outcome = await applyBounce(db, {
-          ...who,
-          kind,
-          reply: [event.status, event.diagnostic].filter(Boolean).join(' ') || event.type,
+      const parsed = parseOr400(bounceEventsSchema, request.body, 'bounce event');
+      const results = await applyBounceEvents(
+        db,
+        {
+          secret: app.config.HERALD_SECRET,
+          log,
           softBounceLimit: app.config.SOFT_BOUNCE_LIMIT,
           softBounceWindowDays: app.config.SOFT_BOUNCE_WINDOW_DAYS,
-        });
-        log.info({ ...who, kind, outcome }, 'bounces.webhook.applied');
-        results.push({ ok: true, ...who, kind, outcome });
-      }
+        },
+        Array.isArray(parsed) ? parsed : [parsed],
+      );
       return { results };
     },
   );

@@ -1,20 +1,7 @@
-// How an SMTP outcome is classified: a pure decision, tested without a server.
+// How a send outcome is classified: a pure decision, tested without a server.
+import { MailSendError, type ReplyCodes, type SendFailure } from './transport.ts';
 
-/** What a failure's reply says in codes alone (safe to log: no address, no free text). */
-export interface ReplyCodes {
-  /** The basic reply code (450, 550, …); null for connection-level failures. */
-  smtpCode: number | null;
-  /** The RFC 3463 enhanced status (`4.2.0`, `5.1.1`) when the reply carries one. */
-  enhancedStatus: string | null;
-}
-
-export type SendFailure = ReplyCodes &
-  (
-    | /** 4xx, a dropped connection, a timeout: try again later. */
-    { kind: 'temporary'; reply: string }
-    /** 5xx: the address is bad or refused; never retry, suppress. */
-    | { kind: 'permanent'; reply: string }
-  );
+export type { ReplyCodes, SendFailure } from './transport.ts';
 
 interface SmtpLikeError {
   responseCode?: number;
@@ -26,8 +13,12 @@ interface SmtpLikeError {
 /** An enhanced status right after the basic code (`450 4.2.0 …`, `550-5.1.1 …`). */
 const ENHANCED_STATUS = /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/;
 
-/** Classifies an error from nodemailer (or the outbox) as temporary or permanent. */
+/**
+ * Classifies a send error as temporary or permanent: a MailSendError keeps its own verdict;
+ * an error from nodemailer (or the outbox) is read by its reply code.
+ */
 export function classifySendError(error: unknown): SendFailure {
+  if (error instanceof MailSendError) return error.failure;
   const e = (typeof error === 'object' && error !== null ? error : {}) as SmtpLikeError;
   const reply = (e.response ?? e.message ?? String(error)).slice(0, 500);
   const code = typeof e.responseCode === 'number' ? e.responseCode : null;
@@ -44,4 +35,11 @@ export function classifySendError(error: unknown): SendFailure {
     reply: code !== null ? reply : `${e.code ?? 'ERROR'}: ${reply}`,
     ...codes,
   };
+}
+
+/** Turns any send error into the port's typed failure (a MailSendError passes through). */
+export function toMailSendError(error: unknown): MailSendError {
+  return error instanceof MailSendError
+    ? error
+    : new MailSendError(classifySendError(error), { cause: error });
 }

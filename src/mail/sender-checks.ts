@@ -5,7 +5,12 @@ import { senderParts } from './message.ts';
 
 export interface SenderWarning {
   /** Stable name for alerts and tests. */
-  check: 'dkim-alignment' | 'one-click-http' | 'postal-placeholder' | 'localhost-sender';
+  check:
+    | 'dkim-alignment'
+    | 'dkim-rewritten'
+    | 'one-click-http'
+    | 'postal-placeholder'
+    | 'localhost-sender';
   message: string;
 }
 
@@ -25,7 +30,8 @@ function aligned(fromDomain: string, dkimDomain: string): boolean {
 
 /** Returns what is wrong with the sender settings (empty when nothing is); reads no I/O. */
 export function senderWarnings(
-  config: Pick<Config, 'MAIL_FROM' | 'PUBLIC_URL' | 'POSTAL_ADDRESS' | 'dkim'>,
+  config: Pick<Config, 'MAIL_FROM' | 'PUBLIC_URL' | 'POSTAL_ADDRESS' | 'dkim'> &
+    Partial<Pick<Config, 'mailTransport'>>,
 ): SenderWarning[] {
   const warnings: SenderWarning[] = [];
   const { domain } = senderParts(config.MAIL_FROM);
@@ -33,6 +39,13 @@ export function senderWarnings(
     warnings.push({
       check: 'dkim-alignment',
       message: `DKIM_DOMAIN ${config.dkim.domain} does not align with the MAIL_FROM domain ${domain}: DMARC fails and mailbox providers may reject or junk the mail`,
+    });
+  }
+  if (config.dkim && config.mailTransport === 'ses') {
+    warnings.push({
+      check: 'dkim-rewritten',
+      message:
+        'MAIL_TRANSPORT is ses, which rewrites the Message-ID and Date headers that Herald’s DKIM signature covers, so that signature fails: unset DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY and enable Easy DKIM for your domain in SES',
     });
   }
   if (new URL(config.PUBLIC_URL).protocol !== 'https:') {

@@ -1,8 +1,9 @@
-// Server-rendered public pages (subscribe, confirm, preferences, unsubscribe): plain HTML with
-// labelled controls, one small script (time zone detection) and no build step.
-import type { DigestFrequency } from '../store/schema.ts';
-import type { Subscriber } from './repository.ts';
-import { CANONICAL_ZONE, canonicalZone } from './zones.ts';
+// The public pages' HTML (subscribe, confirm, preferences, unsubscribe, messages): plain HTML
+// with labelled controls, one small script (time zone detection) and no build step. Views only:
+// the routes in src/http/public/ decide what to show.
+import type { DigestFrequency } from '../../store/schema.ts';
+import type { Subscriber } from '../../subscribers/repository.ts';
+import { CANONICAL_ZONE, canonicalZone } from '../../subscribers/zones.ts';
 
 /** A piece of HTML that is already safe to insert. */
 export class SafeHtml {

@@ -1,0 +1,57 @@
+// CSV import as the editor API and the CLI both run it: rows in (active, or pending when asked),
+// then a confirmation mail to each new pending subscriber. The API answers before the mails go;
+// the CLI waits for them: both get the same two results.
+import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import { createMailTransport } from '../mail/factory.ts';
+import type { Database } from '../store/schema.ts';
+import { sendConfirmations } from './confirmation.ts';
+import { type ImportReport, importSubscribersCsv } from './import.ts';
+
+export interface ImportWithConfirmations {
+  report: ImportReport;
+  /** Settles when every confirmation was tried; never rejects (failures are counted and logged). */
+  confirmations: Promise<{ sent: number; failed: number }>;
+}
+
+/**
+ * Imports the CSV `source`; with `pending`, rows come in pending and each new one is sent a
+ * confirmation through a transport opened for them and closed after. A bad CSV throws before
+ * any mail is sent; each failed mail is logged by subscriber id.
+ */
+export async function importWithConfirmations(
+  deps: { db: Kysely<Database>; config: Config; log: Logger },
+  source: Readable | string | Buffer,
+  options: { pending: boolean },
+): Promise<ImportWithConfirmations> {
+  const { db, config, log } = deps;
+  const report = await importSubscribersCsv(db, source, {
+    status: options.pending ? 'pending' : 'active',
+  });
+  log.info(
+    { imported: report.imported, updated: report.updated, rejected: report.rejectedCount },
+    'subscribers.import.done',
+  );
+  if (report.pending.length === 0) {
+    return { report, confirmations: Promise.resolve({ sent: 0, failed: 0 }) };
+  }
+  const confirmations = (async () => {
+    const transport = createMailTransport(config);
+    try {
+      return await sendConfirmations(db, config, transport, report.pending, (recipient, error) =>
+        log.error(
+          { subscriberId: recipient.subscriberId, err: error },
+          'subscribers.confirmation.failed',
+        ),
+      );
+    } finally {
+      await transport.close();
+    }
+  })().catch((error: unknown) => {
+    log.error({ err: error }, 'subscribers.confirmation.failed');
+    return { sent: 0, failed: report.pending.length };
+  });
+  return { report, confirmations };
+}

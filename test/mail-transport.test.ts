@@ -1,0 +1,162 @@
+// The mail port against a real SMTP sink: confirmation mails are built by the one builder and
+// so DKIM-signed (mailauth verifies them), and a refused message rejects with the typed failure.
+import { generateKeyPairSync } from 'node:crypto';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/index.ts';
+import { createMailTransport } from '../src/mail/factory.ts';
+import { MailSendError } from '../src/mail/transport.ts';
+import { sendConfirmation } from '../src/subscribers/confirmation.ts';
+import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+
+/** mailauth's verdict on a raw message, with the test key published for herald._domainkey. */
+async function dkimResult(raw: Buffer): Promise<string | undefined> {
+  const result = await dkimVerify(raw, {
+    resolver: async (name: string, rr: string) => {
+      if (name === 'herald._domainkey.news.example.com' && rr === 'TXT')
+        return [[`v=DKIM1; k=rsa; p=${spki}`]];
+      throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    },
+  } as Parameters<typeof dkimVerify>[1]);
+  return result.results[0]?.status.result;
+}
+
+let sink: SmtpSink;
+beforeAll(async () => {
+  sink = await startSmtpSink({
+    rcptReply: (address) => (address.startsWith('nobody@') ? 550 : undefined),
+  });
+});
+afterAll(async () => {
+  await sink?.close();
+});
+
+function config(extra: Record<string, string> = {}) {
+  return parseConfig({
+    SMTP_URL: sink.url,
+    PUBLIC_URL: 'https://news.example.com',
+    MAIL_FROM: 'Herald News <newsletter@news.example.com>',
+    HERALD_SECRET: 'mail-transport-test-secret-0123456789-abc',
+    POSTAL_ADDRESS: 'Herald Newsroom, 1 Example Street, 00000 Example City',
+    ...extra,
+  });
+}
+
+const recipient = {
+  subscriberId: 7,
+  email: 'ana@example.net',
+  name: 'Ana',
+  tokenKey: '0123456789abcdef',
+};
+
+describe('confirmation mails through the mail port', () => {
+  it('arrive DKIM-signed and verify with mailauth (confirm and manage notices)', async () => {
+    const signing = config({
+      DKIM_DOMAIN: 'news.example.com',
+      DKIM_SELECTOR: 'herald',
+      DKIM_PRIVATE_KEY: pem,
+    });
+    const transport = createMailTransport(signing);
+    try {
+      const before = sink.messages.length;
+      await sendConfirmation(signing, transport, recipient, new Date(), 'confirm');
+      await sendConfirmation(signing, transport, recipient, new Date(), 'manage');
+      const received = sink.messages.slice(before);
+      expect(received).toHaveLength(2);
+      for (const message of received) {
+        expect(message.to).toEqual(['ana@example.net']);
+        expect(message.raw.toString('latin1')).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256;/);
+        expect(await dkimResult(message.raw)).toBe('pass');
+        const parsed = await sink.parse(message);
+        expect(parsed.headers.get('auto-submitted')).toBe('auto-generated');
+        // Not a list mail: no unsubscribe header that would point nowhere.
+        expect(parsed.headers.has('list-unsubscribe')).toBe(false);
+        expect(parsed.text).toContain('Hello Ana,');
+      }
+      const [confirm, manage] = await Promise.all(received.map((m) => sink.parse(m)));
+      expect(confirm!.subject).toBe('Please confirm your subscription');
+      expect(confirm!.text).toContain('https://news.example.com/confirm?token=');
+      expect(manage!.subject).toBe('Your Herald subscription');
+      expect(manage!.text).toContain('https://news.example.com/preferences?token=');
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('a changed body fails verification (the check is real)', async () => {
+    const signing = config({
+      DKIM_DOMAIN: 'news.example.com',
+      DKIM_SELECTOR: 'herald',
+      DKIM_PRIVATE_KEY: pem,
+    });
+    const transport = createMailTransport(signing);
+    try {
+      const before = sink.messages.length;
+      await sendConfirmation(signing, transport, recipient);
+      const raw = sink.messages[before]!.raw.toString('latin1');
+      const tampered = raw.replace(/Content-Transfer-Encoding: base64\r\n\r\n./, (m) =>
+        m.endsWith('A') ? `${m.slice(0, -1)}B` : `${m.slice(0, -1)}A`,
+      );
+      expect(tampered).not.toBe(raw);
+      // mailauth reports a body-hash mismatch as neutral ("body hash did not verify").
+      expect(await dkimResult(Buffer.from(tampered, 'latin1'))).not.toBe('pass');
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('without a DKIM key the mail goes out unsigned', async () => {
+    const plain = config();
+    const transport = createMailTransport(plain);
+    try {
+      const before = sink.messages.length;
+      await sendConfirmation(plain, transport, recipient);
+      expect(sink.messages[before]!.raw.toString('latin1')).not.toMatch(/^DKIM-Signature:/m);
+    } finally {
+      await transport.close();
+    }
+  });
+});
+
+describe('SMTP transport failures', () => {
+  it('a refused recipient rejects with a permanent MailSendError carrying the reply', async () => {
+    const transport = createMailTransport(config());
+    try {
+      const error = await transport
+        .send({
+          envelope: { from: 'bounces@news.example.com', to: ['nobody@example.net'] },
+          raw: 'From: newsletter@news.example.com\r\nTo: nobody@example.net\r\nSubject: t\r\n\r\nhi\r\n',
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(MailSendError);
+      expect((error as MailSendError).failure).toMatchObject({ kind: 'permanent', smtpCode: 550 });
+      expect((error as MailSendError).reply).toContain('550');
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('a server that is not there rejects with a temporary MailSendError', async () => {
+    const transport = createMailTransport(config({ SMTP_URL: 'smtp://127.0.0.1:1' }));
+    try {
+      const error = await transport
+        .send({ envelope: { from: 'a@news.example.com', to: ['b@example.net'] }, raw: 'x' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(MailSendError);
+      expect((error as MailSendError).failure).toMatchObject({ kind: 'temporary', smtpCode: null });
+      expect((error as MailSendError).reply).toMatch(/ECONNREFUSED/);
+    } finally {
+      await transport.close();
+    }
+  });
+});
