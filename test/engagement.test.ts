@@ -149,11 +149,18 @@ describe.each(DIALECTS)('click and open tracking on %s', (dialect) => {
         campaign,
         [first, second].map((a) => ({ ...a, url: a.id === first.id ? FIRST_URL : SECOND_URL })),
         names,
+        config.PUBLIC_URL,
       ),
       config,
     );
+    // The two articles' links and the "View in browser" link of the public archive.
     const originals = webLinks(untracked.html);
-    expect(originals).toEqual([FIRST_URL, SECOND_URL]);
+    expect(originals).toHaveLength(3);
+    expect(originals).toEqual(
+      expect.arrayContaining([FIRST_URL, SECOND_URL, expect.stringMatching(/\/archive\//)]),
+    );
+    const firstLink = originals.indexOf(FIRST_URL);
+    const secondLink = originals.indexOf(SECOND_URL);
 
     const byName = new Map<string, { html: string; raw: string }>();
     for (const message of sink.messages) {
@@ -203,16 +210,16 @@ describe.each(DIALECTS)('click and open tracking on %s', (dialect) => {
       expect(response.status).toBe(302);
       expect(response.headers.get('location')).toBe(originals[verified.claims.linkIndex!]);
     }
-    // ann: link 0 twice more (3 in all with the loop above) and link 1 once (2 in all); bob:
-    // link 0 once; cid: link 1 once; dee: nothing.
-    await follow(linkTo('ann', 0));
-    await follow(linkTo('ann', 0));
-    await follow(linkTo('ann', 1));
-    await follow(linkTo('bob', 0));
-    await follow(linkTo('cid', 1));
+    // ann: the first article twice more (3 in all with the loop above) and the second once (2
+    // in all); bob: the first once; cid: the second once; dee: nothing.
+    await follow(linkTo('ann', firstLink));
+    await follow(linkTo('ann', firstLink));
+    await follow(linkTo('ann', secondLink));
+    await follow(linkTo('bob', firstLink));
+    await follow(linkTo('cid', secondLink));
 
     // One altered character: 404 page, no Location.
-    const good = linkTo('bob', 1);
+    const good = linkTo('bob', secondLink);
     const last = good.at(-1)!;
     const altered = `${good.slice(0, -1)}${last === 'A' ? 'B' : 'A'}`;
     const bad = await follow(altered);
@@ -257,15 +264,19 @@ describe.each(DIALECTS)('click and open tracking on %s', (dialect) => {
     const report = await campaignReport(db, campaign.id);
     expect(report).not.toBeNull();
     expect(report!.delivered).toBe(4);
-    expect(report!.links.map((l) => [l.url, l.uniqueClicks, l.clicks])).toEqual([
-      [FIRST_URL, 2, 4],
-      [SECOND_URL, 2, 3],
-    ]);
-    expect(report!.links[0]!.clickRate).toBe(0.5);
-    expect(report!.clicks).toEqual({ unique: 3, total: 7, rate: 0.75 });
+    const counts = new Map(report!.links.map((l) => [l.url, [l.uniqueClicks, l.clicks]]));
+    expect(counts.get(FIRST_URL)).toEqual([2, 4]);
+    expect(counts.get(SECOND_URL)).toEqual([2, 3]);
+    expect(
+      report!.links
+        .filter((l) => l.url.includes('/archive/'))
+        .map((l) => [l.uniqueClicks, l.clicks]),
+    ).toEqual([[1, 1]]);
+    expect(report!.links.find((l) => l.url === FIRST_URL)!.clickRate).toBe(0.5);
+    expect(report!.clicks).toEqual({ unique: 3, total: 8, rate: 0.75 });
     expect(report!.opens.human).toEqual({ unique: 1, total: 2, rate: 0.25 });
     expect(report!.opens.machine).toEqual({ unique: 2, total: 2 });
-    expect(report!.hourly.reduce((n, h) => n + h.clicks, 0)).toBe(7);
+    expect(report!.hourly.reduce((n, h) => n + h.clicks, 0)).toBe(8);
     expect(report!.hourly.reduce((n, h) => n + h.opens + h.machineOpens, 0)).toBe(4);
   });
 });
