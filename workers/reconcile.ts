@@ -3,6 +3,7 @@
 // lost it).
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
 import { ensureReconcileScheduler, reconcile } from '../src/delivery/reconcile.ts';
+import { createRetentionTick } from '../src/engagement/retention.ts';
 import type { Service } from '../src/process/lifecycle.ts';
 import { openQueueWorker } from './queue-worker.ts';
 import type { DeliveryRuntime } from './runtime.ts';
@@ -17,9 +18,17 @@ export async function startReconcileWorker(rt: DeliveryRuntime): Promise<Service
     redis: rt.redis,
     now: rt.now,
   };
-  const { close } = openQueueWorker(app, QUEUE_NAMES.reconcile, async () => reconcile(deps), {
-    concurrency: 1,
-  });
+  const retention = createRetentionTick(deps);
+  const { close } = openQueueWorker(
+    app,
+    QUEUE_NAMES.reconcile,
+    async () => {
+      const result = await reconcile(deps);
+      await retention(rt.now());
+      return result;
+    },
+    { concurrency: 1 },
+  );
   const every = app.config.RECONCILE_EVERY_MS;
   const ensure = () =>
     ensureReconcileScheduler(rt.queues, every).catch((error: Error) =>

@@ -19,6 +19,12 @@ const urlWithScheme = (schemes: string[]) =>
     );
 
 const positiveInt = z.coerce.number().int('must be a whole number').positive('must be above 0');
+/** A switch: on/off (also true/false, 1/0, yes/no), read as a boolean. */
+const onOff = z
+  .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'], {
+    message: 'must be on or off',
+  })
+  .transform((v) => v === 'on' || v === 'true' || v === '1' || v === 'yes');
 const nonNegativeInt = z.coerce
   .number()
   .int('must be a whole number')
@@ -180,6 +186,13 @@ export const envSchema = z.object({
       'must be HH:MM-HH:MM (e.g. 22:00-07:00) or off',
     )
     .default('22:00-07:00'),
+  // Engagement (src/engagement, docs/engagement.md): both trackers off unless asked for.
+  TRACK_CLICKS: onOff.default(false),
+  TRACK_OPENS: onOff.default(false),
+  /** An open fetched this soon after delivery is a machine's prefetch, not a reader. */
+  OPEN_MACHINE_SECONDS: nonNegativeInt.default(10),
+  /** Per-subscriber engagement rows older than this are folded into campaign totals. */
+  ENGAGEMENT_RETENTION_DAYS: positiveInt.default(365),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
+import { openTrackingConsents } from '../engagement/store.ts';
 import { type ClaimedRow, claimBatch, releaseClaim } from '../ledger/claims.ts';
 import { type Logger, maskEmails } from '../log/index.ts';
 import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
@@ -149,6 +150,8 @@ interface PreparedBatch {
   followed: Map<number, string[]>;
   /** Email hashes of the claimed recipients on the suppression list. */
   suppressed: Set<string>;
+  /** Recipients who consented to open tracking (src/engagement; empty while TRACK_OPENS is off). */
+  openConsent: ReadonlySet<number>;
 }
 
 /**
@@ -181,7 +184,13 @@ async function prepareBatch(
       db,
       rows.map((row) => emailHash(row.email)),
     );
-    return { renderer, followed, suppressed };
+    const openConsent = deps.config.TRACK_OPENS
+      ? await openTrackingConsents(
+          db,
+          rows.map((row) => row.subscriberId),
+        )
+      : new Set<number>();
+    return { renderer, followed, suppressed, openConsent };
   } catch (error) {
     await releaseClaim(db, campaign.id, claim, nowIso(deps), []).catch(() => {});
     throw error;
@@ -305,6 +314,7 @@ async function recipientOutcome(
     name: row.name,
     followedTopicNames: run.followed.get(row.subscriberId) ?? [],
     tokenKey: row.tokenKey,
+    openTracking: run.openConsent.has(row.subscriberId),
   };
   const message = run.renderer.build(recipient);
   return sendOne((built) => run.deps.transport.send(built), message, run.attempt.finalAttempt);

@@ -4,6 +4,7 @@
 // all come through here.
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.ts';
+import { createTrackingVars, type TrackingPlan } from '../engagement/tracking.ts';
 import {
   type BuiltMessage,
   composeWithNodemailer as composeMailWithNodemailer,
@@ -28,11 +29,15 @@ export interface Recipient {
   followedTopicNames: string[];
   /** The subscriber's token key (subscribers.token_key): without it their links do not verify. */
   tokenKey?: string;
+  /** The subscriber consented to open tracking (gets the open image when the plan has it). */
+  openTracking?: boolean;
 }
 
 export interface MessageContext {
   campaignId: number;
   kind: CampaignKind;
+  /** Click and open tracking compiled into the newsletter (src/engagement). */
+  tracking?: TrackingPlan;
 }
 
 /** Knobs for tests and benches; production uses the defaults. */
@@ -58,6 +63,7 @@ function createPartsMaker(
   const secret = config.HERALD_SECRET;
   // A preview belongs to no campaign; tokens then carry the subscriber alone.
   const campaignId = context.campaignId > 0 ? context.campaignId : undefined;
+  const tracking = context.tracking && createTrackingVars(context.tracking, config);
   return (recipient) => {
     const subscriberKey = recipient.tokenKey;
     const claims = { subscriberId: recipient.subscriberId, campaignId, subscriberKey };
@@ -73,6 +79,7 @@ function createPartsMaker(
       followedTopicNames: recipient.followedTopicNames,
       unsubscribeUrl,
       preferencesUrl: `${base}/preferences?token=${preferences}`,
+      ...tracking?.(recipient),
     });
     return {
       to: { name: recipient.name ?? '', address: recipient.email },

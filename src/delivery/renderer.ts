@@ -5,6 +5,7 @@ import { viewInBrowserUrl } from '../campaigns/archive-links.ts';
 import type { Campaign } from '../campaigns/model.ts';
 import { loadArticles } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
+import { prepareTracking } from '../engagement/tracking.ts';
 import type { Database } from '../store/schema.ts';
 import { campaignTemplate } from '../templates/catalogue.ts';
 import {
@@ -94,8 +95,21 @@ export async function campaignWarnings(
   ];
 }
 
-const renderers = new Map<number, Promise<CampaignRenderer>>();
+const renderers = new Map<string, Promise<CampaignRenderer>>();
 const MAX_CACHED = 32;
+// Campaign ids are per store: two stores open in one process (tests, benches) must not share
+// a renderer (its tracked links are stored in one of them).
+const storeSerials = new WeakMap<object, number>();
+let lastStoreSerial = 0;
+
+function rendererKey(db: Kysely<Database>, campaignId: number): string {
+  let serial = storeSerials.get(db);
+  if (serial === undefined) {
+    serial = ++lastStoreSerial;
+    storeSerials.set(db, serial);
+  }
+  return `${serial}:${campaignId}`;
+}
 
 /** The campaign's renderer, compiled on first use in this process (MJML runs once). */
 export function campaignRenderer(
@@ -103,27 +117,29 @@ export function campaignRenderer(
   config: Config,
   campaign: Campaign,
 ): Promise<CampaignRenderer> {
-  const cached = renderers.get(campaign.id);
+  const key = rendererKey(db, campaign.id);
+  const cached = renderers.get(key);
   if (cached) return cached;
   const made = (async () => {
     const articles = await loadArticles(db, campaign.articleIds);
     const names = await topicNames(db, campaign.audienceTopics);
-    const compiled =
+    const untracked =
       campaign.kind === 'welcome'
         ? await compileWelcome(db, config, campaign)
         : await compileNewsletter(
             newsletterInput(campaign, articles, names, config.PUBLIC_URL),
             config,
           );
+    const { compiled, plan } = await prepareTracking(db, config, campaign, untracked);
     const build = createMessageBuilder(
       compiled,
-      { campaignId: campaign.id, kind: campaign.kind },
+      { campaignId: campaign.id, kind: campaign.kind, tracking: plan },
       config,
     );
     return { build, topicNames: names };
   })();
-  made.catch(() => renderers.delete(campaign.id));
+  made.catch(() => renderers.delete(key));
   if (renderers.size >= MAX_CACHED) renderers.delete(renderers.keys().next().value!);
-  renderers.set(campaign.id, made);
+  renderers.set(key, made);
   return made;
 }

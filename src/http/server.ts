@@ -9,6 +9,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { archiveRoutes } from './routes/archive.ts';
 import { articleRoutes } from './routes/articles.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { engagementRoutes } from './routes/engagement.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -53,6 +54,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(subscriberRoutes, { app });
   await server.register(feedRoutes, { app });
   await server.register(alertRoutes, { app });
+  await server.register(engagementRoutes, { app });
   await server.register(archiveRoutes, { app });
   return server;
 }

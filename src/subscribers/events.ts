@@ -2,6 +2,7 @@
 // they add to the suppression list (src/subscribers/suppressions.ts). Every function here is
 // idempotent (safe to replay a webhook).
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { eraseEngagement } from '../engagement/store.ts';
 import { markBounced } from '../ledger/ledger.ts';
 import { redactLedgerReplies } from '../ledger/reports.ts';
 import { nowIso } from '../store/db.ts';
@@ -296,6 +297,7 @@ export async function eraseSubscriber(
     await suppressErased(trx, subscriber.email, now);
     await redactQuotedAddress(trx, subscriberId, subscriber.email);
     await trx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
+    await eraseEngagement(trx, subscriberId);
     await trx.deleteFrom('subscribers').where('id', '=', subscriberId).execute();
     await recordEvent(trx, 'erased', { subscriberId }, now);
     return true;

@@ -11,6 +11,10 @@ export interface PersonalVars {
   followedTopicNames: string[];
   unsubscribeUrl: string;
   preferencesUrl: string;
+  /** Click-tracking URLs, by link index (src/engagement/links.ts), HTML-attribute safe. */
+  clickUrls?: readonly string[];
+  /** The open-tracking image tag, or '' (no consent, or open tracking off). */
+  openPixel?: string;
 }
 
 export interface Personalised {
@@ -147,6 +151,8 @@ export function createPersonaliser(compiled: CompiledNewsletter): Render {
         reason,
         unsubscribeUrl: escapeAttr(vars.unsubscribeUrl),
         preferencesUrl: escapeAttr(vars.preferencesUrl),
+        clickUrls: vars.clickUrls,
+        openPixel: vars.openPixel ?? '',
       }),
       text: text({
         greeting,

@@ -6,7 +6,14 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigError, MIN_SECRET_BYTES } from '../config/index.ts';
 
-export const tokenPurposes = ['unsubscribe', 'preferences', 'confirm', 'bounce'] as const;
+export const tokenPurposes = [
+  'unsubscribe',
+  'preferences',
+  'confirm',
+  'bounce',
+  'click',
+  'open',
+] as const;
 export type TokenPurpose = (typeof tokenPurposes)[number];
 
 /** A subscriber's token key: 8 random bytes as 16 lowercase hex digits (see migration 0004). */
@@ -19,6 +26,8 @@ export interface TokenClaims {
   expiresAt?: Date;
   /** The subscriber's token key; absent only in tokens minted before keys existed. */
   subscriberKey?: string;
+  /** Which link of the campaign (click tracking: the index into its stored link list). */
+  linkIndex?: number;
 }
 
 /**
@@ -32,6 +41,7 @@ const VERSION = 1;
 const HAS_CAMPAIGN = 1;
 const HAS_EXPIRY = 2;
 const HAS_KEY = 4;
+const HAS_LINK = 8;
 
 function assertSecret(secret: string): void {
   // Signing with an empty or short key would mint links anyone can forge: fail loudly instead.
@@ -85,6 +95,10 @@ function encodePayload(claims: TokenClaims): Buffer {
     flags |= HAS_KEY;
     out.push(...Buffer.from(subscriberKeySchema.parse(claims.subscriberKey), 'hex'));
   }
+  if (claims.linkIndex !== undefined) {
+    flags |= HAS_LINK;
+    pushVarint(out, claims.linkIndex);
+  }
   out[1] = flags;
   return Buffer.from(out);
 }
@@ -92,7 +106,7 @@ function encodePayload(claims: TokenClaims): Buffer {
 function decodePayload(bytes: Buffer): TokenClaims | null {
   if (bytes.length < 3 || bytes[0] !== VERSION) return null;
   const flags = bytes[1]!;
-  if (flags & ~(HAS_CAMPAIGN | HAS_EXPIRY | HAS_KEY)) return null;
+  if (flags & ~(HAS_CAMPAIGN | HAS_EXPIRY | HAS_KEY | HAS_LINK)) return null;
   const subscriber = readVarint(bytes, 2);
   if (!subscriber || subscriber.value < 1) return null;
   const claims: TokenClaims = { subscriberId: subscriber.value };
@@ -113,6 +127,12 @@ function decodePayload(bytes: Buffer): TokenClaims | null {
     if (bytes.length < at + KEY_BYTES) return null;
     claims.subscriberKey = bytes.subarray(at, at + KEY_BYTES).toString('hex');
     at += KEY_BYTES;
+  }
+  if (flags & HAS_LINK) {
+    const link = readVarint(bytes, at);
+    if (!link) return null;
+    claims.linkIndex = link.value;
+    at = link.next;
   }
   return at === bytes.length ? claims : null;
 }

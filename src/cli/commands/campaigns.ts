@@ -29,6 +29,7 @@ import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';
+import { registerCampaignReport } from './campaign-report.ts';
 
 const campaignStatuses = ['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled'] as const;
 const campaignKinds = ['campaign', 'digest', 'confirmation'] as const;
@@ -89,6 +90,7 @@ async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): 
 
 export function register(program: Command): void {
   const campaign = program.command('campaign').description('create, send and steer campaigns');
+  registerCampaignReport(campaign);
 
   campaign
     .command('create')

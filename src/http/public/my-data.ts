@@ -1,6 +1,7 @@
 // GET /preferences/data: everything Herald holds about the subscriber the link names, as a JSON
 // download (their right of access), reached from the preferences page.
 import type { FastifyInstance } from 'fastify';
+import { subscriberEngagement } from '../../engagement/store.ts';
 import { subscriberDeliveries } from '../../ledger/reports.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { HttpError } from '../errors.ts';
@@ -31,6 +32,7 @@ export function myDataRoutes(fastify: FastifyInstance, ctx: PublicContext): void
         subscriber,
         events: events.map((e) => ({ ...e, detail: JSON.parse(e.detail) as unknown })),
         deliveries,
+        engagement: await subscriberEngagement(db, subscriberId),
       });
   });
 }

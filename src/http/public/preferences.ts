@@ -2,6 +2,7 @@
 // save topics/digest/zone, drop one topic, unsubscribe from all, resubscribe, erase everything.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { openTrackingConsent, setOpenTrackingConsent } from '../../engagement/store.ts';
 import { eraseSubscriber, unsubscribe } from '../../subscribers/events.ts';
 import { resubscribe } from '../../subscribers/optin.ts';
 import {
@@ -21,6 +22,7 @@ const preferencesBody = z.discriminatedUnion('action', [
     digest: z.enum(digestFrequencies, { message: 'must be off, daily or weekly' }).optional(),
     timezone: optionalText,
     send_hour: z.coerce.number().int().min(0).max(23).optional(),
+    track_opens: z.literal('yes').optional(),
   }),
   z.object({ action: z.literal('unsubscribe-topic'), topic: z.string().min(1) }),
   z.object({ action: z.literal('unsubscribe-all') }),
@@ -58,6 +60,7 @@ export function preferencesRoutes(fastify: FastifyInstance, ctx: PublicContext):
         unsubscribeUrl: `/unsubscribe?token=${unsubscribeToken}`,
         notice: extra.notice,
         errors: extra.errors,
+        openTracking: config.TRACK_OPENS ? await openTrackingConsent(db, subscriberId) : undefined,
       }),
     );
   };
@@ -112,6 +115,10 @@ export function preferencesRoutes(fastify: FastifyInstance, ctx: PublicContext):
             timezone: body.timezone,
             sendHour: body.send_hour,
           });
+          // The box is shown only while open tracking is on: otherwise the choice stays as is.
+          if (config.TRACK_OPENS) {
+            await setOpenTrackingConsent(db, subscriberId, body.track_opens === 'yes');
+          }
         } catch (error) {
           return show({
             status: 400,

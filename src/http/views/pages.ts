@@ -229,6 +229,8 @@ export function preferencesPage(options: {
   unsubscribeUrl: string;
   notice?: string;
   errors?: FieldError[];
+  /** Open-tracking consent (undefined: open tracking is off, nothing to ask). */
+  openTracking?: boolean;
 }): string {
   const s = options.subscriber;
   const action = `/preferences?token=${encodeURIComponent(options.token)}`;
@@ -248,6 +250,11 @@ ${stateNotice(s, action)}
 ${digestRadios(s.digest)}
 ${hourSelect(s.sendHour)}
 ${zoneSelect(options.zones, s.timezone)}
+${
+  options.openTracking === undefined
+    ? ''
+    : html`<fieldset id="tracking"><legend>Reading statistics</legend><label class="choice"><input type="checkbox" name="track_opens" value="yes"${options.openTracking ? html` checked` : ''}> <span>Count when I open an email (a tiny invisible image in each email tells us). Off unless you tick it; untick it any time.</span></label></fieldset>`
+}
 <button type="submit">Save preferences</button>
 </form>
 ${
