@@ -28,7 +28,7 @@ export type Queues = Record<QueueName, Queue>;
  * (src/app.ts) is one; processes take their queues from `app.queues()`, which opens them once.
  */
 export interface QueueOwner {
-  config: Pick<Config, 'REDIS_URL' | 'QUEUE_PREFIX'>;
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER' | 'QUEUE_PREFIX'>;
   logger: Logger;
   onClose(fn: () => Promise<void> | void): void;
 }
