@@ -189,7 +189,8 @@ describe.each(DIALECTS)('engagement rows on %s', (dialect) => {
       .select(['id', 'token_key'])
       .orderBy('id')
       .execute();
-    const recorder = createRecorder(db, { flushMs: 60_000 });
+    // One item per write: the flush yields between chunks and must still store every item.
+    const recorder = createRecorder(db, { flushMs: 60_000, writeChunk: 1 });
     const at = new Date();
     for (let i = 0; i < 3; i++) {
       recorder.record({

@@ -46,6 +46,8 @@ export interface RecorderOptions {
   flushMs?: number;
   /** Flush as soon as this many rows wait. */
   flushAt?: number;
+  /** Items per write between yields to the event loop (default 200). */
+  writeChunk?: number;
   /** At most this many rows wait; beyond, events are dropped (and counted). */
   maxPending?: number;
   logger?: Logger;
@@ -68,6 +70,7 @@ export function createRecorder(
 ): EngagementRecorder {
   const flushMs = options.flushMs ?? 250;
   const flushAt = options.flushAt ?? 2_000;
+  const WRITE_CHUNK = options.writeChunk ?? 200;
   const maxPending = options.maxPending ?? 200_000;
   let buffer = new Map<string, Pending>();
   let flushing: Promise<void> | null = null;
@@ -141,8 +144,23 @@ export function createRecorder(
     if (buffer.size >= flushAt) void flush();
   }
 
+  /**
+   * Writes a batch in chunks of WRITE_CHUNK items, yielding to the event loop between them: on
+   * SQLite each write runs synchronously, and one transaction of thousands of upserts would
+   * hold every redirect waiting behind it. A committed chunk leaves `batch`, so a later failure
+   * puts back only what was not written.
+   */
   async function write(batch: Map<string, Pending>): Promise<void> {
-    const items = [...batch.values()];
+    const entries = [...batch.entries()];
+    for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
+      if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const chunk = entries.slice(start, start + WRITE_CHUNK);
+      await writeChunk(chunk.map(([, item]) => item));
+      for (const [key] of chunk) batch.delete(key);
+    }
+  }
+
+  async function writeChunk(items: Pending[]): Promise<void> {
     const keys = await tokenKeysOf(db, [...new Set(items.map((i) => i.subscriberId))]);
     const valid = items.filter((i) => keys.get(i.subscriberId) === i.subscriberKey);
     const counts: EngagementCount[] = [];
