@@ -232,6 +232,57 @@ describe.each(DIALECTS)('engagement rows on %s', (dialect) => {
     ]);
   });
 
+  it('close waits for every write under way: nothing is left for a store that closes next', async () => {
+    const db = app.store.db;
+    const { campaign } = await createCampaign(
+      db,
+      createCampaignSchema.parse({
+        articleIds: [(await getCampaign(db, campaignId))!.articleIds[0]!],
+        topics: ['russia-china-relations'],
+      }),
+      new Date().toISOString(),
+    );
+    const keys = await db
+      .selectFrom('subscribers')
+      .select(['id', 'token_key'])
+      .where('id', 'in', subscriberIds)
+      .orderBy('id')
+      .execute();
+    const recorder = createRecorder(db, { flushMs: 60_000, writeChunk: 1 });
+    const click = (row: (typeof keys)[number]) =>
+      recorder.record({
+        campaignId: campaign.id,
+        subscriberId: row.id,
+        subscriberKey: row.token_key,
+        kind: 'click',
+        linkIndex: 0,
+        at: new Date(),
+      });
+    // A flush under way, events arriving meanwhile, another caller waiting to flush them: the
+    // close must not resolve while that second write is still going on.
+    click(keys[0]!);
+    const first = recorder.flush();
+    click(keys[1]!);
+    click(keys[1]!);
+    const second = recorder.flush();
+    await recorder.close();
+    const rows = await engagementDb(db)
+      .selectFrom('engagement')
+      .select(['subscriber_id', 'count'])
+      .where('campaign_id', '=', campaign.id)
+      .orderBy('subscriber_id')
+      .execute();
+    expect(rows.map((row) => [row.subscriber_id, Number(row.count)])).toEqual([
+      [keys[0]!.id, 1],
+      [keys[1]!.id, 2],
+    ]);
+    await Promise.all([first, second]);
+    expect(recorder.pending).toBe(0);
+    // Leave the shared subscribers' rows as the tests below expect them.
+    for (const table of ['engagement', 'engagement_link_clicks', 'engagement_hourly'] as const)
+      await engagementDb(db).deleteFrom(table).where('campaign_id', '=', campaign.id).execute();
+  });
+
   it('folds rows older than the retention into totals and deletes them; the report stays', async () => {
     const db = app.store.db;
     const old = '2025-01-10T08:00:00.000Z';

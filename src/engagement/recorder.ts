@@ -75,7 +75,12 @@ export function createRecorder(
   let buffer = new Map<string, Pending>();
   let flushing: Promise<void> | null = null;
   let closed = false;
-  const timer = setInterval(() => void flush(), flushMs);
+  let closing: Promise<void> | null = null;
+  // The timer and a full buffer start a flush only when none runs; the one running picks up
+  // whatever waits at its end through the next tick.
+  const timer = setInterval(() => {
+    if (!flushing) void flush();
+  }, flushMs);
   timer.unref();
 
   function merge(into: Map<string, Pending>, key: string, item: Pending): void {
@@ -141,7 +146,7 @@ export function createRecorder(
       ),
       hours: new Map([[hour, 1]]),
     });
-    if (buffer.size >= flushAt) void flush();
+    if (buffer.size >= flushAt && !flushing) void flush();
   }
 
   /**
@@ -197,11 +202,13 @@ export function createRecorder(
     }
   }
 
+  /**
+   * Writes what waits now; while a flush runs, first waits for it (and any started meanwhile).
+   * It never resolves while a write is still going on, so a caller that then closes the store
+   * cannot cut a write short.
+   */
   function flush(): Promise<void> {
-    if (flushing) {
-      // One writer at a time; whoever asks during a flush gets the next one too.
-      return flushing.then(() => (buffer.size > 0 ? flush() : undefined));
-    }
+    if (flushing) return flushing.then(() => flush());
     if (buffer.size === 0) return Promise.resolve();
     const batch = buffer;
     buffer = new Map();
@@ -230,13 +237,15 @@ export function createRecorder(
       record(event);
     },
     flush,
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(timer);
-      await flush();
-      // A flush that failed put its rows back: one more try before giving up.
-      if (buffer.size > 0) await flush();
+    close() {
+      // Every caller (the server's onClose and the app's) waits for the same final flush.
+      closing ??= (async () => {
+        closed = true;
+        clearInterval(timer);
+        // End a flush in progress, then write what waits; after a failed write, one more try.
+        for (let round = 0; round < 3 && (flushing || buffer.size > 0); round++) await flush();
+      })();
+      return closing;
     },
     get pending() {
       return buffer.size;
