@@ -201,19 +201,20 @@ async function runRedirectPart(dialects: BenchDialect[], requests: number): Prom
   try {
     for (const dialect of dialects) {
       const r = await runRedirectBench(dialect, requests);
-      // On a shared machine the wall-clock rate measures the neighbours too: the api process's
-      // own CPU time per redirect is what one process can do on a core of its own.
-      const fast = Math.max(r.perSecond, r.perCpuSecond) >= 5_000;
+      // The target is the wall-clock rate of the one api process (the load generator shares the
+      // machine); redirects per api CPU-second is printed beside it: what one process does on a
+      // core of its own.
+      const fast = r.perSecond >= 5_000;
       const none = r.storedClicks === r.redirects && r.other === 0;
-      const quick = r.serverP99Ms < 50;
+      const quick = r.serverMaxMs < 50;
       passed &&= fast && none && quick;
       process.stdout.write(
         `\nClick redirects on ${dialect}: ${int(r.requests)} requests, 64 in flight, one api process\n` +
-          `  redirects/s (wall clock)             ${int(r.perSecond)}\n` +
-          `  redirects per api CPU-second         ${int(r.perCpuSecond)} ${fast ? '✓' : '✗'} (target ≥ 5,000; api CPU ${int(r.serverCpuMs)} ms, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)\n` +
+          `  redirects/s (wall clock)             ${int(r.perSecond)} ${fast ? '✓' : '✗'} (target ≥ 5,000; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)\n` +
+          `  redirects per api CPU-second         ${int(r.perCpuSecond)} (api CPU ${int(r.serverCpuMs)} ms)\n` +
           `  302s / other answers                 ${int(r.redirects)} / ${int(r.other)}\n` +
           `  clicks stored after close            ${int(r.storedClicks)} ${none ? '✓ none lost' : '✗ lost or extra'} (${int(r.storedReaders)} reader×campaign rows)\n` +
-          `  server time p50 / p99 / max          ${r.serverP50Ms.toFixed(2)} / ${r.serverP99Ms.toFixed(2)} / ${r.serverMaxMs.toFixed(2)} ms ${quick ? '✓' : '✗'} (target p99 < 50 ms)\n`,
+          `  server time p50 / p99 / max          ${r.serverP50Ms.toFixed(2)} / ${r.serverP99Ms.toFixed(2)} / ${r.serverMaxMs.toFixed(2)} ms ${quick ? '✓' : '✗'} (target: every redirect < 50 ms)\n`,
       );
     }
   } catch (error) {
