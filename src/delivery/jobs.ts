@@ -45,8 +45,15 @@ export async function removeWaitingCampaignJob(
   if (!job) return false;
   const state = await job.getState();
   if (state === 'delayed' || state === 'waiting' || state === 'prioritized') {
-    await job.remove();
-    return true;
+    try {
+      await job.remove();
+      return true;
+    } catch (error) {
+      // A worker took the job between the state read and the removal: it runs now, and the
+      // fan-out reads the campaign's current state, so this is "already started", not a fault.
+      if (['active', 'completed', 'failed', 'unknown'].includes(await job.getState())) return false;
+      throw error;
+    }
   }
   return false;
 }
