@@ -356,6 +356,18 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
       `herald: ${badFile}: token: token or returnPath is required\n`,
     );
 
+    // A file larger than the API's body limit is refused before it is read.
+    const bigFile = join(dir, 'big.json');
+    writeFileSync(bigFile, `[${' '.repeat(2 * 1024 * 1024)}]`);
+    const big = await run('node', ['bin/herald.js', 'bounces', 'apply', bigFile], {
+      env,
+      cwd,
+    }).catch((error: { stderr: string; code: number }) => error);
+    expect((big as { code?: number }).code).toBe(2);
+    expect((big as { stderr: string }).stderr).toBe(
+      `herald: ${bigFile}: larger than ${2 * 1024 * 1024} bytes\n`,
+    );
+
     const lift = await run(
       'node',
       ['bin/herald.js', 'suppressions', 'remove', 'never-suppressed@example.net'],
@@ -380,16 +392,28 @@ describe.each(DIALECTS)('bounces on %s', (dialect) => {
       HERALD_SECRET: SECRET,
       LOG_LEVEL: 'silent',
     };
+    // Over the listener's 10 MB cap: refused unread, like an unreadable file.
+    const bigFile = join(dir, 'big.eml');
+    writeFileSync(bigFile, 'x'.repeat(10 * 1024 * 1024 + 1));
     const result = await run(
       'node',
-      ['bin/herald.js', 'bounces', 'ingest', hardFile, join(FIXTURES, 'garbage.eml'), '--json'],
+      [
+        'bin/herald.js',
+        'bounces',
+        'ingest',
+        hardFile,
+        join(FIXTURES, 'garbage.eml'),
+        bigFile,
+        '--json',
+      ],
       { env, cwd: join(import.meta.dirname, '..') },
     ).catch((error: { stdout: string; code: number }) => error);
     expect((result as { code?: number }).code).toBe(1);
     const printed = JSON.parse((result as { stdout: string }).stdout) as {
-      results: Array<{ ok: boolean; kind?: string }>;
+      results: Array<{ ok: boolean; kind?: string; reason?: string }>;
     };
-    expect(printed.results.map((r) => r.ok)).toEqual([true, false]);
+    expect(printed.results.map((r) => r.ok)).toEqual([true, false, false]);
+    expect(printed.results[2]?.reason).toBe(`larger than ${10 * 1024 * 1024} bytes`);
     expect(printed.results[0]?.kind).toBe('hard');
     expect((await getSubscriber(app.store.db, id))?.status).toBe('bounced');
   });

@@ -9,6 +9,9 @@ import { resolveTokens } from './bounces.ts';
 import { applyBounce, type BounceKind, type BounceOutcome } from './events.ts';
 
 /** One ESP event: the VERP token (or the whole bounce address) names the recipient. */
+/** Largest event file `herald bounces apply` reads: the API's body limit for the same events. */
+export const MAX_EVENTS_FILE_BYTES = 2 * 1024 * 1024;
+
 export const bounceEventSchema = z
   .object({
     type: z.enum(['bounce', 'complaint']),

@@ -8,6 +8,9 @@ import type { Database } from '../store/schema.ts';
 import { verifySubscriberToken } from '../tokens/subject.ts';
 import { applyBounce, type BounceKind, type BounceOutcome } from './events.ts';
 
+/** Largest report read (a DSN with the original message attached), by the listener and the CLI. */
+export const MAX_REPORT_BYTES = 10 * 1024 * 1024;
+
 /** One recipient's block of a delivery-status report. */
 export interface DeliveryStatusEntry {
   finalRecipient: string | null;

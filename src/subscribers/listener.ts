@@ -6,11 +6,8 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Store } from '../store/db.ts';
 import { verifySubscriberToken } from '../tokens/subject.ts';
-import { ingestReport } from './bounces.ts';
+import { ingestReport, MAX_REPORT_BYTES } from './bounces.ts';
 import { unsubscribe } from './events.ts';
-
-/** Largest report we read (a DSN with the original message attached). */
-const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
 /** What the listener reads: a structural slice of the App (src/app.ts sits above subscribers). */
 export interface BounceListenerParts {
@@ -44,7 +41,7 @@ export async function startBounceListener(
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
-    size: MAX_MESSAGE_BYTES,
+    size: MAX_REPORT_BYTES,
     banner: 'Herald bounce listener',
     logger: false,
     // Any recipient is accepted: feedback loops post ARF to a plain address, and the token

@@ -1,6 +1,6 @@
 // `herald subscribers import|add|export|find`, `herald suppressions list|add|remove`,
 // `herald bounces ingest FILE.eml…` and `herald bounces apply FILE.json`.
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -282,9 +282,12 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, options: { json?: boolean }) => {
       if (!existsSync(file)) throw new UserError(`no such file: ${file}`);
-      const { applyBounceEvents, bounceEventsSchema } = await import(
+      const { applyBounceEvents, bounceEventsSchema, MAX_EVENTS_FILE_BYTES } = await import(
         '../../subscribers/bounce-webhook.ts'
       );
+      // Events come from an outside service: read no more than the API would take.
+      if (statSync(file).size > MAX_EVENTS_FILE_BYTES)
+        throw new UserError(`${file}: larger than ${MAX_EVENTS_FILE_BYTES} bytes`);
       let raw: unknown;
       try {
         raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -325,12 +328,15 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (files: string[], options: { json?: boolean }) => {
       // The mail parser loads only for bounce reports.
-      const { ingestReport } = await import('../../subscribers/bounces.ts');
+      const { ingestReport, MAX_REPORT_BYTES } = await import('../../subscribers/bounces.ts');
       await withApp(async (app) => {
         const results: Array<IngestResult & { file: string }> = [];
         for (const file of files) {
           let raw: Buffer;
           try {
+            // A report comes from outside: the same cap as the bounce listener's.
+            if (statSync(file).size > MAX_REPORT_BYTES)
+              throw new Error(`larger than ${MAX_REPORT_BYTES} bytes`);
             raw = readFileSync(file);
           } catch (error) {
             results.push({ file, ok: false as const, reason: (error as Error).message });
