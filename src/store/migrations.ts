@@ -12,6 +12,7 @@ import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
+import { usersMigrations } from './migrations-users.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
@@ -280,6 +281,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...newsroomMigrations(dialect),
     ...archiveMigrations(),
     ...engagementMigrations(dialect),
+    ...usersMigrations(dialect),
   };
 }
 
