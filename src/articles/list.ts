@@ -21,9 +21,7 @@ const dateOrInstant = (field: 'from' | 'to') =>
     .string()
     .max(40, `${field} is at most 40 characters`)
     .refine(
-      (value) =>
-        z.iso.date().safeParse(value).success ||
-        z.iso.datetime({ offset: true }).safeParse(value).success,
+      (value) => fromInstant(value) !== null,
       `${field} must be an ISO-8601 date (2026-12-01) or instant with offset (2026-12-01T07:00:00Z)`,
     );
 
@@ -73,17 +71,24 @@ export const articleSummarySchema = z.object({
   topics: z.array(z.string()),
 });
 
-/** The first instant `from` admits (a date is its UTC midnight). */
-function fromInstant(value: string): string {
-  return new Date(value.length === 10 ? `${value}T00:00:00Z` : value).toISOString();
+/** The instant a date or date-time names (a date: its UTC midnight), or null if it names none. */
+function fromInstant(value: string): string | null {
+  const isDate = z.iso.date().safeParse(value).success;
+  if (!isDate && !z.iso.datetime({ offset: true }).safeParse(value).success) return null;
+  const at = new Date(isDate ? `${value}T00:00:00Z` : value);
+  // 2026-02-30 passes the pattern and is no day: Date rolls it over, so compare back.
+  if (Number.isNaN(at.getTime())) return null;
+  if (isDate && at.toISOString().slice(0, 10) !== value) return null;
+  return at.toISOString();
 }
 
-/** The first instant `to` no longer admits (a date admits its whole UTC day). */
-function toInstant(value: string): string {
-  if (value.length !== 10) return new Date(value).toISOString();
-  const day = new Date(`${value}T00:00:00Z`);
-  day.setUTCDate(day.getUTCDate() + 1);
-  return day.toISOString();
+/** The first instant `to` no longer admits (a date admits its whole UTC day), or null. */
+function toInstant(value: string): string | null {
+  const at = fromInstant(value);
+  if (at === null || value.length !== 10) return at;
+  const next = new Date(at);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return next.toISOString();
 }
 
 /** The filters of the query (not the paging) on the articles table. */
@@ -109,8 +114,10 @@ function filtered<O>(
   }
   // Published time, or the ingest time for articles without one (both ISO UTC text).
   const when = sql<string>`coalesce(articles.published_at, articles.created_at)`;
-  if (filter.from) q = q.where(when, '>=', fromInstant(filter.from));
-  if (filter.to) q = q.where(when, '<', toInstant(filter.to));
+  const from = filter.from ? fromInstant(filter.from) : null;
+  const to = filter.to ? toInstant(filter.to) : null;
+  if (from) q = q.where(when, '>=', from);
+  if (to) q = q.where(when, '<', to);
   return q;
 }
 
