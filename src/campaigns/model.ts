@@ -21,8 +21,8 @@ export const storeId = (what: string) =>
     .positive(`${what} ids are above 0`)
     .max(MAX_ID, `${what} ids are at most ${MAX_ID}`);
 
-/** `a;b` or `["a","b"]` → list of distinct topic ids. */
-const topicList = z
+/** `a;b` or `["a","b"]` → list of distinct topic ids (a form's repeated field arrives as an array). */
+export const topicList = z
   .union([z.string(), z.array(z.string())])
   .transform((value) => [
     ...new Set(
@@ -42,6 +42,8 @@ export const createCampaignSchema = z.object({
     .max(50, 'at most 50 articles per campaign'),
   topics: topicList.optional(),
   subject: z.string().trim().min(1, 'the subject must not be empty').max(250).optional(),
+  /** The inbox preview line after the subject (default: the first article's standfirst). */
+  preheader: z.string().trim().max(250, 'the preheader is at most 250 characters').optional(),
   template: z
     .enum(templateChoices, { message: `must be one of ${templateChoices.join(', ')}` })
     .default(templateChoices[0]),
@@ -63,6 +65,8 @@ export interface Campaign {
   id: number;
   kind: CampaignKind;
   subject: string;
+  /** The inbox preview line; null: the first article's standfirst or lead. */
+  preheader: string | null;
   /** A welcome campaign names `welcome`; editors' campaigns one of templateChoices. */
   template: StoredTemplateName;
   articleIds: number[];
@@ -87,6 +91,7 @@ export function toCampaign(row: CampaignRow): Campaign {
     id: row.id,
     kind: row.kind,
     subject: row.subject,
+    preheader: row.preheader ?? null,
     template: storedTemplate(row.template, `campaign ${row.id}`),
     articleIds: JSON.parse(row.article_ids) as number[],
     audienceTopics: JSON.parse(row.audience_topics) as string[],

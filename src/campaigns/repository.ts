@@ -48,18 +48,13 @@ export async function createCampaign(
   if (topics.length === 0) {
     throw new CampaignError('the articles have no topics: name the audience with topics', 'topics');
   }
-  const known = new Set(
-    (await db.selectFrom('topics').select('id').where('id', 'in', topics).execute()).map(
-      (t) => t.id,
-    ),
-  );
-  const unknown = topics.find((topic) => !known.has(topic));
-  if (unknown) throw new CampaignError(`unknown topic "${unknown}"`, 'topics');
+  await requireKnownTopics(db, topics);
   const row = await db
     .insertInto('campaigns')
     .values({
       kind: 'campaign',
       subject: input.subject ?? articles[0]!.title,
+      preheader: input.preheader ? input.preheader : null,
       template: input.template,
       article_ids: JSON.stringify(input.articleIds),
       audience_topics: JSON.stringify(topics),
@@ -72,6 +67,25 @@ export async function createCampaign(
     .returningAll()
     .executeTakeFirstOrThrow();
   return { campaign: toCampaign(row), audienceSize: await countAudience(db, topics) };
+}
+
+/** Throws a 400 CampaignError naming the first topic the catalogue does not hold. */
+export async function requireKnownTopics(
+  db: Kysely<Database>,
+  topics: readonly string[],
+): Promise<void> {
+  if (topics.length === 0) return;
+  const known = new Set(
+    (
+      await db
+        .selectFrom('topics')
+        .select('id')
+        .where('id', 'in', [...topics])
+        .execute()
+    ).map((t) => t.id),
+  );
+  const unknown = topics.find((topic) => !known.has(topic));
+  if (unknown) throw new CampaignError(`unknown topic "${unknown}"`, 'topics');
 }
 
 /** The campaign, or null. */

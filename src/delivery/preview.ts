@@ -19,13 +19,13 @@ export class CampaignPreviewError extends InputError {
   }
 }
 
-/** Builds the campaign's message for the subscriber with that address; also returns its HTML. */
+/** Builds the campaign's message for the subscriber with that address; also its HTML and text. */
 export async function previewCampaign(
   db: Kysely<Database>,
   config: Config,
   campaignId: number,
   email: string,
-): Promise<{ message: BuiltMessage; html: string; subscriberId: number }> {
+): Promise<{ message: BuiltMessage; html: string; text: string; subscriberId: number }> {
   const campaign = await requireCampaign(db, campaignId);
   const subscriber = await findSubscriberByEmail(db, email);
   if (!subscriber) throw new CampaignPreviewError(`no subscriber with the address ${email}`);
@@ -42,6 +42,7 @@ export async function previewCampaign(
   return {
     message,
     html: typeof parsed.html === 'string' ? parsed.html : '',
+    text: parsed.text ?? '',
     subscriberId: subscriber.id,
   };
 }

@@ -33,7 +33,7 @@ export interface CampaignRenderer {
  */
 export function newsletterInput(
   campaign: Pick<Campaign, 'template' | 'subject' | 'audienceTopics'> &
-    Partial<Pick<Campaign, 'excerpt' | 'createdAt' | 'id' | 'kind' | 'archive'>>,
+    Partial<Pick<Campaign, 'excerpt' | 'createdAt' | 'id' | 'kind' | 'archive' | 'preheader'>>,
   articles: readonly StoredArticle[],
   names: Record<string, string>,
   publicUrl?: string,
@@ -52,6 +52,7 @@ export function newsletterInput(
     template: campaignTemplate(campaign.template, 'the campaign'),
     subject: campaign.subject,
     groups: filled,
+    ...(campaign.preheader ? { preheader: campaign.preheader } : {}),
     ...(campaign.excerpt ? { excerptParagraphs: campaign.excerpt } : {}),
     ...(campaign.createdAt ? { issueDate: campaign.createdAt.slice(0, 10) } : {}),
     ...archiveLink(campaign, publicUrl),
@@ -142,4 +143,12 @@ export function campaignRenderer(
   if (renderers.size >= MAX_CACHED) renderers.delete(renderers.keys().next().value!);
   renderers.set(key, made);
   return made;
+}
+
+/**
+ * Drops this process's compiled renderer of the campaign: an editor changed its subject,
+ * preheader or audience (only while draft or scheduled, before any worker renders it).
+ */
+export function forgetCampaignRenderer(db: Kysely<Database>, campaignId: number): void {
+  renderers.delete(rendererKey(db, campaignId));
 }

@@ -170,3 +170,62 @@ export async function ledgerCountsOfCampaigns(
   }
   return counts;
 }
+
+/** Messages sent in one minute of a campaign (`minute`: YYYY-MM-DDTHH:MM, UTC). */
+export interface SentMinute {
+  minute: string;
+  sent: number;
+}
+
+/**
+ * The campaign's sent rows per UTC minute, oldest first: the report page's progress over time
+ * (sent_at is an ISO-8601 text in both dialects, so its first 16 characters are the minute).
+ */
+export async function sentPerMinute(
+  db: Kysely<Database>,
+  campaignId: number,
+): Promise<SentMinute[]> {
+  const minute = sql<string>`substr(sent_at, 1, 16)`;
+  const rows = await db
+    .selectFrom('deliveries')
+    .select([minute.as('minute'), (eb) => eb.fn.countAll().as('n')])
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'sent')
+    .where('sent_at', 'is not', null)
+    .groupBy(minute)
+    .orderBy(minute)
+    .execute();
+  return rows.map((row) => ({ minute: String(row.minute), sent: Number(row.n) }));
+}
+
+/** How many rows ended failed or bounced with one last reply. */
+export interface ReplyCount {
+  status: 'failed' | 'bounced';
+  reply: string;
+  count: number;
+}
+
+/**
+ * The campaign's failed and bounced rows grouped by their last reply, most common first, at
+ * most `limit` groups (replies may name the address: the caller masks them before showing).
+ */
+export async function unsentReplies(
+  db: Kysely<Database>,
+  campaignId: number,
+  limit = 200,
+): Promise<ReplyCount[]> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['status', 'last_reply', (eb) => eb.fn.countAll().as('n')])
+    .where('campaign_id', '=', campaignId)
+    .where('status', 'in', ['failed', 'bounced'])
+    .groupBy(['status', 'last_reply'])
+    .orderBy('n', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    status: row.status as 'failed' | 'bounced',
+    reply: row.last_reply ?? '',
+    count: Number(row.n),
+  }));
+}

@@ -1,4 +1,4 @@
-// Migration 0012: indexes for the console's lists (src/*/list.ts). Every list pages newest
+// Migrations 0012 and 0013 (console). 0012: indexes for the console's lists (src/*/list.ts). Every list pages newest
 // first by (created_at, id) with a keyset cursor, filtered by status on campaigns and
 // subscribers; an index in that order makes page 1 and page 4,000 cost the same. Subscriber
 // search by address prefix is a range on the address: SQLite compares text in byte order with
@@ -35,6 +35,13 @@ export function consoleMigrations(dialect: DatabaseTarget['dialect']): Record<st
             .expression(sql`email collate "C"`)
             .execute();
         }
+      },
+    },
+    // The campaign's preheader (the inbox preview line after the subject): editors set it in
+    // the console; null keeps the default (the first article's standfirst or lead).
+    '0013_campaign_preheader': {
+      async up(db: Db) {
+        await db.schema.alterTable('campaigns').addColumn('preheader', 'text').execute();
       },
     },
   };

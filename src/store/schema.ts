@@ -115,6 +115,8 @@ export interface CampaignTable {
   excerpt_paragraphs: number | null;
   /** 1: the sent campaign has a public web version in the archive (src/archive); 0: kept out. */
   archived: ColumnType<number, number | undefined, number>;
+  /** The inbox preview line (migration 0013); null: the first article's standfirst or lead. */
+  preheader: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** `sending`: claimed by a delivery job and handed to SMTP; counted as pending in status. */

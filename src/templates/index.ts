@@ -25,6 +25,8 @@ export interface NewsletterInput {
   excerptParagraphs?: number;
   /** The issue's date (YYYY-MM-DD) shown in the masthead; default: the day it is compiled. */
   issueDate?: string;
+  /** The inbox preview line; absent: the first article's standfirst or lead. */
+  preheader?: string;
   /** The campaign's public web version (src/archive), linked as "View in browser"; none: no link. */
   archiveUrl?: string;
 }
@@ -289,7 +291,11 @@ function viewModel(input: NewsletterInput, config: Config, issueDate: string) {
   if (first) first.isLead = true;
   return {
     subject: defuseBraces(input.subject),
-    preview: first ? (first.article.standfirst ?? first.lead) : '',
+    preview: input.preheader
+      ? defuseBraces(input.preheader)
+      : first
+        ? (first.article.standfirst ?? first.lead)
+        : '',
     preheaderPadding: PREHEADER_PADDING,
     brand: defuseBraces(senderName(config.MAIL_FROM)),
     issueDateLabel: issueDateLabel(issueDate),

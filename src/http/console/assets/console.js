@@ -46,3 +46,22 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 })();
+
+// Campaign pages: a zone picker marked data-detect-zone starts at the browser's own zone
+// (Intl), unless the page came back with a zone already chosen (not the UTC default).
+(() => {
+  function pickZone() {
+    let zone = '';
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+    } catch {
+      zone = '';
+    }
+    for (const select of document.querySelectorAll('select[data-detect-zone]')) {
+      if (!zone || select.value !== 'UTC') continue;
+      if ([...select.options].some((option) => option.value === zone)) select.value = zone;
+    }
+  }
+  if (document.readyState !== 'loading') pickZone();
+  else document.addEventListener('DOMContentLoaded', pickZone);
+})();
