@@ -826,7 +826,8 @@ export const campaignPages: FastifyPluginAsync<{ app: App }> = async (fastify, {
       counts,
       pace: paceOf(counts, campaign.startedAt, campaign.finishedAt, deps.now()),
       bars,
-      chart: { width: Math.max(bars.length, 1) * 20, height: 120 },
+      // At least 12 slots wide, so one or two bars stay bars and not a block.
+      chart: { width: Math.max(bars.length, 12) * 20, height: 120 },
       reasons: groupReasons(replies),
       engagement: tracked ? engagement : null,
     });
