@@ -32,9 +32,9 @@ interface AxeViolation {
 /** axe-core's serious and critical violations on the page (injected as text: CSP-proof). */
 async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate(
-    'axe.run(document, { resultTypes: ["violations"] })',
-  )) as { violations: AxeViolation[] };
+  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
+    violations: AxeViolation[];
+  };
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
@@ -76,7 +76,8 @@ describe('console shell in Chromium', () => {
       const page = await context.newPage();
       const cspErrors: string[] = [];
       page.on('console', (message) => {
-        if (/Content Security Policy|Refused to/i.test(message.text())) cspErrors.push(message.text());
+        if (/Content Security Policy|Refused to/i.test(message.text()))
+          cspErrors.push(message.text());
       });
       await page.goto(`${base}/`);
       expect(new URL(page.url()).pathname).toBe('/console/login');
