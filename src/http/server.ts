@@ -6,6 +6,7 @@ import { consoleAuth } from './console/guard.ts';
 import { consoleRoutes } from './console/plugin.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { installSchemaCompilers, openApi } from './openapi.ts';
 import { publicRoutes } from './public/index.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { archiveRoutes } from './routes/archive.ts';
@@ -14,8 +15,10 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { engagementRoutes } from './routes/engagement.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
+import { topicRoutes } from './routes/topics.ts';
 
 /** A request must arrive whole within this (slowloris bodies). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -45,8 +48,11 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   server.server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.server.maxConnections = MAX_CONNECTIONS;
   installErrorHandler(server);
+  installSchemaCompilers(server);
   // First: its onRoute hook (body limits, route inventory) must see every route after it.
   await server.register(hardening, { app });
+  // Next: it documents every route registered after it (GET /api/openapi.json).
+  await server.register(openApi, { app });
   await server.register(formbody);
   await server.register(healthRoutes, { app });
   // Before every route family that signs browsers in: the session guard's CSRF check is a
@@ -62,5 +68,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(alertRoutes, { app });
   await server.register(engagementRoutes, { app });
   await server.register(archiveRoutes, { app });
+  await server.register(topicRoutes, { app });
+  await server.register(keyRoutes, { app });
   return server;
 }

@@ -10,6 +10,7 @@ import {
 } from 'kysely';
 import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
+import { consoleMigrations } from './migrations-console.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import { usersMigrations } from './migrations-users.ts';
@@ -282,6 +283,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...archiveMigrations(),
     ...engagementMigrations(dialect),
     ...usersMigrations(dialect),
+    ...consoleMigrations(dialect),
   };
 }
 

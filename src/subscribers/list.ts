@@ -1,0 +1,158 @@
+// The subscriber list behind GET /api/subscribers and the console's subscribers page: one zod
+// schema for the query, one function for the page.
+//
+// Search (`q`) works as people expect of an address book: the address matches when it starts
+// with the text (so the whole address finds exactly that subscriber), in any letter case —
+// addresses are stored in their lower-cased normal form (identity.ts), so the text is
+// lower-cased the same way and compared as a range an index answers; a name matches when it
+// contains the text, in any case. Text with an `@` in it is an address only.
+import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { z } from 'zod';
+import {
+  afterRow,
+  countOf,
+  cursorSchema,
+  isPostgres,
+  type ListPage,
+  likeContains,
+  limitSchema,
+  prefixUpperBound,
+  searchTextSchema,
+  toListPage,
+} from '../store/paging.ts';
+import type { Database, DigestFrequency, SubscriberStatus } from '../store/schema.ts';
+import { topicIdSchema } from '../topics/catalogue.ts';
+import { emailKey } from './identity.ts';
+import { digestFrequencies, subscriberStatuses, topicsOfSubscribers } from './repository.ts';
+
+/** `q` email prefix or name; `status` and `topic` filter exactly. */
+export const subscriberListQuerySchema = z.object({
+  q: searchTextSchema,
+  status: z
+    .enum(subscriberStatuses, {
+      message: `status must be one of ${subscriberStatuses.join(', ')}`,
+    })
+    .optional(),
+  topic: topicIdSchema.optional(),
+  limit: limitSchema,
+  cursor: cursorSchema.optional(),
+});
+
+export type SubscriberListQuery = z.output<typeof subscriberListQuerySchema>;
+export type SubscriberListInput = z.input<typeof subscriberListQuerySchema>;
+
+/** What a subscriber list shows of each subscriber. */
+export interface SubscriberListItem {
+  id: number;
+  /** The address as typed (identity is its lower-cased form). */
+  email: string;
+  name: string | null;
+  status: SubscriberStatus;
+  topics: string[];
+  timezone: string;
+  digest: DigestFrequency;
+  createdAt: string;
+}
+
+/** The response item shape, for the OpenAPI document. */
+export const subscriberListItemSchema = z.object({
+  id: z.number().int(),
+  email: z.string(),
+  name: z.string().nullable(),
+  status: z.enum(subscriberStatuses),
+  topics: z.array(z.string()),
+  timezone: z.string(),
+  digest: z.enum(digestFrequencies),
+  createdAt: z.string(),
+});
+
+function filtered<O>(
+  db: Kysely<Database>,
+  query: SelectQueryBuilder<Database, 'subscribers', O>,
+  filter: SubscriberListQuery,
+): SelectQueryBuilder<Database, 'subscribers', O> {
+  let q = query;
+  if (filter.q) {
+    const text = emailKey(filter.q);
+    const upper = prefixUpperBound(text);
+    // PostgreSQL compares in the database's collation unless told: "C" is byte order, the
+    // order of the index on (email collate "C") that migration 0012 adds.
+    const email = isPostgres(db) ? sql`subscribers.email collate "C"` : sql`subscribers.email`;
+    const startsWith = (eb: ExpressionBuilder<Database, 'subscribers'>) =>
+      upper === null
+        ? eb(email, '=', text)
+        : eb.and([eb(email, '>=', text), eb(email, '<', upper)]);
+    if (text.includes('@')) q = q.where((eb) => startsWith(eb));
+    else {
+      const pattern = likeContains(text);
+      q = q.where((eb) =>
+        eb.or([
+          startsWith(eb),
+          eb(sql`lower(subscribers.name)`, 'like', sql`${pattern} escape '\\'`),
+        ]),
+      );
+    }
+  }
+  if (filter.status) q = q.where('subscribers.status', '=', filter.status);
+  if (filter.topic) {
+    const topic = filter.topic;
+    q = q.where('subscribers.id', 'in', (sub) =>
+      sub.selectFrom('subscriptions').select('subscriber_id').where('topic_id', '=', topic),
+    );
+  }
+  return q;
+}
+
+/**
+ * One page of subscribers, newest first (created_at, then id), with their topics and the count
+ * of every subscriber the filters match. `query` is the parsed subscriberListQuerySchema.
+ */
+export async function listSubscribers(
+  db: Kysely<Database>,
+  query: SubscriberListQuery,
+): Promise<ListPage<SubscriberListItem>> {
+  let page = filtered(
+    db,
+    db
+      .selectFrom('subscribers')
+      .select([
+        'subscribers.id',
+        'subscribers.email',
+        'subscribers.email_display',
+        'subscribers.name',
+        'subscribers.status',
+        'subscribers.timezone',
+        'subscribers.digest',
+        'subscribers.created_at',
+      ]),
+    query,
+  );
+  if (query.cursor) page = page.where(afterRow(query.cursor, 'subscribers'));
+  const rows = await page
+    .orderBy('subscribers.created_at', 'desc')
+    .orderBy('subscribers.id', 'desc')
+    .limit(query.limit + 1)
+    .execute();
+  const counted = await filtered(
+    db,
+    db.selectFrom('subscribers').select((eb) => eb.fn.countAll().as('n')),
+    query,
+  ).executeTakeFirstOrThrow();
+  const topics = await topicsOfSubscribers(
+    db,
+    rows.slice(0, query.limit).map((row) => row.id),
+  );
+  return {
+    ...toListPage(rows, query.limit, (row) => ({
+      id: row.id,
+      email: row.email_display ?? row.email,
+      name: row.name,
+      status: row.status,
+      topics: topics.get(row.id) ?? [],
+      timezone: row.timezone,
+      digest: row.digest,
+      createdAt: row.created_at,
+    })),
+    total: countOf(counted.n),
+  };
+}
