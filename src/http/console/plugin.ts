@@ -8,6 +8,7 @@ import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -34,4 +35,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(usersPages, { app });
 };
