@@ -2,6 +2,8 @@
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
+import { consoleAuth } from './console/guard.ts';
+import { consoleRoutes } from './console/plugin.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
 import { installSchemaCompilers, openApi } from './openapi.ts';
@@ -53,6 +55,10 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(openApi, { app });
   await server.register(formbody);
   await server.register(healthRoutes, { app });
+  // Before every route family that signs browsers in: the session guard's CSRF check is a
+  // root hook, and the guard finds the sessions through this decoration.
+  await server.register(consoleAuth, { app });
+  await server.register(consoleRoutes, { app });
   await server.register(opsRoutes, { app });
   await server.register(articleRoutes, { app });
   await server.register(campaignRoutes, { app });

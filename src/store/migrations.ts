@@ -13,6 +13,7 @@ import { archiveMigrations } from './migrations-archive.ts';
 import { consoleMigrations } from './migrations-console.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
+import { usersMigrations } from './migrations-users.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
@@ -281,6 +282,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...newsroomMigrations(dialect),
     ...archiveMigrations(),
     ...engagementMigrations(dialect),
+    ...usersMigrations(dialect),
     ...consoleMigrations(dialect),
   };
 }
