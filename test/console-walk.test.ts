@@ -189,7 +189,7 @@ describe('the console walks', () => {
     // Live progress: the counts move without a reload while it sends.
     await page.locator('#campaign-progress .live-dot').waitFor();
     await page.waitForFunction(
-      () => Number(document.querySelector('[data-count="sent"]')?.textContent ?? '0') > 0,
+      'Number(document.querySelector(\'[data-count="sent"]\')?.textContent ?? "0") > 0',
       undefined,
       { timeout: 60_000 },
     );
