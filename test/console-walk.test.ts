@@ -162,7 +162,9 @@ describe('the console walks', () => {
       page.waitForURL(`${base}/console/campaigns/${id}?done=scheduled`),
       page.click('button:text("Schedule at local time")'),
     ]);
-    await page.getByText('in each subscriber’s own zone').waitFor();
+    expect(await page.textContent('.schedule-line')).toContain(
+      '07:00 in each subscriber’s own zone',
+    );
     expect(await getCampaign(db, id)).toMatchObject({ status: 'scheduled', localTime: '07:00' });
     const scheduled = await cliStatus(id);
     expect(scheduled.zones?.map((zone) => zone.zone).sort()).toEqual([...ZONES].sort());
@@ -188,11 +190,12 @@ describe('the console walks', () => {
     ]);
     // Live progress: the counts move without a reload while it sends.
     await page.locator('#campaign-progress .live-dot').waitFor();
-    await page.waitForFunction(
-      'Number(document.querySelector(\'[data-count="sent"]\')?.textContent ?? "0") > 0',
-      undefined,
-      { timeout: 60_000 },
-    );
+    await expect
+      .poll(async () => Number(await page.textContent('[data-count="sent"]')), {
+        timeout: 60_000,
+        interval: 500,
+      })
+      .toBeGreaterThan(0);
     await step(page, '11-sending', csp);
 
     // Pause while it is still sending, then resume.
