@@ -22,8 +22,10 @@ const CALLERS: Caller[] = ['none', 'editor', 'ops', 'admin'];
 
 /** Which roles a route needs, by family; null: not a family this table knows. */
 function familyOf(method: string, url: string): { name: string; roles: ApiRole[] } | null {
-  if (/^\/api\/(articles|campaigns|subscribers)(\/|$)/.test(url))
+  if (/^\/api\/(articles|campaigns|subscribers|topics)(\/|$)/.test(url))
     return { name: url.split('/')[2]!, roles: ['editor'] };
+  // The API's own description: any key.
+  if (url === '/api/openapi.json') return { name: 'openapi', roles: ['editor', 'ops'] };
   if (/^\/api\/queues(\/|$)/.test(url) || /^\/admin\/queues(\/|$)/.test(url))
     return { name: 'queues', roles: ['ops'] };
   if (/^\/admin\/outbox(\/|$)/.test(url)) return { name: 'outbox', roles: ['ops', 'editor'] };
