@@ -83,6 +83,14 @@ describe('console shell in Chromium', () => {
       expect(new URL(page.url()).pathname).toBe('/console/login');
       await page.screenshot({ path: join(SHOTS, `login-${width}.png`), fullPage: true });
       expect(await seriousViolations(page)).toEqual([]);
+      // The public subscribe page shares the stylesheet.
+      await page.goto(`${base}/subscribe`);
+      expect(
+        await page.evaluate('getComputedStyle(document.querySelector("button")).minHeight'),
+      ).toBe('44px');
+      await page.screenshot({ path: join(SHOTS, `subscribe-${width}.png`), fullPage: true });
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.goto(`${base}/console/login`);
 
       // A wrong password: the same page with the message, focus stays usable.
       const user = await createConsoleUser(app, 'editor');
