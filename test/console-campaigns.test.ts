@@ -404,6 +404,130 @@ describe.each(DIALECTS)('console campaign pages on %s', (dialect) => {
     expect(short.body).toContain('id="preheader-advice"');
   });
 
+  it('answers malformed input on every campaign route with a 4xx page, never a 5xx, changing nothing', async () => {
+    const db = herald.app.store.db;
+    const id = await createDraft('Fuzzed');
+    const snapshot = async () =>
+      JSON.stringify(await db.selectFrom('campaigns').selectAll().orderBy('id').execute());
+    const before = await snapshot();
+    const ids = [String(id), '0', '-1', '99999999999', '1e3', 'abc', '%00', '1.5'];
+    const values: unknown[] = [
+      '',
+      ' ',
+      'x'.repeat(5_000),
+      ['a', 'b'],
+      '2026-13-45T99:99',
+      '<script>alert(1)</script>',
+      '../../etc/passwd',
+      '\u0000',
+      '25:61',
+      'Mars/Olympus',
+    ];
+    const fields = ['subject', 'preheader', 'topics', 'at', 'timezone', 'localTime', 'to'];
+    const failures: string[] = [];
+    let sent = 0;
+    const record = (label: string, status: number) => {
+      sent += 1;
+      if (status >= 500) failures.push(`${label}: ${status}`);
+    };
+    for (const target of ids) {
+      for (const path of [
+        '',
+        '/progress',
+        '/preview',
+        '/preview/html',
+        '/report',
+        '/confirm/send',
+      ]) {
+        for (const query of ['', '?as=%ZZ', '?tab=x&width=9&as=' + 'a'.repeat(300), '?done=x']) {
+          const url = `/console/campaigns/${target}${path}${query}`;
+          record(`GET ${url}`, (await get(editor, url)).statusCode);
+        }
+      }
+      // Only the first id is a real campaign: only there may an action change it.
+      if (target === String(id)) continue;
+      for (const action of ['edit', 'schedule', 'schedule-local', 'test', 'send', 'cancel']) {
+        const url = `/console/campaigns/${target}/${action}`;
+        record(
+          `POST ${url}`,
+          (await post(editor, url, { subject: 'x', topics: TOPIC })).statusCode,
+        );
+      }
+    }
+    for (const action of ['edit', 'schedule', 'schedule-local', 'test']) {
+      for (const field of fields) {
+        for (const value of values) {
+          const url = `/console/campaigns/${id}/${action}`;
+          const response = await post(editor, url, { [field]: value });
+          record(`POST ${url} ${field}=${String(value).slice(0, 20)}`, response.statusCode);
+          if (response.statusCode < 400) failures.push(`POST ${url} ${field}: accepted`);
+        }
+      }
+    }
+    for (const query of [
+      'status=x',
+      'cursor=zzz',
+      'limit=1000',
+      'q=' + 'q'.repeat(300),
+      'status=draft&status=sent',
+    ]) {
+      record(`GET list ${query}`, (await get(editor, `/console/campaigns?${query}`)).statusCode);
+    }
+    for (const query of [
+      'topics=' + 'A'.repeat(300),
+      'subject=' + 'x'.repeat(2_000),
+      'q=%ZZ',
+      'articleIds=abc&articleIds=-5',
+    ]) {
+      for (const url of [
+        '/console/campaigns/audience',
+        '/console/campaigns/lengths',
+        '/console/campaigns/new/articles',
+        '/console/campaigns/new',
+      ]) {
+        record(`GET ${url}?${query}`, (await get(editor, `${url}?${query}`)).statusCode);
+      }
+    }
+    for (const form of [
+      {},
+      { articleIds: 'x' },
+      { articleIds: ['1', '1e9'] },
+      { template: 'nope', articleIds: String(articleId) },
+      { subject: 'x'.repeat(300), articleIds: String(articleId) },
+    ]) {
+      const response = await post(editor, '/console/campaigns', form);
+      record('POST /console/campaigns', response.statusCode);
+      if (response.statusCode < 400)
+        failures.push(`POST /console/campaigns ${JSON.stringify(form).slice(0, 40)}: accepted`);
+    }
+    // Everything valid but a NUL in the words (PostgreSQL refuses NUL in text).
+    for (const field of ['subject', 'preheader']) {
+      const edit = await post(editor, `/console/campaigns/${id}/edit`, {
+        subject: 'Fine',
+        topics: TOPIC,
+        [field]: 'bad\u0000text',
+      });
+      expect(edit.statusCode, field).toBe(422);
+      expect(edit.body).toContain(`the ${field} must not contain control characters`);
+      const create = await post(editor, '/console/campaigns', {
+        articleIds: String(articleId),
+        [field]: 'bad\u0000text',
+      });
+      expect(create.statusCode, field).toBe(422);
+    }
+    const oversized = await server.inject({
+      method: 'POST',
+      url: `/console/campaigns/${id}/edit`,
+      headers: { cookie: editor.cookie, 'x-csrf-token': editor.csrf },
+      payload: { subject: 'x'.repeat(70_000), topics: TOPIC },
+    });
+    record('POST edit 70 kB', oversized.statusCode);
+    expect(oversized.statusCode).toBe(413);
+    expect(sent).toBeGreaterThan(300);
+    expect(failures).toEqual([]);
+    expect(await snapshot()).toBe(before);
+  }, 180_000);
+
   it('reports a sent campaign: counts equal campaign status, bounce reasons grouped, a chart', async () => {
     const db = herald.app.store.db;
     const id = await createDraft('Report me');

@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { CampaignStatus, Database } from '../store/schema.ts';
-import { type Campaign, topicList } from './model.ts';
+import { type Campaign, noControlCharacters, topicList } from './model.ts';
 import { CampaignError, requireCampaign, requireKnownTopics } from './repository.ts';
 
 /** From this many characters a subject is likely cut in inbox lists (phones cut sooner). */
@@ -22,12 +22,14 @@ export const editCampaignSchema = z.object({
     .string('the subject is text')
     .trim()
     .min(1, 'the subject must not be empty')
-    .max(250, 'the subject is at most 250 characters'),
+    .max(250, 'the subject is at most 250 characters')
+    .refine(...noControlCharacters('subject')),
   /** Empty: back to the default preview line (the first article's standfirst). */
   preheader: z
     .string('the preheader is text')
     .trim()
     .max(250, 'the preheader is at most 250 characters')
+    .refine(...noControlCharacters('preheader'))
     .default(''),
   topics: topicList.pipe(z.array(z.string()).min(1, 'choose at least one audience topic')),
 });

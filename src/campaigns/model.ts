@@ -13,6 +13,13 @@ export const templateChoices = campaignTemplates;
 /** The largest id either store can hold (PostgreSQL `serial` is a 32-bit integer). */
 export const MAX_ID = 2_147_483_647;
 
+/** A line of text people read (subject, preheader): no control characters (PostgreSQL refuses NUL). */
+export const noControlCharacters = (what: string) =>
+  [
+    (text: string) => !/[\u0000-\u001f\u007f]/.test(text),
+    `the ${what} must not contain control characters or line breaks`,
+  ] as const;
+
 /** A store id: a positive whole number in range. */
 export const storeId = (what: string) =>
   z.coerce
@@ -41,9 +48,20 @@ export const createCampaignSchema = z.object({
     .min(1, 'name at least one article')
     .max(50, 'at most 50 articles per campaign'),
   topics: topicList.optional(),
-  subject: z.string().trim().min(1, 'the subject must not be empty').max(250).optional(),
+  subject: z
+    .string()
+    .trim()
+    .min(1, 'the subject must not be empty')
+    .max(250)
+    .refine(...noControlCharacters('subject'))
+    .optional(),
   /** The inbox preview line after the subject (default: the first article's standfirst). */
-  preheader: z.string().trim().max(250, 'the preheader is at most 250 characters').optional(),
+  preheader: z
+    .string()
+    .trim()
+    .max(250, 'the preheader is at most 250 characters')
+    .refine(...noControlCharacters('preheader'))
+    .optional(),
   template: z
     .enum(templateChoices, { message: `must be one of ${templateChoices.join(', ')}` })
     .default(templateChoices[0]),

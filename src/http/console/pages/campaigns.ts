@@ -158,6 +158,17 @@ function listField(value: unknown): string[] {
   return [];
 }
 
+/**
+ * The topic ids of a re-rendered form that look like topic ids (the form may come back with
+ * anything): shown ticked and counted for the audience; the rest are dropped, since the
+ * validation message names them.
+ */
+function plausibleTopics(value: unknown): string[] {
+  return listField(value)
+    .filter((topic) => topic.length <= 64 && /^[a-z0-9][a-z0-9-]*$/.test(topic))
+    .slice(0, 100);
+}
+
 function textField(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
@@ -311,7 +322,7 @@ export const campaignPages: FastifyPluginAsync<{ app: App }> = async (fastify, {
   ) {
     const subject = textField(values.subject);
     const preheader = textField(values.preheader);
-    const topics = listField(values.topics);
+    const topics = plausibleTopics(values.topics);
     const q = textField(values.q);
     return renderConsolePage(request, reply, 'campaigns-new', {
       title: 'New campaign',
@@ -356,7 +367,7 @@ export const campaignPages: FastifyPluginAsync<{ app: App }> = async (fastify, {
     });
     const values = extras.values ?? {};
     const chosenTopics =
-      values.topics !== undefined ? listField(values.topics) : campaign.audienceTopics;
+      values.topics !== undefined ? plausibleTopics(values.topics) : campaign.audienceTopics;
     const subject = values.subject !== undefined ? textField(values.subject) : campaign.subject;
     const preheader =
       values.preheader !== undefined ? textField(values.preheader) : (campaign.preheader ?? '');
