@@ -104,6 +104,9 @@ describe.each(DIALECTS)('console campaign pages on %s', (dialect) => {
       template: 'digest',
       status: 'draft',
     });
+    // The preheader is the message's hidden inbox preview line.
+    const message = await get(editor, `/console/campaigns/${id}/preview/html?as=ana@example.net`);
+    expect(message.body).toMatch(/class="preheader"[^>]*>What the visit means for the gas deal/);
     const page = await get(editor, response.headers.location!);
     expect(page.body).toContain('Campaign created as a draft');
     expect(page.body).toContain('4 subscribers will get it');
