@@ -74,6 +74,10 @@ export const CONSOLE_API_URLS: Array<[string, (v: BenchValues) => string]> = [
 export const CONSOLE_PAGE_URLS: Array<[string, (v: BenchValues) => string]> = [
   ['/console/articles', () => '/console/articles'],
   ['/console/campaigns', () => '/console/campaigns'],
+  ['/console/campaigns?status=sent', () => '/console/campaigns?status=sent'],
+  ['/console/campaigns deep', (v) => `/console/campaigns?cursor=${v.campaignCursor}`],
+  ['/console/campaigns/:id (filled)', (v) => `/console/campaigns/${v.filledCampaignId}`],
+  ['/console/campaigns/:id/report', (v) => `/console/campaigns/${v.filledCampaignId}/report`],
   ['/console/subscribers', () => '/console/subscribers'],
   ['/console/subscribers?q=', () => '/console/subscribers?q=okafor'],
   ['/console/subscribers deep', (v) => `/console/subscribers?cursor=${v.subscriberCursor}`],
