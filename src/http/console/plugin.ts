@@ -7,7 +7,9 @@ import type { App } from '../../app.ts';
 import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
+import { articlePages } from './pages/articles.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { topicPages } from './pages/topics.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -34,4 +36,6 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(articlePages, { app });
+  await fastify.register(topicPages, { app });
 };
