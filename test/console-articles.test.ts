@@ -145,16 +145,15 @@ describe.each(DIALECTS)('console articles and topics pages (%s)', (dialect) => {
   }
 
   function post(who: SignedIn, url: string, form: Record<string, string | string[]>, csrf = true) {
+    const pairs: Array<[string, string]> = Object.entries({
+      ...form,
+      ...(csrf ? { _csrf: who.csrf } : {}),
+    }).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((one): [string, string] => [k, one]));
     return server.inject({
       method: 'POST',
       url,
-      headers: { cookie: who.cookie },
-      payload: new URLSearchParams(
-        Object.entries({ ...form, ...(csrf ? { _csrf: who.csrf } : {}) }).flatMap(([k, v]) =>
-          (Array.isArray(v) ? v : [v]).map((one) => [k, one]),
-        ),
-      ).toString(),
-      ...{ headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' } },
+      headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(pairs).toString(),
     });
   }
 

@@ -10,6 +10,7 @@ import { loginRoutes } from './login.ts';
 import { articlePages } from './pages/articles.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { topicPages } from './pages/topics.ts';
+import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -38,4 +39,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(dashboardPages, { app });
   await fastify.register(articlePages, { app });
   await fastify.register(topicPages, { app });
+  await fastify.register(usersPages, { app });
 };
