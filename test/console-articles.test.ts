@@ -476,6 +476,86 @@ describe.each(DIALECTS)('console articles and topics pages (%s)', (dialect) => {
     expect((await post(editor, `/console/articles/${id}/delete`, {})).statusCode).toBe(404);
   });
 
+  it('answers malformed bodies from a signed-in editor with a 4xx page, never a 5xx, nothing stored', async () => {
+    const before = await articleCount();
+    const twoFiles = multipartBody(
+      { _csrf: editor.csrf },
+      { name: 'a.txt', type: 'text/plain', content: 'A\n\nB.' },
+    );
+    const second = Buffer.from(
+      twoFiles.payload
+        .toString('latin1')
+        .replace(/--$|--\r\n$/, '')
+        .replace(/(--[^\r]+)--\r\n$/, '$1\r\n'),
+    );
+    const attempts: Array<{ url: string; type: string; payload: string | Buffer }> = [
+      {
+        url: '/console/articles/new/upload',
+        type: 'multipart/form-data; boundary=nope',
+        payload: 'garbage',
+      },
+      { url: '/console/articles/new/upload', type: 'multipart/form-data', payload: '--x\r\n' },
+      {
+        url: '/console/articles/new/upload',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&file=x`,
+      },
+      {
+        url: '/console/articles/new/upload',
+        type: twoFiles.headers['content-type']!,
+        payload: second,
+      },
+      {
+        url: '/console/articles/new/paste',
+        type: 'application/json',
+        payload: JSON.stringify({ _csrf: editor.csrf, body: 123 }),
+      },
+      {
+        url: '/console/articles/new/paste',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&body=a&body=b`,
+      },
+      { url: '/console/articles/new/url', type: 'text/plain', payload: 'http://example.org/' },
+      {
+        url: '/console/articles/new/url',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&url=${'a'.repeat(3000)}`,
+      },
+      {
+        url: '/console/articles/1/topics',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&${Array.from({ length: 300 }, (_, i) => `topics=t${i}`).join('&')}`,
+      },
+      {
+        url: '/console/topics/climate/test',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&source=nonsense`,
+      },
+      {
+        url: '/console/topics/NOT_A_SLUG/test',
+        type: 'application/x-www-form-urlencoded',
+        payload: `_csrf=${editor.csrf}&source=article&article=1`,
+      },
+    ];
+    for (const attempt of attempts) {
+      const response = await server.inject({
+        method: 'POST',
+        url: attempt.url,
+        headers: { cookie: editor.cookie, 'content-type': attempt.type },
+        payload: attempt.payload,
+      });
+      expect(response.statusCode, `${attempt.url} ${attempt.type}`).toBeGreaterThanOrEqual(400);
+      expect(
+        response.statusCode,
+        `${attempt.url} ${attempt.type}: ${response.body.slice(0, 200)}`,
+      ).toBeLessThan(500);
+    }
+    const longQuery = await get(editor, `/console/articles?q=${'x'.repeat(300)}`);
+    expect(longQuery.statusCode).toBe(400);
+    expect(longQuery.body).toContain('q is at most 200 characters');
+    expect(await articleCount()).toBe(before);
+  });
+
   it('lists topics with followers and recent articles, and shows a topic’s rules', async () => {
     const list = await get(editor, '/console/topics');
     expect(list.statusCode).toBe(200);

@@ -126,10 +126,15 @@ export const articlePages: FastifyPluginAsync<{ app: App }> = async (fastify, { 
 
   // A body over a route's limit (413) or a malformed upload: the ingest page, saying why.
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
-    const status = error.statusCode ?? 500;
-    if (!request.consoleUser || status < 400 || status >= 500) throw error;
     const path = request.url.split('?')[0] ?? '';
     const form = path.endsWith('/upload') ? 'upload' : path.endsWith('/url') ? 'url' : 'paste';
+    // busboy's own errors for a broken multipart body carry no status: the client's fault.
+    const brokenUpload =
+      form === 'upload' &&
+      error.statusCode === undefined &&
+      /multipart|boundary|Unexpected end/i.test(error.message);
+    const status = brokenUpload ? 400 : (error.statusCode ?? 500);
+    if (!request.consoleUser || status < 400 || status >= 500) throw error;
     const field = form === 'upload' ? 'file' : form === 'url' ? 'url' : 'body';
     const message =
       status === 413
