@@ -7,6 +7,7 @@ import type { App } from '../../app.ts';
 import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
+import { apiReferencePages } from './pages/api-reference.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { renderConsolePage } from './render.ts';
 
@@ -34,4 +35,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(apiReferencePages, { app });
 };
