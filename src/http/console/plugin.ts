@@ -9,6 +9,7 @@ import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { apiReferencePages } from './pages/api-reference.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -36,4 +37,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
   await fastify.register(apiReferencePages, { app });
+  await fastify.register(usersPages, { app });
 };
