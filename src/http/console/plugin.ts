@@ -8,6 +8,11 @@ import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { healthPages } from './pages/health.ts';
+import { keyPages } from './pages/keys.ts';
+import { outboxPages } from './pages/outbox.ts';
+import { queuePages } from './pages/queues.ts';
+import { suppressionPages } from './pages/suppressions.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -34,4 +39,9 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(queuePages, { app });
+  await fastify.register(outboxPages, { app });
+  await fastify.register(suppressionPages, { app });
+  await fastify.register(healthPages, { app });
+  await fastify.register(keyPages, { app });
 };
