@@ -35,7 +35,7 @@ export const dashboardPages: FastifyPluginAsync<{ app: App }> = async (fastify, 
     const role = request.consoleUser!.role;
     const sees = (part: keyof typeof DASHBOARD_PARTS) => roleAllows(role, DASHBOARD_PARTS[part]);
     const [sending, scheduled, queues, bounces] = await Promise.all([
-      sees('campaigns') ? sendingData() : null,
+      sees('campaigns') ? sendingNow(app, new Date()) : null,
       sees('campaigns') ? scheduledNext(app) : null,
       sees('queues') ? queuesData() : null,
       recentBounces(app),
@@ -45,7 +45,7 @@ export const dashboardPages: FastifyPluginAsync<{ app: App }> = async (fastify, 
       active: 'dashboard',
       sending,
       scheduled,
-      queues,
+      queueHealth: queues,
       bounces,
       ...helpers,
     });
