@@ -13,6 +13,7 @@ import { keyPages } from './pages/keys.ts';
 import { outboxPages } from './pages/outbox.ts';
 import { queuePages } from './pages/queues.ts';
 import { suppressionPages } from './pages/suppressions.ts';
+import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -44,4 +45,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(suppressionPages, { app });
   await fastify.register(healthPages, { app });
   await fastify.register(keyPages, { app });
+  await fastify.register(usersPages, { app });
 };
