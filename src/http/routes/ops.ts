@@ -85,18 +85,22 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
     await scope.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' });
   });
 
-  // The outbox viewer moved into the console (/console/outbox, same roles and sign-in).
-  fastify.get('/admin/outbox', async (request, reply) => {
-    const page = (request.query as { page?: unknown }).page;
-    const query = typeof page === 'string' ? `?page=${encodeURIComponent(page)}` : '';
-    return reply.redirect(`/console/outbox${query}`, 301);
-  });
-  fastify.get('/admin/outbox/:name/:view', async (request, reply) => {
-    const { name, view } = request.params as { name: string; view: string };
-    return reply.redirect(
-      `/console/outbox/${encodeURIComponent(name)}/${encodeURIComponent(view)}`,
-      301,
-    );
+  // The outbox viewer moved into the console (/console/outbox): the old addresses redirect,
+  // behind the same sign-in and roles.
+  await fastify.register(async (scope) => {
+    scope.addHook('onRequest', requireConsole('ops', 'editor'));
+    scope.get('/admin/outbox', async (request, reply) => {
+      const page = (request.query as { page?: unknown }).page;
+      const query = typeof page === 'string' ? `?page=${encodeURIComponent(page)}` : '';
+      return reply.redirect(`/console/outbox${query}`, 301);
+    });
+    scope.get('/admin/outbox/:name/:view', async (request, reply) => {
+      const { name, view } = request.params as { name: string; view: string };
+      return reply.redirect(
+        `/console/outbox/${encodeURIComponent(name)}/${encodeURIComponent(view)}`,
+        301,
+      );
+    });
   });
 
   // The ops API over the queues.
