@@ -53,8 +53,9 @@ function familyOf(method: string, url: string): { name: string; roles: ApiRole[]
 /** A concrete URL for a route pattern: parameters filled with values that exist. */
 function concrete(url: string): string {
   if (url.startsWith('/admin/outbox')) return url.replace(':name', 'x.eml').replace(':view', 'raw');
-  // An id no key has: the table's own keys must not be revoked by the walk.
-  if (url.startsWith('/console/keys/:id')) return url.replace(':id', '999999');
+  // Ids nothing has: the walk must not revoke the table's own keys or disable its own users
+  // (POST /console/users/1/disable as admin signed the editor out for the rest of the table).
+  if (/^\/console\/(keys|users)\/:id/.test(url)) return url.replace(':id', '999999');
   return url
     .replace(/:queueName|(?<=^\/api\/queues\/):name/g, 'deliveries')
     .replace(/:queueStatus/g, 'failed')
