@@ -7,6 +7,7 @@ import type { App } from '../../app.ts';
 import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
+import { apiReferencePages } from './pages/api-reference.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { healthPages } from './pages/health.ts';
 import { keyPages } from './pages/keys.ts';
@@ -45,5 +46,6 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(suppressionPages, { app });
   await fastify.register(healthPages, { app });
   await fastify.register(keyPages, { app });
+  await fastify.register(apiReferencePages, { app });
   await fastify.register(usersPages, { app });
 };
