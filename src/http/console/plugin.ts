@@ -8,12 +8,14 @@ import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { apiReferencePages } from './pages/api-reference.ts';
+import { articlePages } from './pages/articles.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { healthPages } from './pages/health.ts';
 import { keyPages } from './pages/keys.ts';
 import { outboxPages } from './pages/outbox.ts';
 import { queuePages } from './pages/queues.ts';
 import { suppressionPages } from './pages/suppressions.ts';
+import { topicPages } from './pages/topics.ts';
 import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
@@ -47,5 +49,7 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(healthPages, { app });
   await fastify.register(keyPages, { app });
   await fastify.register(apiReferencePages, { app });
+  await fastify.register(articlePages, { app });
+  await fastify.register(topicPages, { app });
   await fastify.register(usersPages, { app });
 };
