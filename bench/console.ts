@@ -90,6 +90,14 @@ export const CONSOLE_PAGE_URLS: Array<[string, (v: BenchValues) => string]> = [
   ['/console/topics/:slug', () => '/console/topics/russia-china-relations'],
   ['/console/outbox', () => '/console/outbox'],
   ['/console/suppressions', () => '/console/suppressions'],
+  [
+    '/console/suppressions?email=',
+    (v) => `/console/suppressions?email=${encodeURIComponent(v.emailUpper)}`,
+  ],
+  ['/console (dashboard)', () => '/console'],
+  ['/console/dashboard/sending (poll)', () => '/console/dashboard/sending'],
+  ['/console/dashboard/queues (poll)', () => '/console/dashboard/queues'],
+  ['/console/queues', () => '/console/queues'],
   ['/console/keys', () => '/console/keys'],
   ['/console/users', () => '/console/users'],
 ];

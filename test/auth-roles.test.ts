@@ -30,6 +30,9 @@ function familyOf(method: string, url: string): { name: string; roles: ApiRole[]
     return { name: 'queues', roles: ['ops'] };
   if (/^\/admin\/outbox(\/|$)/.test(url)) return { name: 'outbox', roles: ['ops', 'editor'] };
   if (/^\/api\/(keys|users)(\/|$)/.test(url)) return { name: url.split('/')[2]!, roles: [] };
+  // Removing a suppression from the console: admin only (ops read the list).
+  if (/^\/console\/suppressions\/[^/]+\/remove$/.test(url))
+    return { name: 'suppression removal', roles: [] };
   // Console pages: the nav entry whose path is the longest prefix of the route decides.
   if (url === '/console' || url.startsWith('/console/')) {
     const item = [...NAV]
@@ -180,7 +183,8 @@ describe.each(DIALECTS)('role table (%s)', (dialect) => {
       expect((await call(caller, 'GET', '/admin/queues')).statusCode).toBe(200);
       expect((await call(caller, 'GET', '/api/queues')).statusCode).toBe(200);
     }
-    expect((await call('editor', 'GET', '/admin/outbox')).statusCode).toBe(200);
+    // The outbox lives in the console now: the old address redirects there.
+    expect((await call('editor', 'GET', '/admin/outbox')).statusCode).toBe(301);
     expect((await call('editor', 'GET', '/admin/queues')).statusCode).toBe(403);
     expect((await call('none', 'GET', '/admin/outbox')).statusCode).toBe(303);
   });

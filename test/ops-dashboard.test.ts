@@ -103,14 +103,21 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     await browserSignIn(page, base, 'editor', server);
     const response = await page.goto(`${base}/admin/queues`);
     expect(response?.status()).toBe(403);
+    // The old address redirects to the console's outbox page.
     await page.goto(`${base}/admin/outbox`);
-    await page.getByText('2026-01-01T00-00-00-000Z-m1.eml').waitFor();
-    await page.click('text=HTML');
+    expect(new URL(page.url()).pathname).toBe('/console/outbox');
+    await page.click('text=Hello outbox');
+    await page.frameLocator('iframe.message-frame').getByText('Rendered body').waitFor();
+    // The message's HTML alone, as a page of its own (its own CSP: sandbox, no script).
+    const htmlHref = await page.getAttribute('a:has-text("HTML alone")', 'href');
+    expect(htmlHref).toBe('/console/outbox/2026-01-01T00-00-00-000Z-m1.eml/html');
+    const htmlPage = await page.goto(`${base}${htmlHref}`);
+    expect(htmlPage?.headers()['content-security-policy']).toMatch(/^sandbox;/);
     await page.getByText('Rendered body').waitFor();
     // The message's HTML runs sandboxed: its script did not run.
     expect(await page.title()).not.toBe('pwned');
     await page.goto(`${base}/admin/outbox/2026-01-01T00-00-00-000Z-m1.eml/raw`);
     expect(await page.textContent('body')).toContain('Subject: Hello outbox');
     await context.close();
-  });
+  }, 180_000);
 });

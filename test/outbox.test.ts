@@ -1,5 +1,5 @@
 // The embedded outbox: each .eml keeps its envelope (Return-Path + X-Original-To written before
-// the message, as a delivering server files it), and /admin/outbox shows the true total and
+// the message, as a delivering server files it), and /console/outbox shows the true total and
 // pages through every message.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
-import { createApiKey } from '../src/keys/index.ts';
 import { createMailTransport } from '../src/mail/factory.ts';
 import { createOutboxTransport } from '../src/mail/transports/outbox.ts';
 import { pageOutbox, readOutboxMessage } from '../src/ops/outbox.ts';
+import { signIn } from './helpers/console.ts';
 import { createTestTarget, uniqueName } from './helpers/stores.ts';
 
 const RAW =
@@ -58,7 +58,6 @@ describe('outbox page', () => {
   let server: FastifyInstance;
   let dataDir: string;
   let dispose: () => Promise<void>;
-  let editorKey: string;
   const TOTAL = 250;
 
   beforeAll(async () => {
@@ -83,7 +82,6 @@ describe('outbox page', () => {
     }
     transport.close();
     server = await buildServer(app);
-    editorKey = (await createApiKey(app.store.db, 'editor')).key;
   });
   afterAll(async () => {
     await server?.close();
@@ -104,20 +102,25 @@ describe('outbox page', () => {
     expect((await pageOutbox(app.config.outboxDir, 99, 100)).page).toBe(3);
   });
 
-  it('shows the total and links the pages on /admin/outbox', async () => {
+  it('shows the total and links the pages on /console/outbox; /admin/outbox redirects there', async () => {
+    const editor = await signIn(server, 'editor');
     const get = (url: string) =>
-      server.inject({ method: 'GET', url, headers: { authorization: `Bearer ${editorKey}` } });
-    const first = await get('/admin/outbox');
+      server.inject({ method: 'GET', url, headers: { cookie: editor.cookie } });
+    const first = await get('/console/outbox');
     expect(first.statusCode).toBe(200);
-    expect(first.body).toContain('250 message(s), newest first; page 1 of 3');
-    expect(first.body).toContain('href="/admin/outbox?page=2" rel="next"');
-    expect(first.body.match(/<tr><td>/g)).toHaveLength(100);
-    const second = await get('/admin/outbox?page=2');
-    expect(second.body).toContain('page 2 of 3');
+    expect(first.body).toContain('<strong>250</strong> messages in the outbox, newest first');
+    expect(first.body).toContain('page 1 of 10');
+    expect(first.body).toContain('href="/console/outbox?page=2" rel="next"');
+    expect(first.body.match(/<td data-label="Subject">/g)).toHaveLength(25);
+    const second = await get('/console/outbox?page=2');
+    expect(second.body).toContain('page 2 of 10');
     expect(second.body).toContain('rel="prev"');
-    expect(second.body).toContain('-m149.eml');
-    const bad = await get('/admin/outbox?page=zero');
+    expect(second.body).toContain('-m224.eml');
+    const bad = await get('/console/outbox?page=zero');
     expect(bad.statusCode).toBe(400);
-    expect(bad.body).toContain('page');
+    expect(bad.body).toContain('page must be a whole number');
+    const moved = await get('/admin/outbox?page=2');
+    expect(moved.statusCode).toBe(301);
+    expect(moved.headers.location).toBe('/console/outbox?page=2');
   });
 });

@@ -79,3 +79,31 @@ export function autoPauseReason(window: FailureWindow, policy: AutoPausePolicy):
   const percent = Math.round((100 * window.failures) / window.attempts);
   return `auto-paused: ${percent}% of the last ${window.attempts} attempts failed (threshold ${Math.round(policy.ratio * 100)}%)`;
 }
+
+/**
+ * A campaign's recent send rate, read from the failure window's per-minute attempt counters
+ * (the ones recordFailureWindow writes, shared by all workers): attempts over the last
+ * `minutes` whole minutes plus the current one, divided by the seconds they span (no longer
+ * than the campaign has been sending). 0 when nothing was attempted in the window.
+ */
+export async function recentAttemptRate(
+  redis: Redis,
+  prefix: string,
+  campaignId: number,
+  now: Date,
+  startedAt: string | null,
+  minutes = 2,
+): Promise<{ attempts: number; perSecond: number }> {
+  const minute = Math.floor(now.getTime() / 60_000);
+  const keys = Array.from(
+    { length: minutes + 1 },
+    (_, i) => `${prefix}:failure-window:${campaignId}:try:${minute - i}`,
+  );
+  const values = await redis.mget(...keys);
+  const attempts = values.reduce((total, value) => total + Number(value ?? 0), 0);
+  if (attempts === 0) return { attempts, perSecond: 0 };
+  let seconds = minutes * 60 + (now.getTime() % 60_000) / 1000;
+  const started = startedAt ? Date.parse(startedAt) : Number.NaN;
+  if (Number.isFinite(started)) seconds = Math.min(seconds, (now.getTime() - started) / 1000);
+  return { attempts, perSecond: attempts / Math.max(1, seconds) };
+}

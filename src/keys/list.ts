@@ -73,3 +73,21 @@ export async function listKeys(
     total: countOf(counted.n),
   };
 }
+
+/** One key as lists show it, by id (revoked or not), or null. */
+export async function findKey(db: Kysely<Database>, id: number): Promise<KeyListItem | null> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select(['id', 'role', 'label', 'created_at', 'revoked_at'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row
+    ? {
+        id: row.id,
+        role: row.role,
+        label: row.label,
+        createdAt: row.created_at,
+        revokedAt: row.revoked_at,
+      }
+    : null;
+}

@@ -3,7 +3,7 @@
 // catcher). The transport writes each message as a final delivery would: the envelope (MAIL
 // FROM, RCPT TO) in `Return-Path:` and `X-Original-To:` header lines before the message, so a
 // VERP bounce address can be checked offline.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOutboxName } from '../mail/transports/outbox.ts';
 
@@ -131,4 +131,65 @@ function headerText(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (typeof value === 'object' && 'text' in value) return String((value as { text: string }).text);
   return String(value);
+}
+
+/** What the console's outbox list shows of a message: its envelope and main headers. */
+export interface OutboxSummary extends OutboxEntry {
+  subject: string;
+  to: string;
+  envelope: { from: string | null; to: string | null };
+  date: string | null;
+}
+
+/** Bytes of a message read for its headers (headers past this are not shown in the list). */
+const HEADER_BYTES = 32 * 1024;
+
+/**
+ * The headers of each listed message (only the header block is read and parsed, so a page of
+ * large messages stays cheap); a message removed meanwhile is left out.
+ */
+export async function summariseOutbox(
+  outboxDir: string,
+  entries: readonly OutboxEntry[],
+): Promise<OutboxSummary[]> {
+  const { simpleParser } = await import('mailparser');
+  const summaries = await Promise.all(
+    entries.map(async (entry): Promise<OutboxSummary | null> => {
+      if (!isOutboxName(entry.name)) return null;
+      let head: Buffer;
+      try {
+        const file = await open(join(outboxDir, entry.name), 'r');
+        try {
+          const buffer = Buffer.alloc(HEADER_BYTES);
+          const { bytesRead } = await file.read(buffer, 0, HEADER_BYTES, 0);
+          head = buffer.subarray(0, bytesRead);
+        } finally {
+          await file.close();
+        }
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+      const end = head.indexOf('\r\n\r\n');
+      const endLf = head.indexOf('\n\n');
+      const cut = end >= 0 ? end : endLf;
+      const headers = cut >= 0 ? head.subarray(0, cut) : head;
+      const parsed = await simpleParser(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
+      const to =
+        parsed.to === undefined
+          ? ''
+          : (Array.isArray(parsed.to) ? parsed.to : [parsed.to]).map((a) => a.text).join(', ');
+      return {
+        ...entry,
+        subject: parsed.subject ?? '',
+        to,
+        envelope: {
+          from: headerText(parsed.headers.get('return-path')),
+          to: headerText(parsed.headers.get('x-original-to')),
+        },
+        date: parsed.date ? parsed.date.toISOString() : null,
+      };
+    }),
+  );
+  return summaries.filter((summary) => summary !== null);
 }

@@ -11,7 +11,11 @@ export interface ReadinessReport {
 }
 
 /** Resolves with 'ok' or the reason the work failed or did not finish within `ms`. */
-async function within(ms: number, work: () => Promise<unknown>, what: string): Promise<string> {
+export async function within(
+  ms: number,
+  work: () => Promise<unknown>,
+  what: string,
+): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`${what} did not answer within ${ms} ms`), ms);

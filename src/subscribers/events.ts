@@ -303,3 +303,48 @@ export async function eraseSubscriber(
     return true;
   });
 }
+
+/** The event types a dashboard lists as bounces and complaints. */
+export const BOUNCE_EVENT_TYPES = ['bounce.hard', 'bounce.soft', 'complaint'] as const;
+
+/** One bounce or complaint as the console lists it. */
+export interface BounceEventItem {
+  id: number;
+  type: (typeof BOUNCE_EVENT_TYPES)[number];
+  /** The subscriber's address (null once they were erased). */
+  email: string | null;
+  campaignId: number | null;
+  /** The remote reply or DSN line the event kept (cut to 200 characters). */
+  reply: string | null;
+  createdAt: string;
+}
+
+/** The newest bounces and complaints, newest first. */
+export async function recentBounceEvents(db: Db, limit = 10): Promise<BounceEventItem[]> {
+  const rows = await db
+    .selectFrom('events as e')
+    .leftJoin('subscribers as s', 's.id', 'e.subscriber_id')
+    .select(['e.id', 'e.type', 'e.campaign_id', 'e.detail', 'e.created_at', 's.email'])
+    .where('e.type', 'in', [...BOUNCE_EVENT_TYPES])
+    .orderBy('e.id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => {
+    let reply: string | null = null;
+    try {
+      const detail: unknown = JSON.parse(row.detail);
+      const value = (detail as { reply?: unknown } | null)?.reply;
+      if (typeof value === 'string') reply = value.slice(0, 200);
+    } catch {
+      reply = null; // a detail that is not JSON shows no reply
+    }
+    return {
+      id: Number(row.id),
+      type: row.type as BounceEventItem['type'],
+      email: row.email ?? null,
+      campaignId: row.campaign_id,
+      reply,
+      createdAt: row.created_at,
+    };
+  });
+}

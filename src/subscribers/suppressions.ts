@@ -123,11 +123,17 @@ export interface SuppressionEntry {
 /** Suppressions in id order, optionally of one reason; a page when `limit` is given. */
 export async function listSuppressions(
   db: Kysely<Database>,
-  filter: { reason?: SuppressionReason; limit?: number; offset?: number } = {},
+  filter: {
+    reason?: SuppressionReason;
+    limit?: number;
+    offset?: number;
+    /** The console lists the newest first; exports keep id order. */
+    newestFirst?: boolean;
+  } = {},
 ): Promise<SuppressionEntry[]> {
   let select = db.selectFrom('suppressions').selectAll();
   if (filter.reason) select = select.where('reason', '=', filter.reason);
-  select = select.orderBy('id');
+  select = select.orderBy('id', filter.newestFirst ? 'desc' : 'asc');
   if (filter.limit !== undefined) select = select.limit(filter.limit).offset(filter.offset ?? 0);
   const rows = await select.execute();
   return rows.map((r) => ({
@@ -138,6 +144,55 @@ export async function listSuppressions(
     note: r.note,
     createdAt: r.created_at,
   }));
+}
+
+function toEntry(r: {
+  id: number;
+  email_hash: string;
+  email: string | null;
+  reason: SuppressionReason;
+  note: string | null;
+  created_at: string;
+}): SuppressionEntry {
+  return {
+    id: Number(r.id),
+    emailHash: r.email_hash,
+    email: r.email,
+    reason: r.reason,
+    note: r.note,
+    createdAt: r.created_at,
+  };
+}
+
+/** The list's entry for an address (matched by the hash of its normal form), or null. */
+export async function findSuppression(db: Db, email: string): Promise<SuppressionEntry | null> {
+  const row = await db
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('email_hash', '=', emailHash(email))
+    .executeTakeFirst();
+  return row ? toEntry(row) : null;
+}
+
+/** One entry by its id, or null. */
+export async function suppressionById(db: Db, id: number): Promise<SuppressionEntry | null> {
+  const row = await db
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ? toEntry(row) : null;
+}
+
+/** How many entries the list holds (of one reason when given). */
+export async function countSuppressions(
+  db: Db,
+  filter: { reason?: SuppressionReason } = {},
+): Promise<number> {
+  let query = db.selectFrom('suppressions').select((eb) => eb.fn.countAll().as('n'));
+  if (filter.reason) query = query.where('reason', '=', filter.reason);
+  const row = await query.executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /**

@@ -11,6 +11,11 @@ import { apiReferencePages } from './pages/api-reference.ts';
 import { articlePages } from './pages/articles.ts';
 import { campaignPages } from './pages/campaigns.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { healthPages } from './pages/health.ts';
+import { keyPages } from './pages/keys.ts';
+import { outboxPages } from './pages/outbox.ts';
+import { queuePages } from './pages/queues.ts';
+import { suppressionPages } from './pages/suppressions.ts';
 import { topicPages } from './pages/topics.ts';
 import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
@@ -40,6 +45,11 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
   await fastify.register(campaignPages, { app });
+  await fastify.register(queuePages, { app });
+  await fastify.register(outboxPages, { app });
+  await fastify.register(suppressionPages, { app });
+  await fastify.register(healthPages, { app });
+  await fastify.register(keyPages, { app });
   await fastify.register(apiReferencePages, { app });
   await fastify.register(articlePages, { app });
   await fastify.register(topicPages, { app });

@@ -1,15 +1,13 @@
-// Ops routes: /readyz (ops role), the queue dashboard (/admin/queues), the outbox viewer
-// (/admin/outbox), both under the console sign-in (src/http/console), and the /api/queues
-// endpoints (API keys).
+// Ops routes: /readyz (ops role), the queue dashboard (/admin/queues, bull-board under the
+// console sign-in; the console's own queue page is /console/queues), /admin/outbox's redirects
+// to /console/outbox, and the /api/queues endpoints (API keys).
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyPluginAsync } from 'fastify';
-import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, type QueueName } from '../../delivery/queues.ts';
-import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
   drainQueue,
@@ -22,24 +20,12 @@ import { checkReadiness } from '../../ops/readiness.ts';
 import { redactEmails, redactEmailsInText } from '../../ops/redact.ts';
 import { requireRole } from '../auth.ts';
 import { requireConsole } from '../console/guard.ts';
-import { HttpError, parseOr400 } from '../errors.ts';
-
-const escapeHtml = (value: string) => Handlebars.Utils.escapeExpression(value);
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font:15px/1.4 system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}
-td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}</style></head>
-<body>${body}</body></html>`;
-}
+import { parseOr400 } from '../errors.ts';
 
 const queueParams = z.object({ name: z.enum(ALL_QUEUES) });
 const drainBody = z.object({ delayed: z.boolean().optional() }).strict();
 const retryBody = z.object({ campaignId: z.number().int().positive().optional() }).strict();
-const outboxParams = z.object({ name: z.string().min(1).max(300) });
-const outboxQuery = z.object({
-  page: z.coerce.number().int('must be a whole number').min(1).max(1_000_000).default(1),
-});
+
 export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   const db = app.store.db;
   const queues = await app.queues();
@@ -99,64 +85,21 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
     await scope.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' });
   });
 
-  // The outbox viewer, for ops and editors.
+  // The outbox viewer moved into the console (/console/outbox): the old addresses redirect,
+  // behind the same sign-in and roles.
   await fastify.register(async (scope) => {
     scope.addHook('onRequest', requireConsole('ops', 'editor'));
     scope.get('/admin/outbox', async (request, reply) => {
-      const { page: wanted } = parseOr400(outboxQuery, request.query, 'outbox page');
-      const listed = await pageOutbox(app.config.outboxDir, wanted);
-      const rows = listed.entries
-        .map((entry) => {
-          const name = encodeURIComponent(entry.name);
-          return `<tr><td>${escapeHtml(entry.modifiedAt)}</td><td>${escapeHtml(entry.name)}</td><td>${entry.size}</td>
-<td><a href="/admin/outbox/${name}/html">HTML</a> · <a href="/admin/outbox/${name}/text">text</a> · <a href="/admin/outbox/${name}/raw">source</a></td></tr>`;
-        })
-        .join('\n');
-      const count = new Intl.NumberFormat('en').format(listed.total);
-      const nav = [
-        listed.page > 1
-          ? `<a href="/admin/outbox?page=${listed.page - 1}" rel="prev">newer</a>`
-          : '',
-        listed.page < listed.pages
-          ? `<a href="/admin/outbox?page=${listed.page + 1}" rel="next">older</a>`
-          : '',
-      ]
-        .filter(Boolean)
-        .join(' · ');
-      return reply.type('text/html; charset=utf-8').send(
-        page(
-          'Herald outbox',
-          `<h1>Outbox</h1><p>${count} message(s), newest first; page ${listed.page} of ${listed.pages}.</p>
-<table><thead><tr><th>written</th><th>file</th><th>bytes</th><th>view</th></tr></thead><tbody>${rows}</tbody></table>
-${nav ? `<nav aria-label="outbox pages"><p>${nav}</p></nav>` : ''}`,
-        ),
-      );
+      const page = (request.query as { page?: unknown }).page;
+      const query = typeof page === 'string' ? `?page=${encodeURIComponent(page)}` : '';
+      return reply.redirect(`/console/outbox${query}`, 301);
     });
     scope.get('/admin/outbox/:name/:view', async (request, reply) => {
-      const { name } = parseOr400(outboxParams, request.params, 'outbox message');
-      const view = (request.params as { view: string }).view;
-      if (view === 'raw') {
-        const raw = await readOutboxRaw(app.config.outboxDir, name);
-        if (!raw) throw new HttpError(404, `no outbox message ${name}`);
-        return reply.type('text/plain; charset=utf-8').send(raw);
-      }
-      if (view !== 'html' && view !== 'text') {
-        throw new HttpError(404, `no view ${view}`, {
-          field: 'view',
-          message: 'html, text or raw',
-        });
-      }
-      const message = await readOutboxMessage(app.config.outboxDir, name);
-      if (!message) throw new HttpError(404, `no outbox message ${name}`);
-      if (view === 'text') return reply.type('text/plain; charset=utf-8').send(message.text ?? '');
-      // The message's own HTML, in a sandbox: no script runs, no form posts, opaque origin.
-      return reply
-        .header(
-          'content-security-policy',
-          "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
-        )
-        .type('text/html; charset=utf-8')
-        .send(message.html ?? `<pre>${escapeHtml(message.text ?? '')}</pre>`);
+      const { name, view } = request.params as { name: string; view: string };
+      return reply.redirect(
+        `/console/outbox/${encodeURIComponent(name)}/${encodeURIComponent(view)}`,
+        301,
+      );
     });
   });
 
