@@ -442,7 +442,7 @@ describe.each(DIALECTS)('console campaign pages on %s', (dialect) => {
         '/report',
         '/confirm/send',
       ]) {
-        for (const query of ['', '?as=%ZZ', '?tab=x&width=9&as=' + 'a'.repeat(300), '?done=x']) {
+        for (const query of ['', '?as=%ZZ', `?tab=x&width=9&as=${'a'.repeat(300)}`, '?done=x']) {
           const url = `/console/campaigns/${target}${path}${query}`;
           record(`GET ${url}`, (await get(editor, url)).statusCode);
         }
@@ -471,14 +471,14 @@ describe.each(DIALECTS)('console campaign pages on %s', (dialect) => {
       'status=x',
       'cursor=zzz',
       'limit=1000',
-      'q=' + 'q'.repeat(300),
+      `q=${'q'.repeat(300)}`,
       'status=draft&status=sent',
     ]) {
       record(`GET list ${query}`, (await get(editor, `/console/campaigns?${query}`)).statusCode);
     }
     for (const query of [
-      'topics=' + 'A'.repeat(300),
-      'subject=' + 'x'.repeat(2_000),
+      `topics=${'A'.repeat(300)}`,
+      `subject=${'x'.repeat(2_000)}`,
       'q=%ZZ',
       'articleIds=abc&articleIds=-5',
     ]) {

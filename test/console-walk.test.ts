@@ -239,10 +239,10 @@ describe('the console walks', () => {
       await browserSignIn(page, base, role, await createConsoleUser(herald.app, role));
       const nav = await page.locator('nav[aria-label=Console] a').allTextContents();
       await step(page, `roles-${role}-dashboard`, csp);
-      // The ops pages (queues, outbox, health) are another helper's; the admin's users page
-      // answers 403 to both.
-      const allowed = role === 'ops' ? everyone : [...everyone, ...editorOnly];
-      const refused = role === 'ops' ? editorOnly : [];
+      // The admin's users page answers 403 to both.
+      const allowed =
+        role === 'ops' ? [...everyone, '/console/queues'] : [...everyone, ...editorOnly];
+      const refused = role === 'ops' ? editorOnly : ['/console/queues'];
       if (role === 'ops') {
         expect(nav).toContain('Queues');
         expect(nav).not.toContain('Campaigns');
