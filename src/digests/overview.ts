@@ -3,6 +3,7 @@
 // weekly digest is the earliest of its groups', and each group is listed with its count.
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
+import { canonicalZone } from '../subscribers/zones.ts';
 import { type DigestFrequency, nextPeriod } from './period.ts';
 
 /** One group of active digest subscribers with the same schedule. */
@@ -43,10 +44,12 @@ export async function digestOverview(db: Kysely<Database>, at: Date): Promise<Di
   const zones = new Map<string, DigestZone>();
   for (const row of rows) {
     const count = Number(row.n);
-    let zone = zones.get(row.timezone);
+    // Zones by their current IANA name (ICU stores some under old ones: Asia/Calcutta).
+    const name = canonicalZone(row.timezone);
+    let zone = zones.get(name);
     if (!zone) {
-      zone = { timezone: row.timezone, subscribers: 0, daily: null, weekly: null, groups: [] };
-      zones.set(row.timezone, zone);
+      zone = { timezone: name, subscribers: 0, daily: null, weekly: null, groups: [] };
+      zones.set(name, zone);
     }
     zone.subscribers += count;
     if (row.digest === 'off') continue;

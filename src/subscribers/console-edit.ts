@@ -126,15 +126,21 @@ export async function editSubscriber(
     }
   }
   const form = parsed.success ? parsed.data : null;
+  // Every field is checked even when another one failed, so each message shows at once.
+  const raw = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const zoneText = form?.timezone ?? (typeof raw.timezone === 'string' ? raw.timezone.trim() : '');
   let zone: string | null = null;
-  if (form) {
-    zone = canonicalTimeZone(form.timezone);
+  if (zoneText !== '' && zoneText.length <= 64) {
+    zone = canonicalTimeZone(zoneText);
     if (!zone) {
-      errors.timezone = `"${form.timezone}" is not an IANA time zone (e.g. Europe/Berlin, America/New_York)`;
+      errors.timezone = `"${zoneText}" is not an IANA time zone (e.g. Europe/Berlin, America/New_York)`;
     }
-    const known = await topicIds(db);
-    const unknown = form.topics.find((topic) => !known.has(topic));
-    if (unknown !== undefined) errors.topics = `"${unknown}" is not a topic`;
+  }
+  const topicsWanted = form?.topics ?? valuesOf(body, current).topics;
+  const known = await topicIds(db);
+  const unknown = topicsWanted.find((topic) => !known.has(topic));
+  if (unknown !== undefined) errors.topics = `"${unknown.slice(0, 100)}" is not a topic`;
+  if (form) {
     const refusal = await statusRefusal(db, current, form.status);
     if (refusal) errors.status = refusal;
   }

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Redis } from 'ioredis';
 import type { RejectedRow } from './import.ts';
@@ -131,10 +131,17 @@ export async function startImportJob(
   };
 
   const run = async () => {
-    const source = createReadStream(upload.path);
-    source.on('data', (chunk) => {
-      state.readBytes += chunk.length;
-    });
+    const file = createReadStream(upload.path);
+    // Counts bytes as the importer pulls them (a 'data' listener would start the flow early).
+    const source = file.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          state.readBytes += chunk.length;
+          callback(null, chunk);
+        },
+      }),
+    );
+    file.on('error', (error) => source.destroy(error));
     let flushing: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
       flushing = flushing.then(() => flush()).catch(() => undefined);
@@ -179,6 +186,7 @@ export async function startImportJob(
         () => undefined,
       );
     } finally {
+      file.destroy();
       source.destroy();
       await rm(upload.path, { force: true }).catch(() => undefined);
     }

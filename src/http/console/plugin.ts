@@ -8,6 +8,8 @@ import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { digestPages } from './pages/digests.ts';
+import { subscriberPages } from './pages/subscribers.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -34,4 +36,6 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(subscriberPages, { app });
+  await fastify.register(digestPages, { app });
 };
