@@ -19,6 +19,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { topicRoutes } from './routes/topics.ts';
+import { userRoutes } from './routes/users.ts';
 
 /** A request must arrive whole within this (slowloris bodies). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -70,5 +71,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(archiveRoutes, { app });
   await server.register(topicRoutes, { app });
   await server.register(keyRoutes, { app });
+  await server.register(userRoutes, { app });
   return server;
 }

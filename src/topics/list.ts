@@ -4,7 +4,16 @@
 // their tables directly (store reads, no domain logic).
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import type { Database } from '../store/schema.ts';
+import type { Database, SubscriberStatus } from '../store/schema.ts';
+
+/** Every subscriber status but active (a record, so a new status cannot be forgotten here). */
+const INACTIVE: Record<Exclude<SubscriberStatus, 'active'>, true> = {
+  pending: true,
+  unsubscribed: true,
+  bounced: true,
+  complained: true,
+};
+const INACTIVE_STATUSES = Object.keys(INACTIVE) as Array<keyof typeof INACTIVE>;
 
 /** How many recent articles each topic shows. */
 export const RECENT_ARTICLES_PER_TOPIC = 3;
@@ -52,14 +61,25 @@ export async function listTopics(db: Kysely<Database>): Promise<{ items: TopicLi
     .orderBy('name')
     .orderBy('id')
     .execute();
-  const followers = await db
+  // Followers = every follow − follows of subscribers not active: both sides read from
+  // indexes (all follows by topic; the few inactive subscribers by status), where joining
+  // every follow to its subscriber would look up 200,000 rows at 100,000 subscribers.
+  const follows = await db
     .selectFrom('subscriptions')
-    .innerJoin('subscribers', 'subscribers.id', 'subscriptions.subscriber_id')
+    .select(['topic_id', (eb) => eb.fn.countAll().as('n')])
+    .groupBy('topic_id')
+    .execute();
+  const inactive = await db
+    .selectFrom('subscribers')
+    .innerJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
     .select(['subscriptions.topic_id', (eb) => eb.fn.countAll().as('n')])
-    .where('subscribers.status', '=', 'active')
+    .where('subscribers.status', 'in', INACTIVE_STATUSES)
     .groupBy('subscriptions.topic_id')
     .execute();
-  const followerCount = new Map(followers.map((row) => [row.topic_id, Number(row.n)]));
+  const followerCount = new Map(follows.map((row) => [row.topic_id, Number(row.n)]));
+  for (const row of inactive) {
+    followerCount.set(row.topic_id, (followerCount.get(row.topic_id) ?? 0) - Number(row.n));
+  }
   const when = sql<string>`coalesce(articles.published_at, articles.created_at)`;
   const items: TopicListItem[] = [];
   for (const topic of topics) {

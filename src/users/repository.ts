@@ -74,6 +74,11 @@ const USER_COLUMNS = [
   'last_sign_in_at',
 ] as const;
 
+/** The link a new user opens to choose a password (PUBLIC_URL/console/set-password?token=…). */
+export function setPasswordLink(publicUrl: string, token: string): string {
+  return new URL(`/console/set-password?token=${encodeURIComponent(token)}`, publicUrl).toString();
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

@@ -1,7 +1,13 @@
 // `herald users create|list|disable`: named console accounts (issue 14).
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { createUser, disableUser, listUsers, userRoles } from '../../users/repository.ts';
+import {
+  createUser,
+  disableUser,
+  listUsers,
+  setPasswordLink,
+  userRoles,
+} from '../../users/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
 import { pagedListOptions, printList, toPage } from '../paging.ts';
 
@@ -29,11 +35,6 @@ async function readPasswordFromStdin(): Promise<string> {
   const line = text.split(/\r?\n/)[0] ?? '';
   if (line === '') throw new UserError('--password-stdin: no password on stdin');
   return line;
-}
-
-/** The link a new user opens to choose a password. */
-export function setPasswordLink(publicUrl: string, token: string): string {
-  return new URL(`/console/set-password?token=${encodeURIComponent(token)}`, publicUrl).toString();
 }
 
 export function register(program: Command): void {

@@ -10,6 +10,7 @@ import { loginRoutes } from './login.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { digestPages } from './pages/digests.ts';
 import { subscriberPages } from './pages/subscribers.ts';
+import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
 export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
@@ -38,4 +39,5 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(dashboardPages, { app });
   await fastify.register(subscriberPages, { app });
   await fastify.register(digestPages, { app });
+  await fastify.register(usersPages, { app });
 };
