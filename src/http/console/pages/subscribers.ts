@@ -34,7 +34,7 @@ import {
   subscriberStatuses,
 } from '../../../subscribers/repository.ts';
 import { suppressionOf } from '../../../subscribers/suppressions.ts';
-import { publicZones } from '../../../subscribers/zones.ts';
+import { canonicalZone, publicZones } from '../../../subscribers/zones.ts';
 import { loadCatalogue } from '../../../topics/catalogue.ts';
 import { requireConsole } from '../guard.ts';
 import { renderConsolePage } from '../render.ts';
@@ -63,6 +63,12 @@ function filterQuery(values: Record<string, string>): string {
   return params.toString();
 }
 
+/** The query without empty fields: the filter form sends `status=` for "Any status". */
+function withoutEmpty(query: unknown): Record<string, unknown> {
+  const raw = (query && typeof query === 'object' ? query : {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+}
+
 function rawFilter(query: unknown): Record<string, string> {
   const raw = (query && typeof query === 'object' ? query : {}) as Record<string, unknown>;
   const out: Record<string, string> = {};
@@ -87,7 +93,7 @@ export const subscriberPages: FastifyPluginAsync<{ app: App }> = async (fastify,
 
   fastify.get('/console/subscribers', editor, async (request, reply) => {
     const values = rawFilter(request.query);
-    const parsed = subscriberListQuerySchema.safeParse(request.query ?? {});
+    const parsed = subscriberListQuerySchema.safeParse(withoutEmpty(request.query));
     const topics = await topicOptions();
     const common = {
       title: 'Subscribers',
@@ -105,7 +111,12 @@ export const subscriberPages: FastifyPluginAsync<{ app: App }> = async (fastify,
         filter: '',
       });
     }
-    const page = await listSubscribers(db, parsed.data);
+    const listed = await listSubscribers(db, parsed.data);
+    // Zones by their current IANA names (ICU keeps some under old ones: Asia/Calcutta).
+    const page = {
+      ...listed,
+      items: listed.items.map((item) => ({ ...item, timezone: canonicalZone(item.timezone) })),
+    };
     const filter = filterQuery(values);
     return renderConsolePage(request, reply, 'subscribers-list', {
       ...common,
@@ -120,7 +131,7 @@ export const subscriberPages: FastifyPluginAsync<{ app: App }> = async (fastify,
   });
 
   fastify.get('/console/subscribers/export', editor, async (request, reply) => {
-    const parsed = exportQuery.safeParse(request.query ?? {});
+    const parsed = exportQuery.safeParse(withoutEmpty(request.query));
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
       reply.status(400);
@@ -258,7 +269,10 @@ export const subscriberPages: FastifyPluginAsync<{ app: App }> = async (fastify,
         'subscribers.import.started',
       );
       const target = `/console/subscribers/import/${job.id}`;
-      if (request.headers['hx-request']) reply.header('hx-redirect', target);
+      // htmx would follow a 303 inside its XHR and lose the header: tell it to navigate.
+      if (request.headers['hx-request']) {
+        return reply.status(204).header('hx-redirect', target).send();
+      }
       return reply.redirect(target, 303);
     },
   );
@@ -332,7 +346,7 @@ export const subscriberPages: FastifyPluginAsync<{ app: App }> = async (fastify,
         name: subscriber.name ?? '',
         topics: subscriber.topics,
         digest: subscriber.digest,
-        timezone: subscriber.timezone,
+        timezone: canonicalZone(subscriber.timezone),
         status: subscriber.status,
       },
       errors: form?.errors ?? {},
