@@ -233,7 +233,10 @@ describe('console people pages in Chromium', () => {
       const framed = await page.request.get(`${base}${src}`);
       expect(framed.headers()['content-security-policy']).toContain("default-src 'none'");
       expect(await framed.text()).toContain('Chip makers expand in Pune');
-      await page.waitForLoadState('load');
+      // Let the frame render before the screenshot.
+      const child = page.frames().find((f) => f.url().includes('/console/digests/preview/'));
+      expect(child).toBeDefined();
+      await child!.waitForLoadState('load');
       await check('digests-preview');
       await Promise.all([page.waitForURL(/view=text/), page.click('.tabs >> text=Text')]);
       expect(await page.locator('pre.preview-text').textContent()).toContain(
