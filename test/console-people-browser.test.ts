@@ -237,6 +237,8 @@ describe('console people pages in Chromium', () => {
       const child = page.frames().find((f) => f.url().includes('/console/digests/preview/'));
       expect(child).toBeDefined();
       await child!.waitForLoadState('load');
+      // A frame without scripts cannot be polled for paint: give it a moment (no assertion on time).
+      await page.waitForTimeout(1_000);
       await check('digests-preview');
       await Promise.all([page.waitForURL(/view=text/), page.click('.tabs >> text=Text')]);
       expect(await page.locator('pre.preview-text').textContent()).toContain(
