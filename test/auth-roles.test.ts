@@ -35,7 +35,12 @@ function familyOf(method: string, url: string): { name: string; roles: ApiRole[]
     const item = [...NAV]
       .filter((n) => url === n.href || url.startsWith(`${n.href}/`))
       .sort((a, b) => b.href.length - a.href.length)[0];
-    if (item && item.href !== '/console') return { name: item.key, roles: [...item.roles] };
+    // A nav entry with no roles is for every signed-in user (the API reference).
+    if (item && item.href !== '/console')
+      return {
+        name: item.key,
+        roles: item.roles.length === 0 ? ['editor', 'ops'] : [...item.roles],
+      };
     if (url === '/console') return { name: 'dashboard', roles: ['editor', 'ops'] };
   }
   // Removing a suppression: DELETE /api/suppressions/… or POST /api/suppressions/remove.

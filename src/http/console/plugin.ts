@@ -7,6 +7,7 @@ import type { App } from '../../app.ts';
 import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
+import { apiReferencePages } from './pages/api-reference.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { digestPages } from './pages/digests.ts';
 import { subscriberPages } from './pages/subscribers.ts';
@@ -39,5 +40,6 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(dashboardPages, { app });
   await fastify.register(subscriberPages, { app });
   await fastify.register(digestPages, { app });
+  await fastify.register(apiReferencePages, { app });
   await fastify.register(usersPages, { app });
 };
