@@ -76,11 +76,14 @@ export const CONSOLE_API_URLS: Array<[string, (v: BenchValues) => string]> = [
  */
 export const CONSOLE_PAGE_URLS: Array<[string, (v: BenchValues) => string]> = [
   ['/console/articles', () => '/console/articles'],
+  ['/console/articles?q=&topic=', () => '/console/articles?q=china&topic=china'],
+  ['/console/articles deep', (v) => `/console/articles?cursor=${v.articleCursor}`],
   ['/console/campaigns', () => '/console/campaigns'],
   ['/console/subscribers', () => '/console/subscribers'],
   ['/console/subscribers?q=', () => '/console/subscribers?q=okafor'],
   ['/console/subscribers deep', (v) => `/console/subscribers?cursor=${v.subscriberCursor}`],
   ['/console/topics', () => '/console/topics'],
+  ['/console/topics/:slug', () => '/console/topics/russia-china-relations'],
   ['/console/outbox', () => '/console/outbox'],
   ['/console/suppressions', () => '/console/suppressions'],
   ['/console/keys', () => '/console/keys'],

@@ -8,9 +8,11 @@ import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
 import { apiReferencePages } from './pages/api-reference.ts';
+import { articlePages } from './pages/articles.ts';
 import { dashboardPages } from './pages/dashboard.ts';
 import { digestPages } from './pages/digests.ts';
 import { subscriberPages } from './pages/subscribers.ts';
+import { topicPages } from './pages/topics.ts';
 import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
@@ -41,5 +43,7 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   await fastify.register(subscriberPages, { app });
   await fastify.register(digestPages, { app });
   await fastify.register(apiReferencePages, { app });
+  await fastify.register(articlePages, { app });
+  await fastify.register(topicPages, { app });
   await fastify.register(usersPages, { app });
 };
