@@ -68,8 +68,6 @@ async function startDeliveryProcesses(app: App, count: number): Promise<Service>
     count,
     ...deliveryEntry(),
     logger: app.logger,
-    // Longer than a batch needs to hand back: the child finishes the message in hand only.
-    stopTimeoutMs: app.config.JOB_LOCK_MS * 2,
   });
   await supervisor.start();
   return { name: `worker:deliveries×${count}`, stop: () => supervisor.stop() };

@@ -51,8 +51,6 @@ export interface SupervisorOptions {
   execArgv?: string[];
   logger: Logger;
   policy?: RestartPolicy;
-  /** How long a stopping child may drain before it is killed. */
-  stopTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -63,7 +61,11 @@ export interface Supervisor {
   pids(): number[];
   /** Restarts since start, all children together. */
   restarts(): number;
-  /** Sends SIGTERM to every child (no more restarts) and resolves once all have exited. */
+  /**
+   * Sends SIGTERM to every child (no more restarts) and resolves once all have exited. No time
+   * limit, as for one process: a drain cut short would leave sent messages unrecorded (the
+   * duplicates a graceful stop promises not to make); SIGKILL is the operator's to send.
+   */
   stop(): Promise<void>;
 }
 
@@ -78,7 +80,6 @@ interface Slot {
 export function createSupervisor(options: SupervisorOptions): Supervisor {
   const policy = options.policy ?? DEFAULT_RESTART_POLICY;
   const now = options.now ?? Date.now;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 60_000;
   const { logger, name } = options;
   const slots: Slot[] = Array.from({ length: options.count }, (_, index) => ({
     index,
@@ -164,10 +165,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
           if (!child || child.exitCode !== null || child.signalCode !== null) return;
           const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
           child.kill('SIGTERM');
-          // A child that does not drain in time is killed: its rows go back by the crash path.
-          const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
           await exited;
-          clearTimeout(timer);
         }),
       );
       logger.info({ process: name }, 'process.children.stopped');
