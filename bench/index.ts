@@ -1,17 +1,19 @@
 // `npm run bench -- [--recipients N] [--dialect sqlite|postgres|both]
-// [--only fanout|render|cli|ledger] [--naive-sample N] [--processes K] [--profile DIR] [--runs N]`:
+// [--only fanout|render|cli|ledger|redirects|console] [--naive-sample N] [--processes K] [--profile DIR] [--runs N]`:
 // the fan-out bench (a raw transport, b naive, c Herald as `herald start` with
 // DELIVERY_PROCESSES at its default, or K) per dialect, then the rendering bench
 // (bench/render.ts) when it exists, then the CLI start-up bench (bench/cli.ts: --runs runs per
 // command, default 10). The ledger bench (bench/ledger.ts: fan-out and digest tick alone, per
 // dialect) runs only when asked for with --only ledger, the click-redirect bench
-// (bench/redirects.ts, --requests N, default 50,000) with --only redirects.
+// (bench/redirects.ts, --requests N, default 50,000) with --only redirects, the console lists
+// bench (bench/console.ts: 100,000 subscribers, 1,000 campaigns) with --only console.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCliBench } from './cli.ts';
+import { printConsoleTable, runConsoleBench } from './console.ts';
 import { type FanoutResult, profileDirectory, runFanoutBench } from './fanout.ts';
 import { runLedgerBench } from './ledger.ts';
 import { runRedirectBench } from './redirects.ts';
@@ -63,8 +65,11 @@ function readOptions() {
   if (!Number.isInteger(runs) || runs < 1 || runs > 100)
     fail(`--runs must be a whole number from 1 to 100 (got "${values.runs}")`);
   const only = values.only;
-  if (only !== undefined && !['fanout', 'render', 'cli', 'ledger', 'redirects'].includes(only))
-    fail(`--only must be fanout, render, cli, ledger or redirects (got "${only}")`);
+  if (
+    only !== undefined &&
+    !['fanout', 'render', 'cli', 'ledger', 'redirects', 'console'].includes(only)
+  )
+    fail(`--only must be fanout, render, cli, ledger, redirects or console (got "${only}")`);
   const requests = Number(values.requests);
   if (!Number.isInteger(requests) || requests < 1)
     fail(`--requests must be a whole number above 0 (got "${values.requests}")`);
@@ -237,6 +242,19 @@ async function runRedirectPart(dialects: BenchDialect[], requests: number): Prom
   return passed;
 }
 
+/** Runs the console lists bench per dialect and prints its tables; returns whether all met 100 ms. */
+async function runConsolePart(dialects: BenchDialect[]): Promise<boolean> {
+  let passed = true;
+  try {
+    for (const dialect of dialects)
+      passed = printConsoleTable(await runConsoleBench(dialect)) && passed;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return false;
+  }
+  return passed;
+}
+
 const options = readOptions();
 let ok = true;
 const wants = (part: 'fanout' | 'render' | 'cli') =>
@@ -271,4 +289,5 @@ if (options.only === 'ledger')
   ok = (await runLedgerPart(options.dialects, options.recipients)) && ok;
 if (options.only === 'redirects')
   ok = (await runRedirectPart(options.dialects, options.requests)) && ok;
+if (options.only === 'console') ok = (await runConsolePart(options.dialects)) && ok;
 process.exit(ok ? 0 : 1);

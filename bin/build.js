@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run build` (and `prepare`, so `npm ci` builds): compiles src/ and workers/ to dist/ with
 // tsc -p tsconfig.build.json, and copies what the code reads next to itself at run time
-// (src/**/*.yaml, the demo article, templates/), and saves the text of `herald --help`. Options:
+// (src/**/*.yaml, the console's views and assets under src/http/console, the demo article,
+// templates/), and saves the text of `herald --help`. Options:
 //   --no-check   emit without type-checking (typecheck is its own CI step; tests use this)
 //   --if-stale   do nothing when dist/ was built from exactly these inputs (content hash)
 // The new build is made beside dist/ and swapped in, so a `herald` started meanwhile never

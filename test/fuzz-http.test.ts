@@ -120,6 +120,45 @@ const PARAM_VALUES = [
   'nope',
 ];
 
+/** The list endpoints' query parameters (GET /api/articles, campaigns, subscribers, keys…). */
+const LIST_PARAMS = [
+  'q',
+  'limit',
+  'cursor',
+  'status',
+  'topic',
+  'from',
+  'to',
+  'kind',
+  'role',
+  'revoked',
+];
+const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const LIST_VALUES = [
+  '',
+  '-1',
+  '0',
+  '101',
+  '1e9',
+  'NaN',
+  '%00',
+  '%ff%fe',
+  '%0d%0aX:%20y',
+  'x'.repeat(300),
+  encodeURIComponent("' OR 1=1 --"),
+  '%25',
+  '_',
+  '%5C',
+  '2026-02-30',
+  '9999-99-99T99:99:99Z',
+  '%5B%5D',
+  cursorOf(["' OR 1=1 --", 5]),
+  cursorOf(['2026-01-01T00:00:00.000Z', 2 ** 40]),
+  cursorOf({ createdAt: 'x', id: 1 }),
+  cursorOf(['x'.repeat(100), 1]),
+  'eyJ',
+];
+
 interface Attempt {
   method: string;
   url: string;
@@ -181,6 +220,16 @@ function attemptsFor(method: string, pattern: string, random: () => number): Att
 
   // Hostile path parameters and query strings.
   for (const value of PARAM_VALUES.slice(0, 6)) add(`param ${value}`, { url: fill(value) });
+  if (method === 'GET') {
+    // Every list parameter at once, with hostile values, and each one repeated.
+    for (let round = 0; round < 4; round++) {
+      const query = LIST_PARAMS.map((name) => `${name}=${pick(LIST_VALUES)}`).join('&');
+      add(`list query ${round}`, { url: `${fill('1')}?${query}` });
+    }
+    add('list query repeated', {
+      url: `${fill('1')}?${LIST_PARAMS.map((name) => `${name}=a&${name}=b`).join('&')}`,
+    });
+  }
   add('query CRLF and bad UTF-8', {
     url: `${fill('1')}?id=%0d%0aSet-Cookie:%20x=1&email=%ff%fe&topics[]=1&topics[a]=2&limit=-5&page=1e99`,
   });
@@ -310,6 +359,20 @@ describe.each(DIALECTS)('HTTP fuzz (%s)', (dialect) => {
       route.method.filter((m) => m !== 'HEAD').map((method) => ({ method, url: route.url })),
     );
     expect(routes.length).toBeGreaterThan(20);
+    // The console's list endpoints are among them (fuzzed with the list parameters above).
+    for (const url of [
+      '/api/articles',
+      '/api/campaigns',
+      '/api/subscribers',
+      '/api/topics',
+      '/api/keys',
+      '/api/openapi.json',
+    ]) {
+      expect(
+        routes.some((route) => route.method === 'GET' && route.url === url),
+        url,
+      ).toBe(true);
+    }
     const roles = ['none', 'editor', 'ops', 'admin'];
     const failures: string[] = [];
     let sent = 0;

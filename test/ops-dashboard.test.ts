@@ -1,5 +1,5 @@
-// The queue dashboard in a real browser (headless Chromium): it loads for an ops key (sent as
-// a header, or kept in the console cookie after /admin/login) and not without one.
+// The queue dashboard in a real browser (headless Chromium): it loads for a signed-in ops user
+// (console sign-in at /console/login) and not without one.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues, type Queues } from '../src/delivery/queues.ts';
 import { buildServer } from '../src/http/server.ts';
-import { createApiKey } from '../src/keys/index.ts';
 import { launchChromium } from './helpers/browser.ts';
+import { browserSignIn, type ConsoleCredentials, createConsoleUser } from './helpers/console.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
@@ -22,8 +22,7 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
   let queues: Queues;
   let base: string;
   let dataDir: string;
-  let opsKey: string;
-  let editorKey: string;
+  let opsUser: ConsoleCredentials;
 
   beforeAll(async () => {
     t = await openTestStore(dialect);
@@ -40,8 +39,7 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     base = await server.listen({ host: '127.0.0.1', port: 0 });
     queues = openQueues(app);
     await queues.deliveries.add('batch', { campaignId: 3, to: 'someone.private@example.com' });
-    opsKey = (await createApiKey(app.store.db, 'ops')).key;
-    editorKey = (await createApiKey(app.store.db, 'editor')).key;
+    opsUser = await createConsoleUser(app, 'ops');
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -53,11 +51,10 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('loads for an ops key sent as a header, lists every queue, shows no address', async () => {
-    const context = await browser.newContext({
-      extraHTTPHeaders: { authorization: `Bearer ${opsKey}` },
-    });
+  it('loads for a signed-in ops user, lists every queue, shows no address', async () => {
+    const context = await browser.newContext();
     const page = await context.newPage();
+    await browserSignIn(page, base, 'ops', opsUser);
     const cspErrors: string[] = [];
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) cspErrors.push(message.text());
@@ -76,36 +73,34 @@ describe.each(DIALECTS)('queue dashboard in Chromium (%s)', (dialect) => {
     await context.close();
   });
 
-  it('does not load without a key: the browser lands on the login form, then signs in', async () => {
+  it('does not load signed out: the browser lands on the sign-in form, then signs in', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${base}/admin/queues`);
-    expect(new URL(page.url()).pathname).toBe('/admin/login');
-    expect(await page.title()).toBe('Herald console login');
+    expect(new URL(page.url()).pathname).toBe('/console/login');
+    expect(await page.title()).toBe('Sign in · Herald console');
     expect(await page.getByText('deliveries', { exact: true }).count()).toBe(0);
-    const api = await page.request.get(`${base}/admin/queues/api/queues`);
-    expect(api.status()).toBe(401);
+    const api = await page.request.get(`${base}/admin/queues/api/queues`, { maxRedirects: 0 });
+    expect(api.status()).toBe(303);
 
-    await page.fill('input[name=key]', opsKey);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/admin/queues`);
+    await browserSignIn(page, base, 'ops', opsUser);
+    await page.goto(`${base}/admin/queues`);
     await page.getByText('deliveries', { exact: true }).first().waitFor({ timeout: 20_000 });
     const cookies = await context.cookies();
-    const cookie = cookies.find((c) => c.name === 'herald_console_session');
-    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/admin' });
+    const cookie = cookies.find((c) => c.name === 'herald_session');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', secure: false });
     await context.close();
   });
 
-  it('refuses an editor key with 403, and shows the editor the outbox instead', async () => {
+  it('refuses an editor with 403, and shows the editor the outbox instead', async () => {
     mkdirSync(app.config.outboxDir, { recursive: true });
     writeFileSync(
       join(app.config.outboxDir, '2026-01-01T00-00-00-000Z-m1.eml'),
       'From: a@herald.localhost\r\nTo: r@example.com\r\nSubject: Hello outbox\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<h1>Rendered body</h1><script>document.title="pwned"</script>',
     );
-    const context = await browser.newContext({
-      extraHTTPHeaders: { authorization: `Bearer ${editorKey}` },
-    });
+    const context = await browser.newContext();
     const page = await context.newPage();
+    await browserSignIn(page, base, 'editor', server);
     const response = await page.goto(`${base}/admin/queues`);
     expect(response?.status()).toBe(403);
     await page.goto(`${base}/admin/outbox`);

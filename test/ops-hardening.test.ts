@@ -6,6 +6,7 @@ import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
 import { createApiKey } from '../src/keys/index.ts';
+import { loginForm } from './helpers/console.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 describe.each(DIALECTS)('hardening (%s)', (dialect) => {
@@ -32,7 +33,7 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
   });
 
   it('sends security headers on every answer', async () => {
-    for (const url of ['/healthz', '/admin/login', '/api/queues', '/nowhere']) {
+    for (const url of ['/healthz', '/console/login', '/api/queues', '/nowhere']) {
       const response = await server.inject({ method: 'GET', url, remoteAddress: '10.0.0.1' });
       expect(response.headers['x-content-type-options'], url).toBe('nosniff');
       expect(response.headers['content-security-policy'], url).toMatch(/default-src 'self'/);
@@ -46,7 +47,7 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     for (let i = 0; i < 7; i++) {
       const response = await server.inject({
         method: 'GET',
-        url: '/admin/login',
+        url: '/console/login',
         remoteAddress: '10.0.0.2',
       });
       statuses.push(response.statusCode);
@@ -56,7 +57,7 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     // Another client still gets in.
     const other = await server.inject({
       method: 'GET',
-      url: '/admin/login',
+      url: '/console/login',
       remoteAddress: '10.0.0.3',
     });
     expect(other.statusCode).toBe(200);
@@ -107,13 +108,20 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     // Past the CSRF check: the route itself refuses the bad token.
     expect(oneClick.statusCode).not.toBe(403);
     expect(oneClick.statusCode).toBeLessThan(500);
+    const login = await loginForm(server);
     const sameOrigin = await server.inject({
       method: 'POST',
-      url: '/admin/login',
+      url: '/console/login',
       remoteAddress: '10.0.0.6',
-      headers: { ...form, origin: 'http://localhost:3000', host: 'localhost:3000' },
-      payload: 'key=wrong',
+      headers: {
+        ...form,
+        origin: 'http://localhost:3000',
+        host: 'localhost:3000',
+        cookie: login.cookie,
+      },
+      payload: `email=nobody%40example.org&password=wrong-password-here&_csrf=${login.token}`,
     });
+    // Past the origin check: the sign-in itself refuses the password.
     expect(sameOrigin.statusCode).toBe(401);
   });
 

@@ -334,10 +334,23 @@ describe.each(DIALECTS)('local-time schedule across three zones on %s', (dialect
     expect(Math.abs(london!.delay - 5.5 * 3_600_000)).toBeLessThan(10_000);
     expect(new Set(sink.messages.map((m) => m.to[0]))).toEqual(new Set(byZone('Asia/Kolkata')));
 
-    // Two seconds before 07:00 in London: its job run early sends nothing; at 07:00 it sends.
-    clock.set(new Date('2026-11-01T06:59:58Z'));
+    // Fifteen seconds before 07:00 in London: its job run early sends nothing and goes back to
+    // waiting until 07:00 (not left to the reconciler); at 07:00 it sends.
+    clock.set(new Date('2026-11-01T06:59:45Z'));
     await london!.promote();
     const londoners = [...byZone('Europe/London'), ...byZone('Not/A_Zone')];
+    const waitingAgain = await waitFor('the early London job to wait again', async () => {
+      const job = await queues.deliveries.getJob(london!.id!);
+      return job && job.attemptsStarted > 0 && (await job.getState()) === 'delayed'
+        ? job
+        : undefined;
+    });
+    expect(clock.now().toISOString() < '2026-11-01T07:00:00.000Z').toBe(true);
+    // It sleeps until 07:00 on the test clock, give or take the time to get here.
+    const londonDueIn = Date.parse('2026-11-01T07:00:00Z') - clock.now().getTime();
+    expect(waitingAgain.delay).toBeGreaterThanOrEqual(londonDueIn - 100);
+    expect(waitingAgain.delay).toBeLessThanOrEqual(15_000);
+    expect(sink.messages.some((m) => londoners.includes(m.to[0]!))).toBe(false);
     for (const row of await waitFor('London at 07:00 GMT', sentTo(londoners)))
       expect(row.sent_at! >= '2026-11-01T07:00:00.000Z').toBe(true);
     expect(sink.messages.some((m) => byZone('America/New_York').includes(m.to[0]!))).toBe(false);

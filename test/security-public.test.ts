@@ -17,7 +17,6 @@ import {
   MAX_CONNECTIONS,
   REQUEST_TIMEOUT_MS,
 } from '../src/http/server.ts';
-import { createApiKey } from '../src/keys/index.ts';
 import { buildConfirmation } from '../src/subscribers/confirmation.ts';
 import { unsubscribe } from '../src/subscribers/events.ts';
 import {
@@ -28,6 +27,7 @@ import {
 import { suppressionOf } from '../src/subscribers/suppressions.ts';
 import { signToken } from '../src/tokens/index.ts';
 import { subscriberKeyOf } from '../src/tokens/subject.ts';
+import { createConsoleUser, csrfOfPage, postLogin, signIn } from './helpers/console.ts';
 import { insertTopics } from './helpers/rows.ts';
 import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
 import { createTestTarget, DIALECTS, uniqueName } from './helpers/stores.ts';
@@ -172,18 +172,10 @@ describe.each(DIALECTS)('public forms on %s', (dialect) => {
     expect(mailsTo('csrf-victim@example.org')).toHaveLength(0);
 
     // The one-click field opens no other route either (console sign-out).
-    const ops = await createApiKey(app.store.db, 'ops');
-    const login = await server.inject({
-      method: 'POST',
-      url: '/admin/login',
-      remoteAddress: '10.3.0.2',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: `key=${encodeURIComponent(ops.key)}&next=%2Fadmin%2Fqueues`,
-    });
-    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const { cookie } = await signIn(server, 'ops');
     const signOut = await server.inject({
       method: 'POST',
-      url: '/admin/logout',
+      url: '/console/logout',
       remoteAddress: '10.3.0.2',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
@@ -352,37 +344,33 @@ describe.each(DIALECTS)('public forms on %s', (dialect) => {
   });
 
   it('the console cookie holds a random session id, revoked by sign-out', async () => {
-    const ops = await createApiKey(app.store.db, 'ops');
-    const login = await server.inject({
-      method: 'POST',
-      url: '/admin/login',
-      remoteAddress: '10.6.0.1',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: `key=${encodeURIComponent(ops.key)}&next=%2Fadmin%2Fqueues`,
-    });
+    const user = await createConsoleUser(app, 'ops');
+    const login = await postLogin(server, user);
     expect(login.statusCode).toBe(303);
     const setCookie = String(login.headers['set-cookie']);
-    expect(setCookie).not.toContain(encodeURIComponent(ops.key));
-    expect(setCookie).not.toContain(ops.key);
+    expect(setCookie).not.toContain(user.password);
+    expect(setCookie).not.toContain(encodeURIComponent(user.password));
     const cookie = setCookie.split(';')[0]!;
     expect(cookie.startsWith(`${CONSOLE_COOKIE}=`)).toBe(true);
-    // Redis keeps no raw key either, and every session expires on its own.
+    const sessionId = cookie.slice(CONSOLE_COOKIE.length + 1);
+    // Redis keeps neither the password nor the raw session id, and every session expires.
     const keys = await app.redis().keys(`${app.config.QUEUE_PREFIX}:session:*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
-      expect(await app.redis().get(key)).not.toContain(ops.key);
+      expect(key).not.toContain(sessionId);
+      expect(await app.redis().get(key)).not.toContain(user.password);
+      expect(await app.redis().get(key)).not.toContain(sessionId);
       expect(await app.redis().ttl(key)).toBeGreaterThan(0);
     }
 
-    expect(
-      (await server.inject({ method: 'GET', url: '/admin/queues', headers: { cookie } }))
-        .statusCode,
-    ).toBe(200);
+    const page = await server.inject({ method: 'GET', url: '/admin/queues', headers: { cookie } });
+    expect(page.statusCode).toBe(200);
+    const dashboard = await server.inject({ method: 'GET', url: '/console', headers: { cookie } });
     const out = await server.inject({
       method: 'POST',
-      url: '/admin/logout',
+      url: '/console/logout',
       remoteAddress: '10.6.0.1',
-      headers: { cookie },
+      headers: { cookie, 'x-csrf-token': csrfOfPage(dashboard.body) },
     });
     expect(out.statusCode).toBe(303);
     // The old cookie, replayed after sign-out, opens nothing.
@@ -391,7 +379,8 @@ describe.each(DIALECTS)('public forms on %s', (dialect) => {
       url: '/admin/queues',
       headers: { cookie },
     });
-    expect(replay.statusCode).toBe(401);
+    expect(replay.statusCode).toBe(303);
+    expect(replay.headers.location).toBe('/console/login');
   });
 
   it('public routes take urlencoded and JSON; multipart only as a small RFC 8058 body', async () => {

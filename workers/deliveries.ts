@@ -44,6 +44,13 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
         await job.moveToDelayed(Date.now() + 100, token);
         throw new DelayedError();
       }
+      if (result.outcome === 'early' && result.notBefore && token) {
+        // Fired before its rows fall due: sleep until then (on the real clock, measured from
+        // the runtime's clock, which tests move) instead of finishing with the rows unsent.
+        const wait = Math.max(0, Date.parse(result.notBefore) - rt.now().getTime());
+        await job.moveToDelayed(Date.now() + wait, token);
+        throw new DelayedError();
+      }
       if (result.outcome === 'retry') {
         // BullMQ retries the job with exponential backoff; only the rows still pending are sent.
         throw new BatchRetryError(result.temporary, result.lastFailure);

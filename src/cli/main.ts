@@ -12,6 +12,7 @@ interface Family {
 const FAMILIES: Record<string, () => Promise<Family>> = {
   start: () => import('./commands/start.ts'),
   keys: () => import('./commands/keys.ts'),
+  users: () => import('./commands/users.ts'),
   articles: () => import('./commands/articles.ts'),
   queues: () => import('./commands/queues.ts'),
   campaigns: () => import('./commands/campaigns.ts'),
@@ -29,6 +30,7 @@ const COMMAND_FAMILY: Record<string, keyof typeof FAMILIES> = {
   serve: 'start',
   worker: 'start',
   keys: 'keys',
+  users: 'users',
   ingest: 'articles',
   topics: 'articles',
   articles: 'articles',

@@ -3,11 +3,13 @@ import type { CampaignStatus } from '../store/schema.ts';
 
 /**
  * done: every claimed row has an outcome · skipped: the campaign is not sending ·
+ * early: the job ran before its rows fall due (promoted, or a clock ahead of the planner's);
+ * it waits until then rather than leave the rows to the reconciler's next pass ·
  * halted: paused or cancelled mid-batch · stopped: hand the job back untouched (the process is
  * stopping, or the campaign was paused and resumed meanwhile) · retry: some rows failed
  * temporarily and wait for the job's next attempt (the worker throws BatchRetryError).
  */
-export type BatchOutcome = 'done' | 'skipped' | 'halted' | 'stopped' | 'retry';
+export type BatchOutcome = 'done' | 'skipped' | 'early' | 'halted' | 'stopped' | 'retry';
 
 export interface BatchEnd {
   /** The process is shutting down. */

@@ -5,6 +5,7 @@ import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
 import { openTrackingConsents } from '../engagement/store.ts';
+import { nextDueInBatch } from '../ledger/batches.ts';
 import { type ClaimedRow, claimBatch, releaseClaim } from '../ledger/claims.ts';
 import { type Logger, maskEmails } from '../log/index.ts';
 import { classifySendError, type ReplyCodes } from '../mail/smtp-reply.ts';
@@ -54,7 +55,11 @@ export interface BatchAttempt {
 }
 
 /** How the attempt ended (see BatchOutcome for what each asks of the worker) and its counts. */
-export type BatchResult = { outcome: BatchOutcome } & BatchCounts;
+export type BatchResult = {
+  outcome: BatchOutcome;
+  /** For `early`: when the batch's first row falls due (ISO). */
+  notBefore?: string;
+} & BatchCounts;
 
 /**
  * Thrown for a batch that ends with temporary failures so BullMQ retries it later; carries the
@@ -100,6 +105,8 @@ export async function deliverBatch(
   if (campaign?.status !== 'sending') return { outcome: 'skipped', ...createTally().counts() };
   const rows = await claimBatch(deps.db, data, attempt.claim, nowIso(deps));
   if (rows.length === 0) {
+    const notBefore = await nextDueInBatch(deps.db, data.campaignId, data.batchNo, nowIso(deps));
+    if (notBefore) return { outcome: 'early', notBefore, ...createTally().counts() };
     await finishIfDone(deps.db, campaign.id, nowIso(deps));
     return { outcome: 'done', ...createTally().counts() };
   }

@@ -55,44 +55,70 @@ export function requireRole(db: Kysely<Database>, ...roles: ApiRole[]): preHandl
 }
 
 /**
- * The cookie the browser console (/admin pages) keeps its session id in after /admin/login:
- * HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it), Path=/admin.
- * The id is random and maps, server-side, to the hash of the key that signed in.
+ * The cookie the console keeps its session id in: HttpOnly (no script reads it), SameSite=Lax
+ * (sent on top-level navigations from a mail link, never on another site's form posts or
+ * fetches), Path=/, Secure when PUBLIC_URL is https. The id is random; Redis keeps its sha256.
  */
-export const CONSOLE_COOKIE = 'herald_console_session';
+export const CONSOLE_COOKIE = 'herald_session';
 
-/** How long a console session lasts (the cookie's Max-Age too). */
+/**
+ * How long a console session lasts: a fixed 12 hours from sign-in (a working day), not
+ * sliding, so a stolen cookie stops working on its own; the cookie's Max-Age is the same.
+ */
 export const CONSOLE_SESSION_SECONDS = 12 * 3600;
+
+/** What a live session stands for: the signed-in user and the session's CSRF secret. */
+export interface ConsoleSession {
+  userId: number;
+  /** Random per session; forms and htmx requests must echo it (field _csrf, x-csrf-token). */
+  csrfSecret: string;
+}
 
 /**
  * Console sessions in Redis (shared by every api process): `prefix:session:<sha256(id)>` holds
- * the signed-in key's hash and expires on its own; sign-out deletes it. Neither the raw key nor
- * the raw session id is stored.
+ * the user id and CSRF secret as JSON and expires on its own; sign-out deletes it. The raw
+ * session id is never stored. A disabled user's session is refused by the guard, which reads
+ * the user on every request.
  */
 export interface ConsoleSessions {
-  /** Opens a session for a key already checked; returns the session id for the cookie. */
-  open(key: string): Promise<string>;
-  /** The key hash a live session id stands for, or null. */
-  keyHashOf(sessionId: string): Promise<string | null>;
+  /** Opens a session for a user already checked; returns the session id for the cookie. */
+  open(userId: number): Promise<{ sessionId: string; session: ConsoleSession }>;
+  /** The live session an id stands for, or null. */
+  read(sessionId: string): Promise<ConsoleSession | null>;
   /** Ends a session (sign-out); unknown ids are ignored. */
   close(sessionId: string): Promise<void>;
 }
 
-export function consoleSessions(redis: () => Redis, prefix: string): ConsoleSessions {
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+
+export function consoleSessions(
+  redis: () => Redis,
+  prefix: string,
+  seconds = CONSOLE_SESSION_SECONDS,
+): ConsoleSessions {
   const slot = (sessionId: string) =>
     `${prefix}:session:${createHash('sha256').update(sessionId).digest('hex')}`;
   return {
-    async open(key) {
+    async open(userId) {
       const sessionId = randomBytes(32).toString('base64url');
-      await redis().set(slot(sessionId), hashKey(key), 'EX', CONSOLE_SESSION_SECONDS);
-      return sessionId;
+      const session: ConsoleSession = { userId, csrfSecret: randomBytes(32).toString('base64url') };
+      await redis().set(slot(sessionId), JSON.stringify(session), 'EX', seconds);
+      return { sessionId, session };
     },
-    async keyHashOf(sessionId) {
-      if (!/^[A-Za-z0-9_-]{43}$/.test(sessionId)) return null;
-      return redis().get(slot(sessionId));
+    async read(sessionId) {
+      if (!SESSION_ID.test(sessionId)) return null;
+      const raw = await redis().get(slot(sessionId));
+      if (!raw) return null;
+      try {
+        const value = JSON.parse(raw) as Partial<ConsoleSession>;
+        if (typeof value.userId !== 'number' || typeof value.csrfSecret !== 'string') return null;
+        return { userId: value.userId, csrfSecret: value.csrfSecret };
+      } catch {
+        return null;
+      }
     },
     async close(sessionId) {
-      if (/^[A-Za-z0-9_-]{43}$/.test(sessionId)) await redis().del(slot(sessionId));
+      if (SESSION_ID.test(sessionId)) await redis().del(slot(sessionId));
     },
   };
 }
@@ -129,32 +155,4 @@ export function isSameOrigin(request: FastifyRequest): boolean {
   } catch {
     return false;
   }
-}
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/**
- * Like requireRole, for browser pages: the key comes from the Authorization header, or the
- * console cookie's session; a cookie-authenticated change (non-GET) must also come from our
- * own origin.
- */
-export function requireConsoleRole(
-  db: Kysely<Database>,
-  sessions: ConsoleSessions,
-  ...roles: ApiRole[]
-): preHandlerAsyncHookHandler {
-  return async (request) => {
-    const bearer = bearerOf(request);
-    if (bearer) {
-      request.apiRole = await authorise(db, bearer, roles);
-      return;
-    }
-    const sessionId = cookieOf(request, CONSOLE_COOKIE);
-    const keyHash = sessionId ? await sessions.keyHashOf(sessionId) : null;
-    if (!keyHash) throw new HttpError(401, 'an API key is required (Authorization: Bearer KEY)');
-    request.apiRole = await authoriseHash(db, keyHash, roles);
-    if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
-      throw new HttpError(403, 'cross-origin request refused');
-    }
-  };
 }

@@ -38,6 +38,16 @@ function isPrivatePath(url: string): boolean {
   );
 }
 
+/**
+ * Console pages behind sign-in: their own guard, and htmx polls them, so the per-address public
+ * limit does not apply. The sign-in pages stay limited (and count failures on their own).
+ */
+function isSignedInConsolePath(url: string): boolean {
+  const path = url.split('?')[0] ?? url;
+  if (path === '/console/login' || path === '/console/set-password') return false;
+  return path === '/console' || path.startsWith('/console/') || path.startsWith('/assets/');
+}
+
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -116,7 +126,7 @@ const hardeningPlugin: FastifyPluginAsync<{ app: App; publicRateLimit?: number }
     nameSpace: `${app.config.QUEUE_PREFIX}:ratelimit:`,
     // A Redis hiccup must not take the public pages down with it.
     skipOnError: true,
-    allowList: (request) => isPrivatePath(request.url),
+    allowList: (request) => isPrivatePath(request.url) || isSignedInConsolePath(request.url),
   });
 
   fastify.addHook('preHandler', async (request) => {

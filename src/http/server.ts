@@ -2,8 +2,11 @@
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.ts';
+import { consoleAuth } from './console/guard.ts';
+import { consoleRoutes } from './console/plugin.ts';
 import { installErrorHandler } from './errors.ts';
 import { hardening } from './hardening.ts';
+import { installSchemaCompilers, openApi } from './openapi.ts';
 import { publicRoutes } from './public/index.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { archiveRoutes } from './routes/archive.ts';
@@ -12,8 +15,11 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { engagementRoutes } from './routes/engagement.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
+import { topicRoutes } from './routes/topics.ts';
+import { userRoutes } from './routes/users.ts';
 
 /** A request must arrive whole within this (slowloris bodies). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -43,10 +49,17 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   server.server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.server.maxConnections = MAX_CONNECTIONS;
   installErrorHandler(server);
+  installSchemaCompilers(server);
   // First: its onRoute hook (body limits, route inventory) must see every route after it.
   await server.register(hardening, { app });
+  // Next: it documents every route registered after it (GET /api/openapi.json).
+  await server.register(openApi, { app });
   await server.register(formbody);
   await server.register(healthRoutes, { app });
+  // Before every route family that signs browsers in: the session guard's CSRF check is a
+  // root hook, and the guard finds the sessions through this decoration.
+  await server.register(consoleAuth, { app });
+  await server.register(consoleRoutes, { app });
   await server.register(opsRoutes, { app });
   await server.register(articleRoutes, { app });
   await server.register(campaignRoutes, { app });
@@ -56,5 +69,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await server.register(alertRoutes, { app });
   await server.register(engagementRoutes, { app });
   await server.register(archiveRoutes, { app });
+  await server.register(topicRoutes, { app });
+  await server.register(keyRoutes, { app });
+  await server.register(userRoutes, { app });
   return server;
 }

@@ -20,6 +20,27 @@ export async function pendingBatchNos(
   return rows.map((row) => row.batch_no);
 }
 
+/**
+ * The earliest instant a pending row of one batch falls due after `now`, or null when none
+ * waits (a batch job that fired early sleeps until then instead of finishing).
+ */
+export async function nextDueInBatch(
+  db: Kysely<Database>,
+  campaignId: number,
+  batchNo: number,
+  now: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select((eb) => eb.fn.min('due_at').as('due_at'))
+    .where('campaign_id', '=', campaignId)
+    .where('batch_no', '=', batchNo)
+    .where('status', '=', 'pending')
+    .where('due_at', '>', now)
+    .executeTakeFirst();
+  return row?.due_at ? String(row.due_at) : null;
+}
+
 /** Batches in [from, to] of the campaign that hold pending rows (due or not). */
 export async function pendingBatchesBetween(
   db: Kysely<Database>,

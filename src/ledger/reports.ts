@@ -130,3 +130,43 @@ export async function redactLedgerReplies(
       .execute();
   }
 }
+
+/** A campaign's ledger counts as status reports show them (`sending` counts as pending). */
+export interface CampaignLedgerCounts {
+  total: number;
+  sent: number;
+  failed: number;
+  bounced: number;
+  suppressed: number;
+  pending: number;
+}
+
+/**
+ * The ledger counts of each of these campaigns (a list page's), in one grouped query the
+ * (campaign_id, status, subscriber_id) index answers; a campaign without rows gets zeros.
+ */
+export async function ledgerCountsOfCampaigns(
+  db: Kysely<Database>,
+  campaignIds: readonly number[],
+): Promise<Map<number, CampaignLedgerCounts>> {
+  const counts = new Map<number, CampaignLedgerCounts>();
+  for (const id of campaignIds) {
+    counts.set(id, { total: 0, sent: 0, failed: 0, bounced: 0, suppressed: 0, pending: 0 });
+  }
+  if (campaignIds.length === 0) return counts;
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['campaign_id', 'status', (eb) => eb.fn.countAll().as('n')])
+    .where('campaign_id', 'in', [...campaignIds])
+    .groupBy(['campaign_id', 'status'])
+    .execute();
+  for (const row of rows) {
+    const entry = counts.get(Number(row.campaign_id));
+    if (!entry) continue;
+    const n = Number(row.n);
+    entry.total += n;
+    if (row.status === 'sending' || row.status === 'pending') entry.pending += n;
+    else entry[row.status] += n;
+  }
+  return counts;
+}

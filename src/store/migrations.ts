@@ -10,8 +10,10 @@ import {
 } from 'kysely';
 import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
+import { consoleMigrations } from './migrations-console.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
+import { usersMigrations } from './migrations-users.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<unknown>;
@@ -280,6 +282,8 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...newsroomMigrations(dialect),
     ...archiveMigrations(),
     ...engagementMigrations(dialect),
+    ...usersMigrations(dialect),
+    ...consoleMigrations(dialect),
   };
 }
 

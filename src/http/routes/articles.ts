@@ -5,11 +5,13 @@ import { articleAlerter } from '../../alerts/create.ts';
 import type { App } from '../../app.ts';
 import { ArticleInputError } from '../../articles/errors.ts';
 import { acceptedMediaTypes, isAcceptedMediaType } from '../../articles/formats.ts';
+import { articleListQuerySchema, articleSummarySchema, listArticles } from '../../articles/list.ts';
 import { ArticleParseLimitError, parseArticleOffThread } from '../../articles/parse-pool.ts';
 import { getArticle, saveArticle, setArticleTopics } from '../../articles/repository.ts';
 import { notFound } from '../../errors/index.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
+import { listPageSchema } from '../openapi.ts';
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
 
@@ -58,59 +60,86 @@ export async function articleRoutes(server: FastifyInstance, { app }: { app: App
 
   const alertFor = articleAlerter(app);
 
-  server.post('/api/articles', async (request, reply) => {
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const contentType = request.headers['content-type'];
-    if (!isAcceptedMediaType(contentType)) {
-      const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
-      throw new HttpError(415, `articles come as ${acceptedMediaTypes.join(', ')}`, [
-        { field: 'content-type', message: `${mediaType} is not an article format` },
-      ]);
-    }
-    try {
-      // Off the event loop, with a time limit: the body is untrusted (issue 11, fault 3).
-      const article = await parseArticleOffThread({
-        body,
-        ...(contentType ? { contentType } : {}),
-      });
-      const saved = await saveArticle(app.store.db, article);
-      app.logger.info(
-        { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
-        'articles.ingest.stored',
-      );
-      // A new article may trip an alert rule, as a feed item does (issue 16). The article is
-      // stored either way: a failure here is logged, never a 5xx for the ingest.
-      const alert = saved.created ? await alertFor(saved.article) : null;
-      return reply
-        .status(saved.created ? 201 : 200)
-        .send({ ...saved.article, created: saved.created, ...(alert ? { alert } : {}) });
-    } catch (error) {
-      if (error instanceof ArticleInputError) {
-        app.logger.warn({ field: error.field }, 'articles.ingest.failed');
+  server.post(
+    '/api/articles',
+    {
+      schema: {
+        summary: 'Ingest an article (text, Markdown, JSON or HTML by Content-Type)',
+        consumes: [...acceptedMediaTypes],
+        body: z.string().meta({ description: 'the article document, in the Content-Type given' }),
+      },
+    },
+    async (request, reply) => {
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const contentType = request.headers['content-type'];
+      if (!isAcceptedMediaType(contentType)) {
+        const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+        throw new HttpError(415, `articles come as ${acceptedMediaTypes.join(', ')}`, [
+          { field: 'content-type', message: `${mediaType} is not an article format` },
+        ]);
+      }
+      try {
+        // Off the event loop, with a time limit: the body is untrusted (issue 11, fault 3).
+        const article = await parseArticleOffThread({
+          body,
+          ...(contentType ? { contentType } : {}),
+        });
+        const saved = await saveArticle(app.store.db, article);
+        app.logger.info(
+          { articleId: saved.article.id, created: saved.created, topics: saved.article.topics },
+          'articles.ingest.stored',
+        );
+        // A new article may trip an alert rule, as a feed item does (issue 16). The article is
+        // stored either way: a failure here is logged, never a 5xx for the ingest.
+        const alert = saved.created ? await alertFor(saved.article) : null;
+        return reply
+          .status(saved.created ? 201 : 200)
+          .send({ ...saved.article, created: saved.created, ...(alert ? { alert } : {}) });
+      } catch (error) {
+        if (error instanceof ArticleInputError) {
+          app.logger.warn({ field: error.field }, 'articles.ingest.failed');
+          throw error;
+        }
+        if (error instanceof ArticleParseLimitError) {
+          app.logger.warn({ limit: error.limit }, 'articles.ingest.over_limit');
+          throw overLimit(error);
+        }
         throw error;
       }
-      if (error instanceof ArticleParseLimitError) {
-        app.logger.warn({ limit: error.limit }, 'articles.ingest.over_limit');
-        throw overLimit(error);
-      }
-      throw error;
-    }
-  });
+    },
+  );
 
-  server.get('/api/articles/:id', async (request) => {
+  server.get(
+    '/api/articles',
+    {
+      schema: {
+        summary: 'Articles, newest first (editor)',
+        querystring: articleListQuerySchema,
+        response: { 200: listPageSchema(articleSummarySchema) },
+      },
+    },
+    async (request) =>
+      listArticles(app.store.db, parseOr400(articleListQuerySchema, request.query, 'query')),
+  );
+
+  server.get('/api/articles/:id', { schema: { params: idParams } }, async (request) => {
     const { id } = parseOr400(idParams, request.params, 'article id');
     const article = await getArticle(app.store.db, id);
     if (!article) throw notFound('id', `no article ${id}`);
     return article;
   });
 
-  server.patch('/api/articles/:id', async (request) => {
-    const { id } = parseOr400(idParams, request.params, 'article id');
-    const { topics } = parseOr400(topicsBody, jsonOf(request.body), 'topics');
-    // An unknown topic id is an ArticleInputError: the error handler answers it 400.
-    const article = await setArticleTopics(app.store.db, id, topics);
-    if (!article) throw notFound('id', `no article ${id}`);
-    app.logger.info({ articleId: id, topics: article.topics }, 'articles.topics.overridden');
-    return article;
-  });
+  server.patch(
+    '/api/articles/:id',
+    { schema: { params: idParams, body: topicsBody } },
+    async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'article id');
+      const { topics } = parseOr400(topicsBody, jsonOf(request.body), 'topics');
+      // An unknown topic id is an ArticleInputError: the error handler answers it 400.
+      const article = await setArticleTopics(app.store.db, id, topics);
+      if (!article) throw notFound('id', `no article ${id}`);
+      app.logger.info({ articleId: id, topics: article.topics }, 'articles.topics.overridden');
+      return article;
+    },
+  );
 }

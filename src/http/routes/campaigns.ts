@@ -3,6 +3,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
+import {
+  campaignListItemSchema,
+  campaignListQuerySchema,
+  listCampaigns,
+} from '../../campaigns/list.ts';
 import { createCampaignSchema, storeId } from '../../campaigns/model.ts';
 import { campaignStatus, createCampaign, requireCampaign } from '../../campaigns/repository.ts';
 import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
@@ -19,6 +24,7 @@ import {
 import { campaignWarnings } from '../../delivery/renderer.ts';
 import { requireRole } from '../auth.ts';
 import { parseOr400 } from '../errors.ts';
+import { listPageSchema } from '../openapi.ts';
 
 const idParams = z.object({ id: storeId('campaign') });
 /** `{at}` (an instant; or a local date-time with `timezone`) or `{localTime}` (HH:MM, each zone). */
@@ -62,16 +68,33 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
   };
   fastify.addHook('preHandler', requireRole(app.store.db, 'editor'));
   // A CampaignError is an InputError: the server's error handler answers it 400/404/409.
-  fastify.post('/api/campaigns', async (request, reply) => {
-    const input = parseOr400(createCampaignSchema, request.body, 'campaign');
-    const created = await createCampaign(app.store.db, input, deps.now().toISOString());
-    const warnings = await campaignWarnings(app.store.db, app.config, created.campaign);
-    return reply
-      .status(201)
-      .send({ ...created.campaign, audienceSize: created.audienceSize, warnings });
-  });
+  fastify.get(
+    '/api/campaigns',
+    {
+      schema: {
+        summary: 'Campaigns, newest first, with ledger counts (editor)',
+        querystring: campaignListQuerySchema,
+        response: { 200: listPageSchema(campaignListItemSchema) },
+      },
+    },
+    async (request) =>
+      listCampaigns(app.store.db, parseOr400(campaignListQuerySchema, request.query, 'query')),
+  );
 
-  fastify.get('/api/campaigns/:id', async (request) => {
+  fastify.post(
+    '/api/campaigns',
+    { schema: { body: createCampaignSchema } },
+    async (request, reply) => {
+      const input = parseOr400(createCampaignSchema, request.body, 'campaign');
+      const created = await createCampaign(app.store.db, input, deps.now().toISOString());
+      const warnings = await campaignWarnings(app.store.db, app.config, created.campaign);
+      return reply
+        .status(201)
+        .send({ ...created.campaign, audienceSize: created.audienceSize, warnings });
+    },
+  );
+
+  fastify.get('/api/campaigns/:id', { schema: { params: idParams } }, async (request) => {
     const { id } = parseOr400(idParams, request.params, 'campaign id');
     return {
       ...(await requireCampaign(app.store.db, id)),
@@ -87,17 +110,25 @@ export const campaignRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, 
     unschedule: unscheduleCampaign,
   } as const;
   for (const [name, action] of Object.entries(actions)) {
-    fastify.post(`/api/campaigns/:id/${name}`, async (request) => {
-      const { id } = parseOr400(idParams, request.params, 'campaign id');
-      return action(deps, id);
-    });
+    fastify.post(
+      `/api/campaigns/:id/${name}`,
+      { schema: { params: idParams } },
+      async (request) => {
+        const { id } = parseOr400(idParams, request.params, 'campaign id');
+        return action(deps, id);
+      },
+    );
   }
 
-  fastify.post('/api/campaigns/:id/schedule', async (request) => {
-    const { id } = parseOr400(idParams, request.params, 'campaign id');
-    const body = parseOr400(scheduleBody, request.body ?? {}, 'schedule');
-    return body.at !== undefined
-      ? scheduleCampaign(deps, id, resolveAt(body.at, body.timezone) ?? new Date(Number.NaN))
-      : scheduleCampaignAtLocalTime(deps, id, body.localTime ?? '');
-  });
+  fastify.post(
+    '/api/campaigns/:id/schedule',
+    { schema: { params: idParams, body: scheduleBody } },
+    async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'campaign id');
+      const body = parseOr400(scheduleBody, request.body ?? {}, 'schedule');
+      return body.at !== undefined
+        ? scheduleCampaign(deps, id, resolveAt(body.at, body.timezone) ?? new Date(Number.NaN))
+        : scheduleCampaignAtLocalTime(deps, id, body.localTime ?? '');
+    },
+  );
 };

@@ -19,6 +19,7 @@ import { verifyToken } from '../../tokens/index.ts';
 import { topicIdSchema } from '../../topics/catalogue.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
+import { errorBodySchema } from '../openapi.ts';
 import { messagePage } from '../views/pages.ts';
 
 const tokenParams = z.object({ token: z.string().min(1).max(256) });
@@ -163,31 +164,61 @@ export const engagementRoutes: FastifyPluginAsync<{
 
   // Editor API: the campaign's report, and its click-tracking override.
   const editor = requireRole(db, 'editor');
-  fastify.get('/api/campaigns/:id/report', { preHandler: editor }, async (request) => {
-    const { id } = parseOr400(idParams, request.params, 'campaign id');
-    const report = await campaignReport(db, id);
-    if (!report)
-      throw new HttpError(404, `no campaign ${id}`, [{ field: 'id', message: 'no such campaign' }]);
-    return campaignReportSchema.parse(report);
-  });
-  fastify.put('/api/campaigns/:id/tracking', { preHandler: editor }, async (request) => {
-    const { id } = parseOr400(idParams, request.params, 'campaign id');
-    const { clicks } = parseOr400(trackingBody, request.body, 'body');
-    if (!(await setCampaignClickTracking(db, id, clicks))) {
-      throw new HttpError(404, `no campaign ${id}`, [{ field: 'id', message: 'no such campaign' }]);
-    }
-    return { id, clicks };
-  });
-  fastify.get('/api/topics/:id/trends', { preHandler: editor }, async (request) => {
-    const { id } = parseOr400(topicParams, request.params, 'topic id');
-    const { weeks } = parseOr400(trendsQuery, request.query, 'query');
-    const known = await db
-      .selectFrom('topics')
-      .select('id')
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!known)
-      throw new HttpError(404, `no topic ${id}`, [{ field: 'id', message: 'no such topic' }]);
-    return topicTrendSchema.parse(await topicTrends(db, id, { weeks }));
-  });
+  fastify.get(
+    '/api/campaigns/:id/report',
+    {
+      preHandler: editor,
+      schema: {
+        summary: "A campaign's delivery and engagement report (editor)",
+        params: idParams,
+        response: { 200: campaignReportSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'campaign id');
+      const report = await campaignReport(db, id);
+      if (!report)
+        throw new HttpError(404, `no campaign ${id}`, [
+          { field: 'id', message: 'no such campaign' },
+        ]);
+      return campaignReportSchema.parse(report);
+    },
+  );
+  fastify.put(
+    '/api/campaigns/:id/tracking',
+    { preHandler: editor, schema: { params: idParams, body: trackingBody } },
+    async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'campaign id');
+      const { clicks } = parseOr400(trackingBody, request.body, 'body');
+      if (!(await setCampaignClickTracking(db, id, clicks))) {
+        throw new HttpError(404, `no campaign ${id}`, [
+          { field: 'id', message: 'no such campaign' },
+        ]);
+      }
+      return { id, clicks };
+    },
+  );
+  fastify.get(
+    '/api/topics/:id/trends',
+    {
+      preHandler: editor,
+      schema: {
+        params: topicParams,
+        querystring: trendsQuery,
+        response: { 200: topicTrendSchema },
+      },
+    },
+    async (request) => {
+      const { id } = parseOr400(topicParams, request.params, 'topic id');
+      const { weeks } = parseOr400(trendsQuery, request.query, 'query');
+      const known = await db
+        .selectFrom('topics')
+        .select('id')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!known)
+        throw new HttpError(404, `no topic ${id}`, [{ field: 'id', message: 'no such topic' }]);
+      return topicTrendSchema.parse(await topicTrends(db, id, { weeks }));
+    },
+  );
 };

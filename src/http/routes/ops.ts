@@ -1,14 +1,14 @@
 // Ops routes: /readyz (ops role), the queue dashboard (/admin/queues), the outbox viewer
-// (/admin/outbox), the console login, and the /api/queues endpoints.
+// (/admin/outbox), both under the console sign-in (src/http/console), and the /api/queues
+// endpoints (API keys).
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import Handlebars from 'handlebars';
 import { z } from 'zod';
 import type { App } from '../../app.ts';
 import { ALL_QUEUES, type QueueName } from '../../delivery/queues.ts';
-import { roleOfKey } from '../../keys/index.ts';
 import { pageOutbox, readOutboxMessage, readOutboxRaw } from '../../ops/outbox.ts';
 import {
   allQueueStats,
@@ -20,16 +20,8 @@ import {
 } from '../../ops/queues.ts';
 import { checkReadiness } from '../../ops/readiness.ts';
 import { redactEmails, redactEmailsInText } from '../../ops/redact.ts';
-import type { ApiRole } from '../../store/schema.ts';
-import {
-  CONSOLE_COOKIE,
-  CONSOLE_SESSION_SECONDS,
-  consoleSessions,
-  cookieOf,
-  isSameOrigin,
-  requireConsoleRole,
-  requireRole,
-} from '../auth.ts';
+import { requireRole } from '../auth.ts';
+import { requireConsole } from '../console/guard.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
 
 const escapeHtml = (value: string) => Handlebars.Utils.escapeExpression(value);
@@ -48,33 +40,9 @@ const outboxParams = z.object({ name: z.string().min(1).max(300) });
 const outboxQuery = z.object({
   page: z.coerce.number().int('must be a whole number').min(1).max(1_000_000).default(1),
 });
-const loginBody = z.object({
-  key: z.string().min(1, 'is required').max(200),
-  next: z.string().max(500).optional(),
-});
-
-/** Where the login form may send the browser back to: our own console pages only. */
-function safeNext(next: string | undefined): string {
-  return next && /^\/admin\/(queues|outbox)(\/[A-Za-z0-9._/-]*)?$/.test(next)
-    ? next
-    : '/admin/outbox';
-}
-
-function loginPage(next: string, error?: string): string {
-  return page(
-    'Herald console login',
-    `<h1>Herald console</h1>${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/admin/login">
-<label>API key <input type="password" name="key" autocomplete="off" required></label>
-<input type="hidden" name="next" value="${escapeHtml(next)}">
-<button type="submit">Sign in</button></form>`,
-  );
-}
-
 export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
   const db = app.store.db;
   const queues = await app.queues();
-  const sessions = consoleSessions(() => app.redis(), app.config.QUEUE_PREFIX);
   // /metrics lives on its own loopback listener (src/ops/metrics-listener.ts); /readyz names
   // what fails and why, so on the public port it is for the ops role only.
   fastify.get('/readyz', { preHandler: requireRole(db, 'ops') }, async (_request, reply) => {
@@ -82,74 +50,12 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });
 
-  // Console login: browsers cannot send Authorization headers when navigating, so the key
-  // goes into an HttpOnly, SameSite=Strict cookie scoped to /admin.
-  fastify.get('/admin/login', async (request, reply) => {
-    const next = safeNext((request.query as { next?: unknown }).next as string | undefined);
-    return reply.type('text/html; charset=utf-8').send(loginPage(next));
-  });
-  fastify.post('/admin/login', async (request, reply) => {
-    if (!isSameOrigin(request)) throw new HttpError(403, 'cross-origin request refused');
-    const parsed = loginBody.safeParse(request.body);
-    const next = safeNext(parsed.success ? parsed.data.next : undefined);
-    const role = parsed.success ? await roleOfKey(db, parsed.data.key) : null;
-    if (!parsed.success || !role) {
-      return reply
-        .status(401)
-        .type('text/html; charset=utf-8')
-        .send(loginPage(next, 'That key is unknown or revoked.'));
-    }
-    const secure = app.config.PUBLIC_URL.startsWith('https:') ? '; Secure' : '';
-    // The cookie holds a random session id, never the key: sign-out can revoke it.
-    const sessionId = await sessions.open(parsed.data.key);
-    return reply
-      .header(
-        'set-cookie',
-        `${CONSOLE_COOKIE}=${sessionId}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${CONSOLE_SESSION_SECONDS}${secure}`,
-      )
-      .redirect(next, 303);
-  });
-  fastify.post('/admin/logout', async (request, reply) => {
-    // Another site must not be able to sign a console user out.
-    if (!isSameOrigin(request)) throw new HttpError(403, 'cross-origin request refused');
-    const sessionId = cookieOf(request, CONSOLE_COOKIE);
-    if (sessionId) await sessions.close(sessionId);
-    return reply
-      .header('set-cookie', `${CONSOLE_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`)
-      .redirect('/admin/login', 303);
-  });
-
-  /** An onRequest guard for console pages: JSON 401/403, or the login page for a browser. */
-  function consoleGuard(...roles: ApiRole[]) {
-    const check = requireConsoleRole(db, sessions, ...roles);
-    return async function guard(
-      this: typeof fastify,
-      request: FastifyRequest,
-      reply: FastifyReply,
-    ): Promise<void> {
-      try {
-        await check.call(this, request, reply);
-      } catch (error) {
-        if (!(error instanceof HttpError)) throw error;
-        const wantsPage =
-          error.statusCode === 401 &&
-          request.method === 'GET' &&
-          String(request.headers.accept ?? '').includes('text/html');
-        if (wantsPage) {
-          const next = encodeURIComponent(request.url.split('?')[0] ?? '');
-          await reply.redirect(`/admin/login?next=${next}`, 303);
-          return;
-        }
-        await reply
-          .status(error.statusCode)
-          .send({ error: error.message, details: error.details ?? null });
-      }
-    };
-  }
+  // The key-in-a-form sign-in is gone: people sign in as users at /console/login.
+  fastify.get('/admin/login', async (_request, reply) => reply.redirect('/console/login', 303));
 
   // The queue dashboard: bull-board over every Herald queue, for the ops role.
   await fastify.register(async (scope) => {
-    scope.addHook('onRequest', consoleGuard('ops'));
+    scope.addHook('onRequest', requireConsole('ops'));
     // Job data, names and results are redacted by formatters; failure reasons, stack traces
     // and logs can quote an address too, so every API answer is redacted once more.
     scope.addHook('onSend', async (request, reply, payload) => {
@@ -195,7 +101,7 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
 
   // The outbox viewer, for ops and editors.
   await fastify.register(async (scope) => {
-    scope.addHook('onRequest', consoleGuard('ops', 'editor'));
+    scope.addHook('onRequest', requireConsole('ops', 'editor'));
     scope.get('/admin/outbox', async (request, reply) => {
       const { page: wanted } = parseOr400(outboxQuery, request.query, 'outbox page');
       const listed = await pageOutbox(app.config.outboxDir, wanted);

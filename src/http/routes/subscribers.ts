@@ -10,6 +10,11 @@ import { emailHash, parseEmail } from '../../subscribers/identity.ts';
 import { exportFormats, subscriberExport } from '../../subscribers/import.ts';
 import { importWithConfirmations } from '../../subscribers/import-with-confirmations.ts';
 import {
+  listSubscribers,
+  subscriberListItemSchema,
+  subscriberListQuerySchema,
+} from '../../subscribers/list.ts';
+import {
   digestFrequencies,
   getSubscriber,
   upsertSubscriber,
@@ -22,6 +27,7 @@ import {
 } from '../../subscribers/suppressions.ts';
 import { requireRole } from '../auth.ts';
 import { HttpError, parseOr400 } from '../errors.ts';
+import { listPageSchema } from '../openapi.ts';
 
 const topicList = z.union([
   z.array(z.string().trim().min(1)),
@@ -79,73 +85,118 @@ export async function subscriberRoutes(
     done(null, payload),
   );
 
-  server.post('/api/subscribers', { preHandler: editor }, async (request, reply) => {
-    const body = parseOr400(addBody, request.body, 'subscriber');
-    const result = await upsertSubscriber(db, body);
-    log.info({ subscriberId: result.id, created: result.created }, 'subscribers.added');
-    return reply
-      .status(result.created ? 201 : 200)
-      .send({ ...result, subscriber: await getSubscriber(db, result.id) });
-  });
+  server.post(
+    '/api/subscribers',
+    { preHandler: editor, schema: { body: addBody } },
+    async (request, reply) => {
+      const body = parseOr400(addBody, request.body, 'subscriber');
+      const result = await upsertSubscriber(db, body);
+      log.info({ subscriberId: result.id, created: result.created }, 'subscribers.added');
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ ...result, subscriber: await getSubscriber(db, result.id) });
+    },
+  );
 
-  server.get('/api/subscribers/export', { preHandler: editor }, async (request, reply) => {
-    const { format } = parseOr400(exportQuery, request.query, 'query');
-    const { stream, mediaType, filename } = subscriberExport(db, format);
-    return reply
-      .header('content-type', mediaType)
-      .header('content-disposition', `attachment; filename="${filename}"`)
-      .send(stream);
-  });
+  server.get(
+    '/api/subscribers/export',
+    { preHandler: editor, schema: { querystring: exportQuery } },
+    async (request, reply) => {
+      const { format } = parseOr400(exportQuery, request.query, 'query');
+      const { stream, mediaType, filename } = subscriberExport(db, format);
+      return reply
+        .header('content-type', mediaType)
+        .header('content-disposition', `attachment; filename="${filename}"`)
+        .send(stream);
+    },
+  );
 
-  server.get('/api/subscribers/:id', { preHandler: editor }, async (request) => {
-    const { id } = parseOr400(idParams, request.params, 'path');
-    const subscriber = await getSubscriber(db, id);
-    if (!subscriber) throw notFound('id', `no subscriber ${id}`);
-    return subscriber;
-  });
-
-  server.post('/api/subscribers/import', { preHandler: editor }, async (request) => {
-    const { pending } = parseOr400(importQuery, request.query, 'query');
-    const body = request.body as Readable | undefined;
-    if (!body || typeof (body as Readable).pipe !== 'function') {
-      throw new HttpError(415, 'send the CSV with Content-Type: text/csv', [
-        { field: '(body)', message: 'expected text/csv' },
-      ]);
-    }
-    // Confirmations go out after the answer (the use case logs each failure).
-    const { report } = await importWithConfirmations(
-      { db, config: app.config, log, transport: () => app.transport() },
-      body,
-      {
-        pending,
+  server.get(
+    '/api/subscribers',
+    {
+      preHandler: editor,
+      schema: {
+        summary: 'Subscribers, newest first; q: address prefix or name (editor)',
+        querystring: subscriberListQuerySchema,
+        response: { 200: listPageSchema(subscriberListItemSchema) },
       },
-    );
-    return {
-      imported: report.imported,
-      updated: report.updated,
-      // The first rejected rows with their reasons; the count covers them all.
-      rejected: report.rejected,
-      rejectedCount: report.rejectedCount,
-      confirmationsQueued: report.pending.length,
-    };
-  });
+    },
+    async (request) =>
+      listSubscribers(db, parseOr400(subscriberListQuerySchema, request.query, 'query')),
+  );
 
-  server.get('/api/suppressions', { preHandler: editor }, async (request) => {
-    const query = parseOr400(suppressionsQuery, request.query, 'query');
-    return { suppressions: await listSuppressions(db, query) };
-  });
+  server.get(
+    '/api/subscribers/:id',
+    { preHandler: editor, schema: { params: idParams } },
+    async (request) => {
+      const { id } = parseOr400(idParams, request.params, 'path');
+      const subscriber = await getSubscriber(db, id);
+      if (!subscriber) throw notFound('id', `no subscriber ${id}`);
+      return subscriber;
+    },
+  );
 
-  server.post('/api/suppressions', { preHandler: editor }, async (request, reply) => {
-    const body = parseOr400(addSuppressionBody, request.body, 'suppression');
-    const email = parseEmail(body.email)!;
-    const { added } = await addSuppression(db, email, body.reason, body.note ?? null);
-    log.info({ emailHash: emailHash(email), reason: body.reason, added }, 'suppressions.added');
-    return reply.status(added ? 201 : 200).send({ added, emailHash: emailHash(email) });
-  });
+  server.post(
+    '/api/subscribers/import',
+    {
+      preHandler: editor,
+      schema: {
+        querystring: importQuery,
+        consumes: ['text/csv'],
+        body: z.string().meta({ description: 'CSV: email,name,topics,timezone,digest' }),
+      },
+    },
+    async (request) => {
+      const { pending } = parseOr400(importQuery, request.query, 'query');
+      const body = request.body as Readable | undefined;
+      if (!body || typeof (body as Readable).pipe !== 'function') {
+        throw new HttpError(415, 'send the CSV with Content-Type: text/csv', [
+          { field: '(body)', message: 'expected text/csv' },
+        ]);
+      }
+      // Confirmations go out after the answer (the use case logs each failure).
+      const { report } = await importWithConfirmations(
+        { db, config: app.config, log, transport: () => app.transport() },
+        body,
+        {
+          pending,
+        },
+      );
+      return {
+        imported: report.imported,
+        updated: report.updated,
+        // The first rejected rows with their reasons; the count covers them all.
+        rejected: report.rejected,
+        rejectedCount: report.rejectedCount,
+        confirmationsQueued: report.pending.length,
+      };
+    },
+  );
+
+  server.get(
+    '/api/suppressions',
+    { preHandler: editor, schema: { querystring: suppressionsQuery } },
+    async (request) => {
+      const query = parseOr400(suppressionsQuery, request.query, 'query');
+      return { suppressions: await listSuppressions(db, query) };
+    },
+  );
+
+  server.post(
+    '/api/suppressions',
+    { preHandler: editor, schema: { body: addSuppressionBody } },
+    async (request, reply) => {
+      const body = parseOr400(addSuppressionBody, request.body, 'suppression');
+      const email = parseEmail(body.email)!;
+      const { added } = await addSuppression(db, email, body.reason, body.note ?? null);
+      log.info({ emailHash: emailHash(email), reason: body.reason, added }, 'suppressions.added');
+      return reply.status(added ? 201 : 200).send({ added, emailHash: emailHash(email) });
+    },
+  );
 
   server.post(
     '/api/suppressions/remove',
-    { preHandler: requireRole(db, 'admin') },
+    { preHandler: requireRole(db, 'admin'), schema: { body: removeSuppressionBody } },
     async (request) => {
       const body = parseOr400(removeSuppressionBody, request.body, 'suppression');
       return liftSuppression(db, log, parseEmail(body.email)!, request.apiRole ?? null);
@@ -154,7 +205,7 @@ export async function subscriberRoutes(
 
   server.post(
     '/api/events/bounce',
-    { preHandler: requireRole(db, 'editor', 'ops') },
+    { preHandler: requireRole(db, 'editor', 'ops'), schema: { body: bounceEventsSchema } },
     async (request) => {
       const parsed = parseOr400(bounceEventsSchema, request.body, 'bounce event');
       const results = await applyBounceEvents(

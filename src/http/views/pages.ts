@@ -1,5 +1,6 @@
 // The public pages' HTML (subscribe, confirm, preferences, unsubscribe, messages): plain HTML
-// with labelled controls, one small script (time zone detection) and no build step. Views only:
+// with labelled controls, one small script (time zone detection), the stylesheet the console
+// shares (/assets/herald.css, src/http/console/assets) and no build step. Views only:
 // the routes in src/http/public/ decide what to show.
 import type { DigestFrequency } from '../../store/schema.ts';
 import type { Subscriber } from '../../subscribers/repository.ts';
@@ -39,34 +40,6 @@ export function html(strings: TemplateStringsArray, ...values: Interpolated[]): 
   return new SafeHtml(out);
 }
 
-const STYLE = `
-:root{color-scheme:light dark;--accent:#1a4d8f}
-*{box-sizing:border-box}
-body{font:1.05rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem}
-main{max-width:36rem;margin:0 auto}
-h1{font-size:1.6rem;line-height:1.2}
-label{display:block;margin:.25rem 0}
-fieldset{border:1px solid #8888;border-radius:6px;margin:1rem 0;padding:.5rem 1rem}
-legend{font-weight:600}
-input[type=email],input[type=text],select{width:100%;padding:.6rem;font:inherit;border:1px solid #888;border-radius:4px}
-input[type=checkbox],input[type=radio]{width:1.2rem;height:1.2rem;vertical-align:middle;margin-right:.4rem}
-button{font:inherit;padding:.7rem 1.2rem;border:0;border-radius:4px;background:var(--accent);color:#fff;cursor:pointer;min-height:44px}
-button.secondary{background:#555}
-button.danger{background:#a11}
-:focus-visible{outline:3px solid #f90;outline-offset:2px}
-.field{margin:1rem 0}
-.hint{color:#666;font-size:.9rem}
-.error{border-left:4px solid #a11;padding:.5rem 1rem;background:#a111}
-.notice{border-left:4px solid #2a7;padding:.5rem 1rem;background:#2a71}
-.inline{display:inline}
-.row{display:flex;gap:.5rem;align-items:center;justify-content:space-between;flex-wrap:wrap}
-.state{border:1px solid #8888;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
-.state h2{margin:.3rem 0;font-size:1.2rem}
-.address{overflow-wrap:anywhere}
-.choice{display:flex;align-items:flex-start}
-.choice input{flex:none;margin-top:.15rem}
-`;
-
 /** Wraps a page body in the shared document shell. */
 export function layout(title: string, body: SafeHtml): string {
   return `<!doctype html>
@@ -76,9 +49,9 @@ export function layout(title: string, body: SafeHtml): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)} · Herald</title>
-<style>${STYLE}</style>
+<link rel="stylesheet" href="/assets/herald.css">
 </head>
-<body>
+<body class="public">
 <main id="main">
 ${body.value}
 </main>

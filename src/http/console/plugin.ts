@@ -1,0 +1,39 @@
+// The newsroom console (issue 14): server-rendered pages (@fastify/view + eta, autoEscape on)
+// enhanced with htmx, under a strict CSP (script-src 'self', no inline script, no eval).
+// Registers the assets, sign-in, the 403 page, and each page family from
+// ./pages (page helpers add one register line each, below).
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../app.ts';
+import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
+import { assetRoutes } from './assets.ts';
+import { loginRoutes } from './login.ts';
+import { dashboardPages } from './pages/dashboard.ts';
+import { usersPages } from './pages/users.ts';
+import { renderConsolePage } from './render.ts';
+
+export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app }) => {
+  fastify.consoleAuth.renderForbidden = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    message: string,
+  ) => {
+    reply.status(403);
+    if (!request.consoleUser) return reply.type('text/plain; charset=utf-8').send(message);
+    return renderConsolePage(request, reply, 'forbidden', {
+      title: 'Not available',
+      active: null,
+      message,
+    });
+  };
+  await fastify.register(assetRoutes);
+  await fastify.register(loginRoutes, { app });
+  // `/` is the console for a signed-in user, the sign-in page otherwise.
+  fastify.get('/', async (request, reply) => {
+    const sessionId = cookieOf(request, CONSOLE_COOKIE);
+    const session = sessionId ? await fastify.consoleAuth.sessions.read(sessionId) : null;
+    return reply.redirect(session ? '/console' : '/console/login', 303);
+  });
+  // Page families: one line each.
+  await fastify.register(dashboardPages, { app });
+  await fastify.register(usersPages, { app });
+};

@@ -1,0 +1,203 @@
+// The subscriber list behind GET /api/subscribers and the console's subscribers page: one zod
+// schema for the query, one function for the page.
+//
+// Search (`q`) works as people expect of an address book: the address matches when it starts
+// with the text (so the whole address finds exactly that subscriber), in any letter case —
+// addresses are stored in their lower-cased normal form (identity.ts), so the text is
+// lower-cased the same way and compared as a range an index answers; a name matches when it
+// contains the text, in any case. Text with an `@` in it is an address only.
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { z } from 'zod';
+import {
+  countOf,
+  cursorSchema,
+  isPostgres,
+  type ListPage,
+  likeContains,
+  limitSchema,
+  prefixUpperBound,
+  searchTextSchema,
+  toListPage,
+} from '../store/paging.ts';
+import type { Database, DigestFrequency, SubscriberStatus } from '../store/schema.ts';
+import { topicIdSchema } from '../topics/catalogue.ts';
+import { emailKey } from './identity.ts';
+import { digestFrequencies, subscriberStatuses, topicsOfSubscribers } from './repository.ts';
+
+/** `q` email prefix or name; `status` and `topic` filter exactly. */
+export const subscriberListQuerySchema = z.object({
+  q: searchTextSchema,
+  status: z
+    .enum(subscriberStatuses, {
+      message: `status must be one of ${subscriberStatuses.join(', ')}`,
+    })
+    .optional(),
+  topic: topicIdSchema.optional(),
+  limit: limitSchema,
+  cursor: cursorSchema.optional(),
+});
+
+export type SubscriberListQuery = z.output<typeof subscriberListQuerySchema>;
+export type SubscriberListInput = z.input<typeof subscriberListQuerySchema>;
+
+/** What a subscriber list shows of each subscriber. */
+export interface SubscriberListItem {
+  id: number;
+  /** The address as typed (identity is its lower-cased form). */
+  email: string;
+  name: string | null;
+  status: SubscriberStatus;
+  topics: string[];
+  timezone: string;
+  digest: DigestFrequency;
+  createdAt: string;
+}
+
+/** The response item shape, for the OpenAPI document. */
+export const subscriberListItemSchema = z.object({
+  id: z.number().int(),
+  email: z.string(),
+  name: z.string().nullable(),
+  status: z.enum(subscriberStatuses),
+  topics: z.array(z.string()),
+  timezone: z.string(),
+  digest: z.enum(digestFrequencies),
+  createdAt: z.string(),
+});
+
+/**
+ * A search reads the page in index order (newest first, stopping after a page) when matches
+ * are dense; when at most this many rows match, SQLite is told to read them from the narrow
+ * search index and sort them instead, which beats walking 100,000 rows for a rare name.
+ */
+const SPARSE_MATCHES = 2_000;
+
+/** The text, status and topic conditions on `subscribers` (the topic as EXISTS). */
+function conditions(
+  db: Kysely<Database>,
+  filter: SubscriberListQuery,
+  topicTest: 'exists' | 'joined',
+) {
+  const postgres = isPostgres(db);
+  return (eb: ExpressionBuilder<Database, 'subscribers'>) => {
+    const all: Expression<SqlBool>[] = [];
+    if (filter.q) {
+      const text = emailKey(filter.q);
+      const upper = prefixUpperBound(text);
+      // PostgreSQL compares in the database's collation unless told: "C" is byte order, the
+      // order of the index on (email collate "C") that migration 0012 adds.
+      const email = postgres ? sql`subscribers.email collate "C"` : sql`subscribers.email`;
+      const startsWith =
+        upper === null
+          ? eb(email, '=', text)
+          : eb.and([eb(email, '>=', text), eb(email, '<', upper)]);
+      if (text.includes('@')) all.push(startsWith);
+      else {
+        // SQLite's LIKE ignores ASCII case by itself; PostgreSQL's trigram index is on lower(name).
+        const name = postgres ? sql`lower(subscribers.name)` : sql`subscribers.name`;
+        all.push(eb.or([startsWith, eb(name, 'like', sql`${likeContains(text)} escape '\\'`)]));
+      }
+    }
+    if (filter.status) all.push(eb('subscribers.status', '=', filter.status));
+    if (filter.topic && topicTest === 'exists') {
+      const topic = filter.topic;
+      all.push(
+        eb.exists(
+          eb
+            .selectFrom('subscriptions')
+            .select(sql.lit(1).as('one'))
+            .whereRef('subscriptions.subscriber_id', '=', 'subscribers.id')
+            .where('subscriptions.topic_id', '=', topic),
+        ),
+      );
+    }
+    return eb.and(all);
+  };
+}
+
+/** How many subscribers match: a topic is counted from its followers' side (its index). */
+async function countMatching(db: Kysely<Database>, filter: SubscriberListQuery): Promise<number> {
+  if (filter.topic && !filter.q && !filter.status) {
+    // Every follow has its subscriber (a foreign key, deleted with them): the index alone.
+    const row = await db
+      .selectFrom('subscriptions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('topic_id', '=', filter.topic)
+      .executeTakeFirstOrThrow();
+    return countOf(row.n);
+  }
+  if (filter.topic) {
+    const row = await db
+      .selectFrom('subscriptions')
+      .innerJoin('subscribers', 'subscribers.id', 'subscriptions.subscriber_id')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('subscriptions.topic_id', '=', filter.topic)
+      .where(conditions(db, filter, 'joined'))
+      .executeTakeFirstOrThrow();
+    return countOf(row.n);
+  }
+  const row = await db
+    .selectFrom('subscribers')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where(conditions(db, filter, 'exists'))
+    .executeTakeFirstOrThrow();
+  return countOf(row.n);
+}
+
+/**
+ * One page of subscribers, newest first (created_at, then id), with their topics and the count
+ * of every subscriber the filters match. `query` is the parsed subscriberListQuerySchema.
+ */
+export async function listSubscribers(
+  db: Kysely<Database>,
+  query: SubscriberListQuery,
+): Promise<ListPage<SubscriberListItem>> {
+  const total = await countMatching(db, query);
+  // A rare search on SQLite: `+column` keeps the planner off the created_at index, so it reads
+  // the few matches from the search index and sorts them (see SPARSE_MATCHES).
+  const sortApart = Boolean(query.q) && total <= SPARSE_MATCHES && !isPostgres(db);
+  const created = sortApart ? sql`+subscribers.created_at` : sql`subscribers.created_at`;
+  const id = sortApart ? sql`+subscribers.id` : sql`subscribers.id`;
+  let page = db
+    .selectFrom('subscribers')
+    .select([
+      'subscribers.id',
+      'subscribers.email',
+      'subscribers.email_display',
+      'subscribers.name',
+      'subscribers.status',
+      'subscribers.timezone',
+      'subscribers.digest',
+      'subscribers.created_at',
+    ])
+    .where(conditions(db, query, 'exists'));
+  if (query.cursor) {
+    const after = query.cursor;
+    page = page.where(sql<SqlBool>`(${created}, ${id}) < (${after.createdAt}, ${after.id})`);
+  }
+  const rows =
+    total === 0
+      ? []
+      : await page
+          .orderBy(created, 'desc')
+          .orderBy(id, 'desc')
+          .limit(query.limit + 1)
+          .execute();
+  const topics = await topicsOfSubscribers(
+    db,
+    rows.slice(0, query.limit).map((row) => row.id),
+  );
+  return {
+    ...toListPage(rows, query.limit, (row) => ({
+      id: row.id,
+      email: row.email_display ?? row.email,
+      name: row.name,
+      status: row.status,
+      topics: topics.get(row.id) ?? [],
+      timezone: row.timezone,
+      digest: row.digest,
+      createdAt: row.created_at,
+    })),
+    total,
+  };
+}
