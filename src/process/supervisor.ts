@@ -41,7 +41,7 @@ export function restartDelay(
 export const READY_MESSAGE = 'herald:ready';
 
 export interface SupervisorOptions {
-  /** A short name for logs (`deliveries`). */
+  /** A short name for logs (the queue the children run). */
   name: string;
   /** How many children run at once. */
   count: number;
