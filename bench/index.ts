@@ -105,7 +105,7 @@ function rows(r: FanoutResult): Array<[string, string]> {
     ['message size (avg)', kib(r.messageBytes)],
     ['in-flight lanes (SMTP_POOL_SIZE×2)', String(r.lanes)],
     ['builder alone (1 core, bench process)', rate(r.buildRate)],
-    ['(a) raw: pre-built → pooled transport', `${rate(r.aRate)} (${ms(r.aMs)})`],
+    [`(a) raw: pre-built → pooled transport (${r.aSample})`, `${rate(r.aRate)} (${ms(r.aMs)})`],
     [
       `(b) naive: MJML + nodemailer per recipient (${r.bSample})`,
       `${rate(r.bRate)} (${ms(r.bMs)})`,

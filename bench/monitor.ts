@@ -19,7 +19,7 @@ async function usedMemory(redis: Redis): Promise<number> {
 }
 
 /** Sums MEMORY USAGE over every key matching `prefix:*`; returns bytes and key count. */
-async function prefixMemory(
+export async function prefixMemory(
   redis: Redis,
   prefix: string,
 ): Promise<{ bytes: number; keys: number }> {

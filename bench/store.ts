@@ -8,7 +8,6 @@ import pg from 'pg';
 import { parseArticle } from '../src/articles/parse.ts';
 import { saveArticle } from '../src/articles/repository.ts';
 import type { StoredArticle } from '../src/articles/schema.ts';
-import { chunk } from '../src/store/db.ts';
 import type { Database } from '../src/store/schema.ts';
 import { ensureCatalogue } from '../src/topics/catalogue.ts';
 
@@ -72,39 +71,32 @@ export async function seedFixtureArticle(db: Kysely<Database>): Promise<StoredAr
   return (await saveArticle(db, article)).article;
 }
 
-/** Inserts `count` active subscribers following `topic`, in one transaction of bulk inserts. */
+/**
+ * Inserts `count` active subscribers (reader<i>@bench.example.net, i from 0) following `topic`,
+ * with two set-based INSERT … SELECT statements over a generated series of numbers (1,000,000
+ * subscribers in seconds, where rows carried through Node took minutes).
+ */
 export async function seedFollowers(
   db: Kysely<Database>,
   count: number,
   topic: string,
 ): Promise<void> {
   const now = new Date().toISOString();
-  const indexes = Array.from({ length: count }, (_, i) => i);
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  const series = postgres
+    ? sql`generate_series(0, ${count - 1}) as seq(i)`
+    : sql`(with recursive numbers(i) as (select 0 union all select i + 1 from numbers where i < ${count - 1}) select i from numbers) as seq`;
   await db.transaction().execute(async (trx) => {
-    for (const part of chunk(indexes, 1_000)) {
-      const rows = await trx
-        .insertInto('subscribers')
-        .values(
-          part.map((i) => ({
-            email: `reader${i}@bench.example.net`,
-            name: `Reader ${i}`,
-            status: 'active' as const,
-            timezone: 'UTC',
-            created_at: now,
-            confirmed_at: now,
-            updated_at: now,
-          })),
-        )
-        .returning('id')
-        .execute();
-      await trx
-        .insertInto('subscriptions')
-        .values(rows.map((row) => ({ subscriber_id: row.id, topic_id: topic, created_at: now })))
-        .execute();
-    }
+    await sql`insert into subscribers (email, name, status, timezone, created_at, confirmed_at, updated_at)
+      select 'reader' || seq.i || '@bench.example.net', 'Reader ' || seq.i, 'active', 'UTC',
+        ${now}, ${now}, ${now}
+      from ${series} order by seq.i`.execute(trx);
+    await sql`insert into subscriptions (subscriber_id, topic_id, created_at)
+      select id, ${topic}, ${now} from subscribers where email like ${'%@bench.example.net'}`.execute(
+      trx,
+    );
   });
   // Statistics, as autovacuum gathers them after a bulk load within a minute: without them
   // PostgreSQL guesses that `status = 'active'` is rare and plans every page as a full scan.
-  if (db.getExecutor().adapter instanceof PostgresAdapter)
-    await sql`analyze subscribers, subscriptions`.execute(db);
+  if (postgres) await sql`analyze subscribers, subscriptions`.execute(db);
 }

@@ -35,7 +35,12 @@ function familyOf(method: string, url: string): { name: string; roles: ApiRole[]
     const item = [...NAV]
       .filter((n) => url === n.href || url.startsWith(`${n.href}/`))
       .sort((a, b) => b.href.length - a.href.length)[0];
-    if (item && item.href !== '/console') return { name: item.key, roles: [...item.roles] };
+    // A nav entry with no roles is for every signed-in user (the API reference).
+    if (item && item.href !== '/console')
+      return {
+        name: item.key,
+        roles: item.roles.length === 0 ? ['editor', 'ops'] : [...item.roles],
+      };
     if (url === '/console') return { name: 'dashboard', roles: ['editor', 'ops'] };
   }
   // Removing a suppression: DELETE /api/suppressions/… or POST /api/suppressions/remove.
@@ -50,6 +55,9 @@ function familyOf(method: string, url: string): { name: string; roles: ApiRole[]
 /** A concrete URL for a route pattern: parameters filled with values that exist. */
 function concrete(url: string): string {
   if (url.startsWith('/admin/outbox')) return url.replace(':name', 'x.eml').replace(':view', 'raw');
+  // Console actions change what they name (disable user 1 would sign the table's editor out):
+  // point them at an id no row has; the role check comes before the lookup.
+  if (url.startsWith('/console/')) return url.replace(/:[A-Za-z_]+/g, '999999');
   return url
     .replace(/:queueName|(?<=^\/api\/queues\/):name/g, 'deliveries')
     .replace(/:queueStatus/g, 'failed')

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parsedCatalogue } from '../src/topics/catalogue.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIXTURE = new URL('./fixtures/articles/lavrov-china.txt', import.meta.url).pathname;
@@ -56,6 +57,18 @@ describe('the build in dist/', () => {
     expect(missing).toEqual([]);
     for (const template of filesUnder('templates'))
       expect(existsSync(join(ROOT, 'dist', template)), template).toBe(true);
+  });
+
+  it('holds the topic catalogue parsed from the YAML beside it, with the hash of that YAML', () => {
+    const yaml = readFileSync(join(ROOT, 'dist/src/topics/catalogue.yaml'), 'utf8');
+    const saved = JSON.parse(
+      readFileSync(join(ROOT, 'dist/src/topics/catalogue.parsed.json'), 'utf8'),
+    );
+    // What every store open of the build reads instead of parsing the YAML (catalogueFromFile).
+    expect(saved).toEqual(parsedCatalogue(yaml));
+    expect(saved.topics.map((topic: { id: string }) => topic.id)).toContain(
+      'russia-china-relations',
+    );
   });
 
   it('imports .js files only (relative .ts specifiers rewritten)', () => {

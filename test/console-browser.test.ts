@@ -83,6 +83,14 @@ describe('console shell in Chromium', () => {
       expect(new URL(page.url()).pathname).toBe('/console/login');
       await page.screenshot({ path: join(SHOTS, `login-${width}.png`), fullPage: true });
       expect(await seriousViolations(page)).toEqual([]);
+      // The public subscribe page shares the stylesheet.
+      await page.goto(`${base}/subscribe`);
+      expect(
+        await page.evaluate('getComputedStyle(document.querySelector("button")).minHeight'),
+      ).toBe('44px');
+      await page.screenshot({ path: join(SHOTS, `subscribe-${width}.png`), fullPage: true });
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.goto(`${base}/console/login`);
 
       // A wrong password: the same page with the message, focus stays usable.
       const user = await createConsoleUser(app, 'editor');
@@ -118,12 +126,23 @@ describe('console shell in Chromium', () => {
       expect(await seriousViolations(page)).toEqual([]);
       expect(cspErrors).toEqual([]);
 
+      // An admin's users page: table, form and badges in the shell.
+      if (width === 375) await page.click('.menu-button');
+      await Promise.all([page.waitForURL(`${base}/console/login`), page.click('text=Sign out')]);
+      await browserSignIn(page, base, 'admin', server);
+      await page.goto(`${base}/console/users`);
+      expect(await page.locator('h1').textContent()).toBe('Users');
+      expect(await page.locator('tbody tr').count()).toBeGreaterThan(0);
+      await page.screenshot({ path: join(SHOTS, `users-${width}.png`), fullPage: true });
+      expect(await seriousViolations(page)).toEqual([]);
+      expect(cspErrors).toEqual([]);
+
       // Sign out: back to the login page, and the console asks for sign-in again.
       if (width === 375) await page.click('.menu-button');
       await Promise.all([page.waitForURL(`${base}/console/login`), page.click('text=Sign out')]);
       await page.goto(`${base}/console`);
       expect(new URL(page.url()).pathname).toBe('/console/login');
       await context.close();
-    });
+    }, 180_000);
   }
 });

@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { openQueues } from '../src/delivery/queues.ts';
+import { referenceCsp } from '../src/http/console/pages/api-reference.ts';
 import { buildServer } from '../src/http/server.ts';
 import { createApiKey } from '../src/keys/index.ts';
+import { signIn } from './helpers/console.ts';
 import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 interface Operation {
@@ -199,5 +201,57 @@ describe('OpenAPI document', () => {
       expect(answer.statusCode, role).toBe(200);
       expect(answer.json().openapi).toBe(doc.openapi);
     }
+  });
+
+  it('renders the reference at /console/api/ for signed-in users, from local files, under a strict CSP', async () => {
+    const signedOut = await server.inject({
+      method: 'GET',
+      url: '/console/api/',
+      headers: { accept: 'text/html' },
+    });
+    expect(signedOut.statusCode).toBe(303);
+    expect(signedOut.headers.location).toMatch(/^\/console\/login/);
+    for (const url of ['/console/api/json', '/console/api/static/swagger-ui-bundle.js']) {
+      // Signed out: sent to the sign-in page, never the file.
+      const refused = await server.inject({ method: 'GET', url });
+      expect(refused.statusCode, url).toBe(303);
+      expect(refused.headers.location, url).toMatch(/^\/console\/login/);
+    }
+
+    const { cookie } = await signIn(server, 'ops');
+    const page = await server.inject({ method: 'GET', url: '/console/api/', headers: { cookie } });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    // Every script and stylesheet comes from this server.
+    const sources = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(sources.length).toBeGreaterThan(2);
+    expect(sources.filter((source) => /^(https?:)?\/\//.test(source))).toEqual([]);
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).not.toMatch(/unsafe-eval|unsafe-inline|https:|validator\.swagger\.io/);
+    // PUBLIC_URL is http here: no upgrade of our own requests.
+    expect(csp).not.toMatch(/upgrade-insecure-requests/);
+    const script = await server.inject({
+      method: 'GET',
+      url: '/console/api/static/swagger-ui-bundle.js',
+      headers: { cookie },
+    });
+    expect(script.statusCode).toBe(200);
+    const json = await server.inject({
+      method: 'GET',
+      url: '/console/api/json',
+      headers: { cookie },
+    });
+    expect(json.statusCode).toBe(200);
+    expect(Object.keys(json.json().paths).sort()).toEqual(Object.keys(doc.paths).sort());
+  });
+
+  it("narrows swagger-ui's CSP to our origin", () => {
+    const header =
+      "default-src 'self'; font-src 'self' https: data:; img-src 'self' data: validator.swagger.io; style-src 'self' https: 'sha256-x'; upgrade-insecure-requests;";
+    expect(referenceCsp(header, false)).toBe(
+      "default-src 'self'; font-src 'self' data:; img-src 'self' data:; style-src 'self' 'sha256-x'",
+    );
+    expect(referenceCsp(header, true)).toMatch(/; upgrade-insecure-requests$/);
   });
 });

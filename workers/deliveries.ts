@@ -23,6 +23,7 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
           redis: rt.redis,
           transport: rt.transport,
           limiter: rt.limiter,
+          sendSlots: rt.sendSlots,
           writer: rt.writer,
           now: rt.now,
           stopping: rt.stopping,

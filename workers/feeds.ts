@@ -1,20 +1,29 @@
 // Worker for the `feeds` queue: each job polls one feed (src/feeds/poll.ts); the per-feed
 // job schedulers are kept in step with the store at start and every minute.
 import { QUEUE_NAMES } from '../src/delivery/queues.ts';
-import { pollFeed } from '../src/feeds/poll.ts';
+import type { PollDeps } from '../src/feeds/poll.ts';
 import { feedJobSchema, syncFeedSchedulers } from '../src/feeds/schedule.ts';
-import { pollDeps } from '../src/feeds/service.ts';
 import type { Service } from '../src/process/lifecycle.ts';
 import { openQueueWorker } from './queue-worker.ts';
 import type { DeliveryRuntime } from './runtime.ts';
 
 export async function startFeedsWorker(rt: DeliveryRuntime): Promise<Service> {
   const { app } = rt;
-  const deps = pollDeps(app, rt.queues, rt.now);
+  // The poller and its parsers (feeds, HTML, Markdown) load with the first poll: a process
+  // with no feeds to poll does not hold them.
+  let deps: PollDeps | undefined;
+  const poll = async (feedId: number) => {
+    const [{ pollFeed }, { pollDeps }] = await Promise.all([
+      import('../src/feeds/poll.ts'),
+      import('../src/feeds/service.ts'),
+    ]);
+    deps ??= pollDeps(app, rt.queues, rt.now);
+    return pollFeed(deps, feedId);
+  };
   const { worker, close } = openQueueWorker(
     app,
     QUEUE_NAMES.feeds,
-    async (job) => pollFeed(deps, feedJobSchema.parse(job.data).feedId),
+    async (job) => poll(feedJobSchema.parse(job.data).feedId),
     {
       concurrency: 2,
       lockDuration: app.config.JOB_LOCK_MS,

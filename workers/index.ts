@@ -3,20 +3,21 @@
 import type { App } from '../src/app.ts';
 import type { Service } from '../src/process/lifecycle.ts';
 import { createSupervisor } from '../src/process/supervisor.ts';
-import { startCampaignsWorker } from './campaigns.ts';
-import { startDeliveriesWorker } from './deliveries.ts';
-import { startDigestsWorker } from './digests.ts';
-import { startFeedsWorker } from './feeds.ts';
-import { startReconcileWorker } from './reconcile.ts';
 import { createDeliveryRuntime, type DeliveryRuntime } from './runtime.ts';
 
+// Each worker's module loads when it starts: a process running some queues does not hold the
+// code (and the memory) of the others (feeds pulls in an HTML parser and an HTTP client,
+// digests the scheduler, none of which a delivery process needs).
 export const WORKERS = {
-  campaigns: (rt: DeliveryRuntime) => startCampaignsWorker(rt),
-  deliveries: (rt: DeliveryRuntime) => startDeliveriesWorker(rt),
-  reconcile: (rt: DeliveryRuntime) => startReconcileWorker(rt),
-  digests: (rt: DeliveryRuntime) => startDigestsWorker(rt),
-  feeds: (rt: DeliveryRuntime) => startFeedsWorker(rt),
-} satisfies Record<string, (rt: DeliveryRuntime) => Service | Promise<Service>>;
+  campaigns: async (rt: DeliveryRuntime) =>
+    (await import('./campaigns.ts')).startCampaignsWorker(rt),
+  deliveries: async (rt: DeliveryRuntime) =>
+    (await import('./deliveries.ts')).startDeliveriesWorker(rt),
+  reconcile: async (rt: DeliveryRuntime) =>
+    (await import('./reconcile.ts')).startReconcileWorker(rt),
+  digests: async (rt: DeliveryRuntime) => (await import('./digests.ts')).startDigestsWorker(rt),
+  feeds: async (rt: DeliveryRuntime) => (await import('./feeds.ts')).startFeedsWorker(rt),
+} satisfies Record<string, (rt: DeliveryRuntime) => Promise<Service>>;
 
 export type WorkerName = keyof typeof WORKERS;
 export const WORKER_NAMES = Object.keys(WORKERS) as WorkerName[];

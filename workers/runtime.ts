@@ -1,6 +1,7 @@
 // What a worker process shares between its workers: queues, the mail transport, the rate
 // limiter, a plain Redis connection, the clock, and the "stopping" flag set on SIGTERM.
 import type { Redis } from 'ioredis';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { App } from '../src/app.ts';
 import { createOutcomeWriter, type OutcomeWriter } from '../src/delivery/outcome-writer.ts';
 import type { Queues } from '../src/delivery/queues.ts';
@@ -13,6 +14,8 @@ export interface DeliveryRuntime {
   queues: Queues;
   transport: MailTransport;
   limiter: SendLimiter | null;
+  /** At most transport.concurrency messages built and in flight in this process at once. */
+  sendSlots: LimitFunction;
   writer: OutcomeWriter;
   redis: Redis;
   now: () => Date;
@@ -36,6 +39,7 @@ export async function createDeliveryRuntime(
     queues,
     transport,
     limiter: createSendLimiter(redis, app.config.QUEUE_PREFIX, app.config.SEND_RATE),
+    sendSlots: pLimit(transport.concurrency),
     writer: createOutcomeWriter(app.store.db, now),
     redis,
     now,

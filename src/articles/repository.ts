@@ -259,3 +259,16 @@ export async function listArticlesForTopics(
   );
   return rows.map((row) => toStored(row, topics.get(row.id) ?? []));
 }
+
+/**
+ * Whether an editor chose the article's topics (an override, kept across re-ingest), or null
+ * when there is no such article.
+ */
+export async function topicsOverridden(db: Kysely<Database>, id: number): Promise<boolean | null> {
+  const row = await db
+    .selectFrom('articles')
+    .select('topics_overridden')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ? row.topics_overridden === 1 : null;
+}

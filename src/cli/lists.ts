@@ -2,8 +2,6 @@
 // domain module yet (articles and API keys); campaigns and subscribers list from their own
 // repositories.
 import type { Kysely } from 'kysely';
-import { liveCampaignsUsingArticle } from '../campaigns/repository.ts';
-import { InputError } from '../errors/index.ts';
 import type { ApiRole, Database } from '../store/schema.ts';
 
 /** What an article list shows of each article. */
@@ -58,35 +56,8 @@ export async function listArticles(
   }));
 }
 
-/** Refused: the article is still needed by a campaign that may send (a conflict: exit 4, HTTP 409). */
-export class ArticleInUseError extends InputError {
-  constructor(articleId: number, campaigns: Array<{ id: number; status: string }>) {
-    super(
-      'conflict',
-      'id',
-      `article ${articleId} is used by ${campaigns
-        .map((c) => `campaign ${c.id} (${c.status})`)
-        .join(
-          ', ',
-        )}: cancel ${campaigns.length === 1 ? 'it' : 'them'} first (herald campaign cancel ID)`,
-    );
-    this.name = 'ArticleInUseError';
-  }
-}
-
-/**
- * Deletes an article (its topic tags go with it); returns false when there is none. Refuses
- * with ArticleInUseError while a draft, scheduled, sending or paused campaign uses it: such a
- * campaign still has to render it. Finished campaigns keep only its id.
- */
-export async function deleteArticle(db: Kysely<Database>, id: number): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const live = await liveCampaignsUsingArticle(trx, id);
-    if (live.length > 0) throw new ArticleInUseError(id, live);
-    const result = await trx.deleteFrom('articles').where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
-  });
-}
+// The delete rule lives with the campaigns that may still need the article.
+export { ArticleInUseError, deleteArticle } from '../campaigns/article-delete.ts';
 
 /** What a key list shows: never the key, nor its hash. */
 export interface ApiKeySummary {

@@ -188,6 +188,23 @@ export const envSchema = z.object({
   FEED_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
   /** Consecutive failed polls after which a feed is shown as failing. */
   FEED_FAILING_AFTER: positiveInt.default(3),
+  /**
+   * Hosts (`name` or `name:port`) on private addresses that the console's "ingest by URL" may
+   * fetch from, such as an intranet CMS; every other private or reserved address is refused,
+   * after redirects too. None by default.
+   */
+  ARTICLE_FETCH_PRIVATE_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((part) => part.trim().toLowerCase())
+        .filter((part) => part !== ''),
+    )
+    .refine((list) => list.every((host) => /^[a-z0-9.[\]:-]{1,260}$/.test(host)), {
+      message: 'must be a comma-separated list of host names or host:port pairs',
+    }),
   /** Alert emails per subscriber per rolling 24 h (digests and confirmations are not counted). */
   ALERT_DAILY_CAP: positiveInt.default(3),
   /** Local hours without alerts, "HH:MM-HH:MM" in each subscriber's zone, or "off". */

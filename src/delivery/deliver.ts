@@ -1,6 +1,7 @@
 // One batch of one campaign: claim its unsent ledger rows, personalise, send, record outcomes.
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import type { LimitFunction } from 'p-limit';
 import type { Campaign } from '../campaigns/model.ts';
 import { getCampaign, moveCampaign } from '../campaigns/repository.ts';
 import type { Config } from '../config/index.ts';
@@ -40,6 +41,11 @@ export interface DeliverDeps {
   redis: Redis;
   transport: MailTransport;
   limiter: SendLimiter | null;
+  /**
+   * The process's send slots (one limit shared by all its batches, sized to the transport's
+   * concurrency): a message is built only when it can go to the transport at once.
+   */
+  sendSlots: LimitFunction;
   /** The process's ledger writer (outcomes of all batches, written together). */
   writer: OutcomeWriter;
   now: () => Date;
@@ -283,7 +289,13 @@ async function sendFromLane(
       // Not sent: the release after the lanes hands it to whoever continues this batch.
       if (isHalted()) return;
     }
-    const outcome = await recipientOutcome(run, watch, row);
+    // Built inside a slot: without it SEND_CONCURRENCY batches each kept a transport's worth
+    // of messages waiting in the SMTP pool's queue, long enough to outlive young-generation
+    // collections, and their buffers piled up (60 MB) until a full collection.
+    const outcome = await run.deps.sendSlots(() =>
+      isHalted() ? null : recipientOutcome(run, watch, row),
+    );
+    if (outcome === null) return;
     record(run, row.subscriberId, outcome);
     if (outcome.status === 'bounced') {
       // Suppress at once: the next campaign must not mail this address again.

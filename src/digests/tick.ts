@@ -70,7 +70,9 @@ export interface DigestPlanEntry {
   recipients: Array<{ id: number; email: string }>;
 }
 
-const PAGE = 1_000;
+// Subscribers read, and ledger rows written, per statement: 5,000 cut the statements of a
+// 100,000-subscriber tick from ~500 to ~100 (round trips dominated it on PostgreSQL).
+const PAGE = 5_000;
 
 interface Combo {
   digest: DigestFrequency;

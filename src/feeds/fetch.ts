@@ -24,7 +24,8 @@ export class FetchError extends Error {
 }
 
 export interface FetchOptions {
-  allowPrivate: boolean;
+  /** Whether private addresses may be fetched: always, never, or per URL (each hop asked). */
+  allowPrivate: boolean | ((url: URL) => boolean);
   timeoutMs: number;
   maxBytes: number;
   accept: string;
@@ -112,17 +113,31 @@ export function checkTarget(raw: string, allowPrivate: boolean): URL {
   return url;
 }
 
+function privateAllowed(url: URL, allow: FetchOptions['allowPrivate']): boolean {
+  return typeof allow === 'function' ? allow(url) : allow;
+}
+
+/** checkTarget for one hop, with the private-address rule for that hop's URL. */
+function checkHop(raw: string, allow: FetchOptions['allowPrivate']): URL {
+  if (typeof allow === 'boolean') return checkTarget(raw, allow);
+  return checkTarget(raw, allow(checkTarget(raw, true)));
+}
+
 /** Fetches a URL under the rules above; 304 gives `notModified` and an empty body. */
 export async function safeFetch(raw: string, options: FetchOptions): Promise<FetchResult> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs);
   try {
-    let url = checkTarget(raw, options.allowPrivate);
+    let url = checkHop(raw, options.allowPrivate);
     for (let hop = 0; ; hop += 1) {
-      const result = await requestOnce(url, options, controller.signal);
+      const result = await requestOnce(
+        url,
+        { ...options, allowPrivate: privateAllowed(url, options.allowPrivate) },
+        controller.signal,
+      );
       if ('redirect' in result) {
         if (hop >= MAX_REDIRECTS) throw new FetchError('too many redirects', 'http');
-        url = checkTarget(new URL(result.redirect, url).toString(), options.allowPrivate);
+        url = checkHop(new URL(result.redirect, url).toString(), options.allowPrivate);
         continue;
       }
       return result;
@@ -146,7 +161,7 @@ export async function safeFetch(raw: string, options: FetchOptions): Promise<Fet
 
 function requestOnce(
   url: URL,
-  options: FetchOptions,
+  options: FetchOptions & { allowPrivate: boolean },
   signal: AbortSignal,
 ): Promise<FetchResult | { redirect: string }> {
   const client = url.protocol === 'https:' ? https : http;

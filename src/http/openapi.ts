@@ -114,6 +114,7 @@ const openApiPlugin: FastifyPluginAsync<{ app: App }> = async (fastify, { app })
       preHandler: requireRole(app.store.db, 'editor', 'ops'),
       schema: {
         summary: 'This document (OpenAPI 3.0)',
+        tags: ['reference'],
         response: { 200: z.looseObject({ openapi: z.string() }) },
       },
     },

@@ -453,6 +453,7 @@ export async function migrateToLatest(
       ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
           ?.schema
       : undefined;
+  if (upTo === undefined && (await isCurrent(db, dialect, migrationTableSchema))) return [];
   const migrator = new Migrator({
     db,
     provider: new InCodeMigrations(dialect),
@@ -465,6 +466,26 @@ export async function migrateToLatest(
     throw new Error(`store migration ${failed} failed: ${String(error)}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Whether every migration is recorded as applied: one read, where Kysely's migrator (lock
+ * table, ordering checks) costs every store open, a one-shot CLI call's included, tens of ms.
+ * False when the bookkeeping table is not there yet.
+ */
+async function isCurrent(
+  db: Kysely<unknown>,
+  dialect: StoreDialect,
+  schema: string | undefined,
+): Promise<boolean> {
+  const table = schema ? sql.table(`${schema}.kysely_migration`) : sql.table('kysely_migration');
+  try {
+    const applied = await sql<{ name: string }>`select name from ${table}`.execute(db);
+    const names = new Set(applied.rows.map((row) => row.name));
+    return migrationNames(dialect).every((name) => names.has(name));
+  } catch {
+    return false;
+  }
 }
 
 /** The names of every migration, in the order they run. */

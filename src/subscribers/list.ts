@@ -9,6 +9,7 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 import {
+  afterRow,
   countOf,
   cursorSchema,
   isPostgres,
@@ -67,8 +68,8 @@ export const subscriberListItemSchema = z.object({
 
 /**
  * A search reads the page in index order (newest first, stopping after a page) when matches
- * are dense; when at most this many rows match, SQLite is told to read them from the narrow
- * search index and sort them instead, which beats walking 100,000 rows for a rare name.
+ * are dense; when at most this many rows match, it reads their keys from the search indexes
+ * and sorts them instead, which beats walking 100,000 rows for a rare name.
  */
 const SPARSE_MATCHES = 2_000;
 
@@ -144,45 +145,105 @@ async function countMatching(db: Kysely<Database>, filter: SubscriberListQuery):
   return countOf(row.n);
 }
 
+/** The columns a list row shows. */
+const LIST_COLUMNS = [
+  'subscribers.id',
+  'subscribers.email',
+  'subscribers.email_display',
+  'subscribers.name',
+  'subscribers.status',
+  'subscribers.timezone',
+  'subscribers.digest',
+  'subscribers.created_at',
+] as const;
+
+/**
+ * The keys (id, created_at) of every row a search matches, when there are at most
+ * SPARSE_MATCHES of them; null when there are more. Reads only what the search index holds (on
+ * SQLite a covering scan of the narrow index, on PostgreSQL the trigram and address indexes),
+ * and stops after SPARSE_MATCHES + 1 rows, so a common text costs little here too.
+ */
+async function sparseMatches(
+  db: Kysely<Database>,
+  query: SubscriberListQuery,
+): Promise<Array<{ id: number; created_at: string }> | null> {
+  const rows = await db
+    .selectFrom('subscribers')
+    .select(['subscribers.id', 'subscribers.created_at'])
+    .where(conditions(db, query, 'exists'))
+    .limit(SPARSE_MATCHES + 1)
+    .execute();
+  return rows.length > SPARSE_MATCHES ? null : rows;
+}
+
 /**
  * One page of subscribers, newest first (created_at, then id), with their topics and the count
  * of every subscriber the filters match. `query` is the parsed subscriberListQuerySchema.
+ *
+ * A search whose matches are rare is answered from their keys (sparseMatches): sorted here,
+ * then the page's rows read by id. Otherwise matches are dense enough that reading rows newest
+ * first stops after a page, and the count is its own query.
  */
 export async function listSubscribers(
   db: Kysely<Database>,
   query: SubscriberListQuery,
 ): Promise<ListPage<SubscriberListItem>> {
-  const total = await countMatching(db, query);
-  // A rare search on SQLite: `+column` keeps the planner off the created_at index, so it reads
-  // the few matches from the search index and sorts them (see SPARSE_MATCHES).
-  const sortApart = Boolean(query.q) && total <= SPARSE_MATCHES && !isPostgres(db);
-  const created = sortApart ? sql`+subscribers.created_at` : sql`subscribers.created_at`;
-  const id = sortApart ? sql`+subscribers.id` : sql`subscribers.id`;
-  let page = db
-    .selectFrom('subscribers')
-    .select([
-      'subscribers.id',
-      'subscribers.email',
-      'subscribers.email_display',
-      'subscribers.name',
-      'subscribers.status',
-      'subscribers.timezone',
-      'subscribers.digest',
-      'subscribers.created_at',
-    ])
-    .where(conditions(db, query, 'exists'));
-  if (query.cursor) {
+  const sparse = query.q ? await sparseMatches(db, query) : null;
+  let total: number;
+  let rows: Array<{
+    id: number;
+    email: string;
+    email_display: string | null;
+    name: string | null;
+    status: SubscriberStatus;
+    timezone: string;
+    digest: DigestFrequency;
+    created_at: string;
+  }>;
+  if (sparse) {
+    total = sparse.length;
     const after = query.cursor;
-    page = page.where(sql<SqlBool>`(${created}, ${id}) < (${after.createdAt}, ${after.id})`);
+    const keys = sparse
+      .filter(
+        (row) =>
+          !after ||
+          row.created_at < after.createdAt ||
+          (row.created_at === after.createdAt && row.id < after.id),
+      )
+      .sort((a, b) =>
+        a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b.id - a.id,
+      )
+      .slice(0, query.limit + 1);
+    const found =
+      keys.length === 0
+        ? []
+        : await db
+            .selectFrom('subscribers')
+            .select([...LIST_COLUMNS])
+            .where(
+              'subscribers.id',
+              'in',
+              keys.map((key) => key.id),
+            )
+            .execute();
+    const byId = new Map(found.map((row) => [row.id, row]));
+    rows = keys.flatMap((key) => byId.get(key.id) ?? []);
+  } else {
+    total = await countMatching(db, query);
+    let page = db
+      .selectFrom('subscribers')
+      .select([...LIST_COLUMNS])
+      .where(conditions(db, query, 'exists'));
+    if (query.cursor) page = page.where(afterRow(query.cursor, 'subscribers'));
+    rows =
+      total === 0
+        ? []
+        : await page
+            .orderBy('subscribers.created_at', 'desc')
+            .orderBy('subscribers.id', 'desc')
+            .limit(query.limit + 1)
+            .execute();
   }
-  const rows =
-    total === 0
-      ? []
-      : await page
-          .orderBy(created, 'desc')
-          .orderBy(id, 'desc')
-          .limit(query.limit + 1)
-          .execute();
   const topics = await topicsOfSubscribers(
     db,
     rows.slice(0, query.limit).map((row) => row.id),

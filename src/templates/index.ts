@@ -6,10 +6,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { convert } from 'html-to-text';
-import mjml2html from 'mjml';
 import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
 import { type CampaignTemplate, campaignTemplates, TEMPLATES } from './catalogue.ts';
+import { mjmlToHtml } from './mjml-thread.ts';
 import { createPersonaliser } from './personalise.ts';
 
 /** The templates this module renders from articles: the table's campaign templates. */
@@ -445,11 +445,7 @@ async function compileUncached(
   if (input.groups.every((group) => group.articles.length === 0)) {
     throw new Error('a newsletter needs at least one article');
   }
-  const result = await mjml2html(renderMjml(input, config), {
-    validationLevel: 'strict',
-    keepComments: false,
-  });
-  const html = dropAutoHeight(result.html);
+  const html = dropAutoHeight(await mjmlToHtml(renderMjml(input, config)));
   const text = `${htmlToText(html)}\n\n${textFooter(config.POSTAL_ADDRESS)}`;
   return { hash, subject: input.subject, html, text };
 }

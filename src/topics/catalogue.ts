@@ -1,9 +1,10 @@
 // The topic catalogue: kept as data in catalogue.yaml, validated with zod, stored in `topics`.
 // The store seeds it on open (src/store/db.ts), so this module must not import the store's
 // opener (the two would import each other).
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Kysely } from 'kysely';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Database } from '../store/schema.ts';
 
@@ -93,6 +94,9 @@ export const DEFAULT_CATALOGUE_FILE = new URL('./catalogue.yaml', import.meta.ur
 
 /** Parses catalogue YAML (or JSON) text into topics with their concepts resolved to terms. */
 export function parseCatalogueText(text: string): Topic[] {
+  // Loaded on first use: every process opening the store reads the catalogue, and from the
+  // build it comes parsed already (PARSED_CATALOGUE_FILE), so the YAML parser is rarely needed.
+  const { parse: parseYaml } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const file = catalogueFileSchema.parse(parseYaml(text));
   return file.topics.map((topic) => ({
     id: topic.id,
@@ -109,11 +113,41 @@ export function parseCatalogueText(text: string): Topic[] {
   }));
 }
 
+/**
+ * The catalogue parsed at build time (bin/build.js writes it next to the built module), with
+ * the sha256 of the YAML text it was parsed from. Every store open reads the catalogue, and
+ * parsing and validating the YAML cost about a fifth of a CLI call's start-up.
+ */
+export const PARSED_CATALOGUE_FILE = new URL('./catalogue.parsed.json', import.meta.url);
+
+export interface ParsedCatalogue {
+  /** sha256 (hex) of the YAML text the topics were parsed from. */
+  sourceSha256: string;
+  topics: Topic[];
+}
+
+/** The saved form of a catalogue's YAML text (bin/build.js writes it as JSON). */
+export function parsedCatalogue(text: string): ParsedCatalogue {
+  return { sourceSha256: sha256(text), topics: parseCatalogueText(text) };
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
 let fileCache: Topic[] | undefined;
 
-/** The catalogue as written in src/topics/catalogue.yaml (read once per process). */
+/**
+ * The catalogue as written in catalogue.yaml (read once per process): the build's parsed copy
+ * when it was made from the same text, else the YAML parsed now (the sources, or a catalogue
+ * edited in dist/ after the build).
+ */
 export function catalogueFromFile(): Topic[] {
-  fileCache ??= parseCatalogueText(readFileSync(DEFAULT_CATALOGUE_FILE, 'utf8'));
+  if (fileCache) return fileCache;
+  const text = readFileSync(DEFAULT_CATALOGUE_FILE, 'utf8');
+  if (existsSync(PARSED_CATALOGUE_FILE)) {
+    const saved = JSON.parse(readFileSync(PARSED_CATALOGUE_FILE, 'utf8')) as ParsedCatalogue;
+    if (saved.sourceSha256 === sha256(text)) fileCache = saved.topics;
+  }
+  fileCache ??= parseCatalogueText(text);
   return fileCache;
 }
 

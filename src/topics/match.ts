@@ -60,12 +60,15 @@ function termRegex(term: string): RegExp {
   return regex;
 }
 
-/** How many times the terms occur in `text`, longer terms first and no span counted twice. */
-export function countMentions(text: string, terms: readonly string[]): number {
+/**
+ * How many times each term occurs in `text`, longer terms first and no span counted twice
+ * ("Xi Jinping" counts once, not also as "Xi"). Terms that do not occur are left out.
+ */
+export function mentionsByTerm(text: string, terms: readonly string[]): Map<string, number> {
   // One flag per character taken by a counted mention: checking a span costs its length,
   // not the number of mentions so far (which made long texts quadratic).
   const taken = new Uint8Array(text.length);
-  let count = 0;
+  const counts = new Map<string, number>();
   const ordered = [...terms].sort((a, b) => b.length - a.length);
   for (const term of ordered) {
     for (const match of text.matchAll(termRegex(term))) {
@@ -73,9 +76,16 @@ export function countMentions(text: string, terms: readonly string[]): number {
       const end = start + match[0].length;
       if (taken.subarray(start, end).includes(1)) continue;
       taken.fill(1, start, end);
-      count += 1;
+      counts.set(term, (counts.get(term) ?? 0) + 1);
     }
   }
+  return counts;
+}
+
+/** How many times the terms occur in `text`, longer terms first and no span counted twice. */
+export function countMentions(text: string, terms: readonly string[]): number {
+  let count = 0;
+  for (const n of mentionsByTerm(text, terms).values()) count += n;
   return count;
 }
 
@@ -136,4 +146,69 @@ export function matchTopics(
     matches.push({ topicId: topic.id, score: found.reduce((a, b) => a + b, 0) });
   }
   return matches.sort((a, b) => b.score - a.score || a.topicId.localeCompare(b.topicId));
+}
+
+/** One concept of a topic's rule as found in an article: its strength and the terms that made it. */
+export interface ConceptExplanation {
+  concept: string;
+  /** The strength the rule asks for. */
+  min: number;
+  /** Weighted mentions found (3 in the title or a tag, 2 in the lead, 1 below). */
+  strength: number;
+  /** The terms found, with their weighted strength, strongest first. */
+  terms: Array<{ term: string; strength: number }>;
+}
+
+/** Why a topic is or is not tagged on an article. */
+export interface TopicExplanation {
+  topicId: string;
+  /** Whether matchTopics tags it (every concept at its minimum, and the balance held). */
+  matched: boolean;
+  /** The summed strength of its concepts (the score it is stored with when tagged). */
+  strength: number;
+  concepts: ConceptExplanation[];
+  /** The balance the rule asks for, and whether it held (null: the rule asks none). */
+  balance: { required: number; held: boolean } | null;
+}
+
+/**
+ * Explains matchTopics for every catalogue topic: which concepts reached their minimum, with
+ * the matched terms, and whether the topic would be tagged. Reads only the article given.
+ */
+export function explainTopics(article: MatchableText, catalogue: Catalogue): TopicExplanation[] {
+  const parts = partsOf(article);
+  return catalogue.map((topic) => {
+    const concepts = topic.rules.all.map((requirement) => {
+      const byTerm = new Map<string, number>();
+      for (const part of parts) {
+        for (const [term, n] of mentionsByTerm(part.text, requirement.terms)) {
+          byTerm.set(term, (byTerm.get(term) ?? 0) + n * part.weight);
+        }
+      }
+      const terms = [...byTerm]
+        .map(([term, strength]) => ({ term, strength }))
+        .sort((a, b) => b.strength - a.strength || a.term.localeCompare(b.term));
+      return {
+        concept: requirement.concept,
+        min: requirement.min,
+        strength: terms.reduce((sum, t) => sum + t.strength, 0),
+        terms,
+      };
+    });
+    const found = concepts.map((c) => c.strength);
+    const enough = concepts.every((c) => c.strength >= c.min);
+    let balance: TopicExplanation['balance'] = null;
+    if (topic.rules.balance !== undefined) {
+      const strongest = Math.max(...found);
+      const held = !(strongest > 0 && Math.min(...found) / strongest < topic.rules.balance);
+      balance = { required: topic.rules.balance, held };
+    }
+    return {
+      topicId: topic.id,
+      matched: enough && (balance?.held ?? true),
+      strength: found.reduce((a, b) => a + b, 0),
+      concepts,
+      balance,
+    };
+  });
 }

@@ -7,7 +7,6 @@ import { resolve } from 'node:path';
 import Handlebars from 'handlebars';
 import type { Kysely } from 'kysely';
 import { DateTime, Info } from 'luxon';
-import mjml2html from 'mjml';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/schema.ts';
 import { newsroomDb } from '../store/schema-newsroom.ts';
@@ -19,6 +18,7 @@ import {
   senderName,
   templatesDir,
 } from '../templates/index.ts';
+import { mjmlToHtml } from '../templates/mjml-thread.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { NO_TOPIC, WELCOME_SUBJECT } from './create.ts';
 
@@ -80,12 +80,9 @@ export async function compileWelcome(
     topics,
     digest: defuseBraces(digest),
   };
-  const result = await mjml2html(welcomeTemplate()(view), {
-    validationLevel: 'strict',
-    keepComments: false,
-  });
+  const html = await mjmlToHtml(welcomeTemplate()(view));
   const hash = createHash('sha256')
     .update(JSON.stringify([view, DateTime.now().toISODate()]))
     .digest('hex');
-  return { hash, subject: WELCOME_SUBJECT, html: result.html, text: htmlToText(result.html) };
+  return { hash, subject: WELCOME_SUBJECT, html, text: htmlToText(html) };
 }

@@ -3,10 +3,7 @@ import type { Command } from 'commander';
 import { startWorkers, WORKER_NAMES, type WorkerName } from '../../../workers/index.ts';
 import { type App, createApp, requireRedis } from '../../app.ts';
 import { type Config, loadConfig, requireSecret } from '../../config/index.ts';
-import { buildServer } from '../../http/server.ts';
-import { startMetricsListener } from '../../ops/metrics-listener.ts';
 import { runUntilSignal, type Service } from '../../process/lifecycle.ts';
-import { startBounceListener } from '../../subscribers/listener.ts';
 import { UserError } from '../context.ts';
 
 /** The config of a long-running server: refuses to go on without a HERALD_SECRET. */
@@ -16,8 +13,12 @@ function serverConfig(): Config {
   return config;
 }
 
+// The HTTP server, the bounce listener and the metrics listener load only when started: a
+// `herald worker` process does not hold Fastify, the admin pages or an SMTP server in memory.
+
 /** Starts the HTTP server on PORT; returns it as a stoppable service. */
 export async function startHttp(app: App): Promise<Service & { port: number }> {
+  const { buildServer } = await import('../../http/server.ts');
   const server = await buildServer(app);
   await server.listen({ port: app.config.PORT, host: app.config.HOST });
   const address = server.server.address();
@@ -31,6 +32,7 @@ export async function startHttp(app: App): Promise<Service & { port: number }> {
 async function startBounces(app: App): Promise<Service[]> {
   if (app.config.BOUNCE_SMTP_PORT === undefined) return [];
   requireSecret(app.config);
+  const { startBounceListener } = await import('../../subscribers/listener.ts');
   const listener = await startBounceListener(app);
   process.stderr.write(`herald: bounce listener on port ${listener.port}\n`);
   return [{ name: 'bounces', stop: () => listener.stop() }];
@@ -38,6 +40,8 @@ async function startBounces(app: App): Promise<Service[]> {
 
 /** Starts the loopback /metrics and /readyz listener when METRICS_PORT is set. */
 async function startMetrics(app: App): Promise<Service[]> {
+  if (app.config.METRICS_PORT === undefined) return [];
+  const { startMetricsListener } = await import('../../ops/metrics-listener.ts');
   const listener = await startMetricsListener(app);
   if (!listener) return [];
   process.stderr.write(`herald: metrics on http://${listener.host}:${listener.port}/metrics\n`);

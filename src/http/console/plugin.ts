@@ -7,7 +7,10 @@ import type { App } from '../../app.ts';
 import { CONSOLE_COOKIE, cookieOf } from '../auth.ts';
 import { assetRoutes } from './assets.ts';
 import { loginRoutes } from './login.ts';
+import { apiReferencePages } from './pages/api-reference.ts';
+import { articlePages } from './pages/articles.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { topicPages } from './pages/topics.ts';
 import { usersPages } from './pages/users.ts';
 import { renderConsolePage } from './render.ts';
 
@@ -35,5 +38,8 @@ export const consoleRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, {
   });
   // Page families: one line each.
   await fastify.register(dashboardPages, { app });
+  await fastify.register(apiReferencePages, { app });
+  await fastify.register(articlePages, { app });
+  await fastify.register(topicPages, { app });
   await fastify.register(usersPages, { app });
 };
