@@ -100,6 +100,12 @@ export const CONSOLE_PAGE_URLS: Array<[string, (v: BenchValues) => string]> = [
   ['/console/queues', () => '/console/queues'],
   ['/console/keys', () => '/console/keys'],
   ['/console/users', () => '/console/users'],
+  ['/console/subscribers?topic=', () => '/console/subscribers?topic=climate&status=active'],
+  [
+    '/console/subscribers?q=EXACT@',
+    (v) => `/console/subscribers?q=${encodeURIComponent(v.emailUpper)}`,
+  ],
+  ['/console/digests', () => '/console/digests?zone=Europe/Berlin'],
 ];
 
 export interface ConsoleTiming {

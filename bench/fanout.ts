@@ -1,9 +1,11 @@
 // The fan-out bench for one SQL dialect: (a) the raw limit of the pooled transport with
-// pre-built messages, (b) a naive per-recipient MJML compile + nodemailer build, (c) Herald
-// end-to-end from `campaign send` to the last message accepted by the sink, with workers in a
-// separate `herald worker` process. All three send into the same sink process.
+// pre-built messages (the raw probe, one process: this one), (b) a naive per-recipient MJML
+// compile + nodemailer build, (c) Herald end-to-end from `campaign send` to the last message
+// accepted by the sink, run as a user runs it: one `herald start` (the compiled bin) with
+// DELIVERY_PROCESSES at its default (one delivery process per core) unless --processes says
+// otherwise. All three send into the same sink process.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -63,8 +65,8 @@ export interface FanoutOptions {
   /** Recipients timed on the naive path (b). */
   naiveSample: number;
   sink: SinkProcess;
-  /** How many `herald worker` processes run (c). */
-  workers: number;
+  /** DELIVERY_PROCESSES for the `herald start` of (c); unset: the product's default. */
+  processes?: number;
   /** Write a CPU profile of the worker process into this directory. */
   profileDir?: string;
 }
@@ -82,7 +84,8 @@ export interface FanoutResult {
   aSenderCpuUs: number;
   aSinkCpuUs: number;
   bCpuUs: number;
-  cWorkerCpuUs: number;
+  /** (c) `herald start` and all its children (the delivery processes), from /proc. */
+  cHeraldCpuUs: number;
   cSinkCpuUs: number;
   /** 1-minute load average when (c) finished: above 2 the 2-core box was shared. */
   loadAverage: number;
@@ -103,9 +106,12 @@ export interface FanoutResult {
   redisUsedDelta: number;
   redisPrefixBytes: number;
   redisPrefixKeys: number;
-  /** the largest peak RSS among the worker processes */
+  /** the largest peak RSS among `herald start` and its children */
   workerRss: number;
-  workers: number;
+  /** processes of the `herald start` tree in (c): itself and its delivery children */
+  heraldProcesses: number;
+  /** DELIVERY_PROCESSES as (c) ran it ('default' when left unset) */
+  deliveryProcesses: string;
   /** fanOutCampaign run directly on a second campaign, nothing else running (ledger + enqueue). */
   prepAloneMs: number;
   ledgerSent: number;
@@ -119,13 +125,21 @@ export interface FanoutResult {
 
 /** Environment shared by the bench process and the worker child (pool/batch knobs may be overridden). */
 function benchEnv(databaseUrl: string, smtpUrl: string, prefix: string): Record<string, string> {
-  const passthrough = ['SMTP_POOL_SIZE', 'SEND_CONCURRENCY', 'BATCH_SIZE', 'REDIS_URL'] as const;
+  const passthrough = [
+    'SMTP_POOL_SIZE',
+    'SEND_CONCURRENCY',
+    'BATCH_SIZE',
+    'REDIS_URL',
+    'DELIVERY_PROCESSES',
+  ] as const;
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     SMTP_URL: smtpUrl,
     QUEUE_PREFIX: prefix,
     HERALD_DATA_DIR: resolve(ROOT, 'var/bench'),
     LOG_LEVEL: 'warn',
+    // The api of `herald start` on a free port.
+    PORT: '0',
     HERALD_SECRET: 'bench-secret-bench-secret-bench-0123',
     PUBLIC_URL: 'https://news.example.org',
     MAIL_FROM: 'Herald News <news@example.org>',
@@ -157,13 +171,17 @@ async function pushThrough<T>(
   return performance.now() - started;
 }
 
-/** Spawns `node bin/herald.js worker` and resolves once it says its workers run. */
-async function startWorkerProcess(
+/**
+ * Spawns `node bin/herald.js start` (the compiled CLI, as a user runs it) and resolves once it
+ * listens: its delivery processes have said they are ready by then.
+ */
+async function startHeraldProcess(
   env: Record<string, string>,
   profileDir: string | undefined,
 ): Promise<ChildProcess> {
+  // The delivery children inherit these options, so each writes a profile of its own.
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, 'bin/herald.js'), 'worker'], {
+  const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, 'bin/herald.js'), 'start'], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
@@ -172,19 +190,40 @@ async function startWorkerProcess(
     const lines = createInterface({ input: child.stderr! });
     let started = false;
     lines.on('line', (line) => {
-      if (!started && line.includes('workers running')) {
+      if (!started && line.includes('listening on')) {
         started = true;
         ready();
-      } else process.stderr.write(`[worker] ${line}\n`);
+      } else process.stderr.write(`[herald] ${line}\n`);
     });
     child.once('exit', (code) => {
-      if (!started) fail(new Error(`the worker process exited early (code ${code})`));
+      if (!started) fail(new Error(`herald start exited early (code ${code})`));
     });
   });
   return child;
 }
 
-/** Sends SIGTERM and waits for the worker to exit (it hands back what is in flight). */
+/** A process and its descendants, from /proc (each task's `children` file). */
+function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+        .split(' ')
+        .filter((part) => part.trim() !== '')
+        .map(Number),
+    );
+  } catch {
+    // Gone: no descendants either.
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** CPU time (user + system, ms) of a process and every descendant running now. */
+function treeCpuMs(pid: number): number {
+  return processTree(pid).reduce((sum, member) => sum + cpuMs(member), 0);
+}
+
+/** Sends SIGTERM and waits for the process to exit (it hands back what is in flight). */
 async function stopWorkerProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const started = Date.now();
@@ -197,7 +236,7 @@ async function stopWorkerProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
   if (code !== 0)
     process.stderr.write(
-      `bench: the worker process ended with ${signal ?? `code ${code}`} after ${Date.now() - started} ms\n`,
+      `bench: herald start ended with ${signal ?? `code ${code}`} after ${Date.now() - started} ms\n`,
     );
 }
 
@@ -245,10 +284,11 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
   const target = await createBenchTarget(dialect);
   const prefix = uniqueName('hbench');
   const env = benchEnv(target.databaseUrl, sink.url, prefix);
+  if (options.processes !== undefined) env.DELIVERY_PROCESSES = String(options.processes);
   const config = parseConfig(env);
   const lanes = Math.max(1, config.SMTP_POOL_SIZE * 2);
   let app: App | undefined;
-  let workers: ChildProcess[] = [];
+  let herald: ChildProcess | undefined;
   let transport: MailTransport | undefined;
   try {
     app = await createApp(config);
@@ -345,24 +385,24 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     transport.close();
     transport = undefined;
 
-    // (c) Herald end to end, workers in their own process.
-    log(`(c) starting ${options.workers} worker process(es)`);
-    workers = await Promise.all(
-      Array.from({ length: options.workers }, () => startWorkerProcess(env, options.profileDir)),
-    );
-    const workersCpu = () => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
+    // (c) Herald end to end, as a user runs it: one `herald start`, delivery in its children.
+    const processesLabel = env.DELIVERY_PROCESSES ?? 'default';
+    log(`(c) starting herald start (DELIVERY_PROCESSES ${processesLabel})`);
+    herald = await startHeraldProcess(env, options.profileDir);
+    const heraldPid = herald.pid!;
+    const tree = processTree(heraldPid);
     const queues = openQueues(app);
     const redis = app.redis();
     await sink.reset();
     const watcher = await watchRedis(redis, prefix);
     const curve = startMemoryCurve({
-      roots: () => workers.map((w, i) => ({ label: `worker ${i + 1}`, pid: w.pid! })),
+      roots: () => [{ label: 'herald start', pid: heraldPid }],
       redis,
       prefix,
       everyMs: n >= 200_000 ? 10_000 : 2_000,
     });
-    log(`(c) campaign send → ${n} messages`);
-    const cCpu0 = { worker: workersCpu(), sink: cpuMs(sink.pid) };
+    log(`(c) campaign send → ${n} messages (${tree.length - 1} delivery processes)`);
+    const cCpu0 = { herald: treeCpuMs(heraldPid), sink: cpuMs(sink.pid) };
     const sendStart = Date.now();
     await sendCampaign({ db, config, queues, now: () => new Date() }, campaign.id);
     const timeoutMs = Math.max(180_000, n * 20);
@@ -377,7 +417,10 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       25,
     );
     const cMs = last.lastAt - sendStart;
-    const cCpu = { worker: workersCpu() - cCpu0.worker, sink: cpuMs(sink.pid) - cCpu0.sink };
+    const cCpu = {
+      herald: treeCpuMs(heraldPid) - cCpu0.herald,
+      sink: cpuMs(sink.pid) - cCpu0.sink,
+    };
     await waitUntil(
       async () => (await getCampaign(db, campaign.id))?.status === 'sent',
       'campaign status sent',
@@ -390,7 +433,8 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     process.stdout.write(
       `\nMemory during (c) on ${dialect}: RSS of each Herald process (and its children), Herald's Redis keys (MEMORY USAGE over SCAN ${prefix}:*)\n${formatMemoryCurve(memory)}`,
     );
-    const workerRss = Math.max(...workers.map((w) => peakRss(w.pid!)));
+    const workerRss = Math.max(...processTree(heraldPid).map(peakRss));
+    const heraldProcesses = processTree(heraldPid).length;
     const finished = await getCampaign(db, campaign.id);
     const prepMs = finished?.preparedAt ? Date.parse(finished.preparedAt) - sendStart : Number.NaN;
     const ledger = await countLedger(db, campaign.id);
@@ -402,8 +446,8 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     // Let any stray duplicate arrive before the final count.
     await new Promise((done) => setTimeout(done, 200));
     const afterC = await sink.counts();
-    await Promise.all(workers.map(stopWorkerProcess));
-    workers = [];
+    await stopWorkerProcess(herald);
+    herald = undefined;
     await deletePrefix(redis, prefix);
 
     // Ledger preparation alone: the same fan-out on a second campaign, with no worker running
@@ -421,7 +465,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       aSenderCpuUs: (aCpu.own * 1000) / aSample,
       aSinkCpuUs: (aCpu.sink * 1000) / aSample,
       bCpuUs: (bCpuMs * 1000) / sample.length,
-      cWorkerCpuUs: (cCpu.worker * 1000) / n,
+      cHeraldCpuUs: (cCpu.herald * 1000) / n,
       cSinkCpuUs: (cCpu.sink * 1000) / n,
       loadAverage: loadavg()[0] ?? 0,
       lanes,
@@ -441,7 +485,8 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       redisPrefixBytes: redisPeak.prefixBytes,
       redisPrefixKeys: redisPeak.prefixKeys,
       workerRss,
-      workers: options.workers,
+      heraldProcesses,
+      deliveryProcesses: processesLabel,
       prepAloneMs,
       ledgerSent: ledger.sent,
       sinkAccepted: afterC.accepted,
@@ -449,7 +494,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     };
   } finally {
     transport?.close();
-    await Promise.all(workers.map(stopWorkerProcess));
+    if (herald) await stopWorkerProcess(herald);
     if (app) {
       await deletePrefix(app.redis(), prefix).catch(() => {});
       await app.close();

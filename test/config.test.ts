@@ -54,6 +54,22 @@ describe('config', () => {
     expect(errorOf({ DKIM_DOMAIN: 'example.org' }).variable).toBe('DKIM_SELECTOR');
   });
 
+  it('DELIVERY_PROCESSES: one per core by default, a whole number from 1 to 64 when set', async () => {
+    const { availableParallelism } = await import('node:os');
+    expect(parseConfig({}).DELIVERY_PROCESSES).toBe(Math.min(64, availableParallelism()));
+    expect(parseConfig({ DELIVERY_PROCESSES: '1' }).DELIVERY_PROCESSES).toBe(1);
+    expect(parseConfig({ DELIVERY_PROCESSES: ' 12 ' }).DELIVERY_PROCESSES).toBe(12);
+    expect(parseConfig({ DELIVERY_PROCESSES: '64' }).DELIVERY_PROCESSES).toBe(64);
+    expect(parseConfig({ DELIVERY_PROCESSES: '' }).DELIVERY_PROCESSES).toBe(
+      Math.min(64, availableParallelism()),
+    );
+    for (const bad of ['0', '65', '2.5', '-1', 'four', '1e1', '0x4', '999']) {
+      const error = errorOf({ DELIVERY_PROCESSES: bad });
+      expect(error.variable).toBe('DELIVERY_PROCESSES');
+      expect(error.message).toBe('Invalid DELIVERY_PROCESSES: must be a whole number from 1 to 64');
+    }
+  });
+
   it('reads postgres and sqlite DATABASE_URLs', () => {
     expect(parseConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
       dialect: 'postgres',

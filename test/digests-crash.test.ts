@@ -104,8 +104,11 @@ describe.each(DIALECTS)('digests through a worker crash on %s', (dialect) => {
     }
     const everyone = Object.values(emails).flat();
 
+    // One process: the SIGKILL below must crash the process that sends (with the default, one
+    // delivery child per core, it would kill their parent and the children would drain);
+    // a killed delivery child is test/delivery-processes.test.ts's case.
     child = spawn(process.execPath, [resolve(import.meta.dirname, '../bin/herald.js'), 'worker'], {
-      env: { ...process.env, ...herald.env },
+      env: { ...process.env, ...herald.env, DELIVERY_PROCESSES: '1' },
       stdio: 'ignore',
     });
     await until(

@@ -34,7 +34,10 @@ beforeEach(async () => {
     REDIS_URL: redis.url,
     SEND_RATE: '200',
     BATCH_SIZE: '50',
-    JOB_LOCK_MS: '2000',
+    // `herald worker` runs delivery in DELIVERY_PROCESSES children (the default: one per core)
+    // beside its own event loop: on a machine shared with other runs a 2 s lock expired under
+    // a busy child and let a second one take the same batch while the first still sent.
+    JOB_LOCK_MS: '10000',
   });
 }, 240_000);
 afterEach(async () => {

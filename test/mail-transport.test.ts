@@ -122,6 +122,40 @@ describe('confirmation mails through the mail port', () => {
   });
 });
 
+describe('the SMTP transport', () => {
+  it('hands the pool the built bytes as they are: the sink gets them unchanged, dots and all', async () => {
+    const transport = createMailTransport(config());
+    try {
+      const before = sink.messages.length;
+      // A line that starts with a dot must be dot-stuffed on the wire and arrive as written.
+      const raw = Buffer.from(
+        'From: news@news.example.com\r\nTo: ana@example.net\r\nSubject: raw\r\n' +
+          'Message-ID: <raw.1@news.example.com>\r\n\r\nfirst line\r\n.leading dot\r\n..two\r\nlast\r\n',
+      );
+      const sent = await Promise.all(
+        ['ana@example.net', 'bo@example.net'].map((to) =>
+          transport.send({
+            envelope: { from: 'bounces@news.example.com', to: [to] },
+            raw,
+            messageId: '<raw.1@news.example.com>',
+          }),
+        ),
+      );
+      for (const result of sent) expect(result.response).toMatch(/^250 /);
+      const received = sink.messages.slice(before);
+      expect(received.map((message) => message.to)).toEqual(
+        expect.arrayContaining([['ana@example.net'], ['bo@example.net']]),
+      );
+      for (const message of received) {
+        expect(message.from).toBe('bounces@news.example.com');
+        expect(message.raw.equals(raw)).toBe(true);
+      }
+    } finally {
+      await transport.close();
+    }
+  });
+});
+
 describe('SMTP transport failures', () => {
   it('a refused recipient rejects with a permanent MailSendError carrying the reply', async () => {
     const transport = createMailTransport(config());

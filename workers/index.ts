@@ -1,6 +1,8 @@
-// Starts the named workers (all when none are named) in this process.
+// Starts the named workers (all when none are named): in this process, or with the deliveries
+// queue in DELIVERY_PROCESSES child processes (workers/delivery-process.ts) when asked to.
 import type { App } from '../src/app.ts';
 import type { Service } from '../src/process/lifecycle.ts';
+import { createSupervisor } from '../src/process/supervisor.ts';
 import { createDeliveryRuntime, type DeliveryRuntime } from './runtime.ts';
 
 // Each worker's module loads when it starts: a process running some queues does not hold the
@@ -20,13 +22,54 @@ export const WORKERS = {
 export type WorkerName = keyof typeof WORKERS;
 export const WORKER_NAMES = Object.keys(WORKERS) as WorkerName[];
 
+export interface StartOptions {
+  /**
+   * Processes that run the deliveries queue: 1 (the default here) runs it in this process;
+   * more forks that many delivery processes under a supervisor. `herald start` and `herald
+   * worker` pass DELIVERY_PROCESSES.
+   */
+  deliveryProcesses?: number;
+}
+
 /** Starts workers; returns them as services to stop (in reverse) on shutdown. */
 export async function startWorkers(
   app: App,
   names: readonly WorkerName[] = WORKER_NAMES,
+  options: StartOptions = {},
 ): Promise<Service[]> {
+  const processes = options.deliveryProcesses ?? 1;
+  const forked = processes > 1 && names.includes('deliveries');
   const rt = await createDeliveryRuntime(app);
   const services: Service[] = [];
-  for (const name of names) services.push(await WORKERS[name](rt));
+  for (const name of names) {
+    if (name === 'deliveries' && forked)
+      services.push(await startDeliveryProcesses(app, processes));
+    else services.push(await WORKERS[name](rt));
+  }
   return services;
+}
+
+/**
+ * The delivery process entry beside this module: the build's .js, or the source .ts (run by
+ * the same tsx loader that runs this process, as bin/herald.js does without a build).
+ */
+function deliveryEntry(): { modulePath: URL; execArgv: string[] } {
+  const source = import.meta.url.endsWith('.ts');
+  const modulePath = new URL(`./delivery-process.${source ? 'ts' : 'js'}`, import.meta.url);
+  if (!source) return { modulePath, execArgv: process.execArgv };
+  const loaded = process.execArgv.some((arg) => arg.includes('tsx'));
+  const loader = loaded ? [] : ['--import', import.meta.resolve('tsx')];
+  return { modulePath, execArgv: [...process.execArgv, ...loader] };
+}
+
+/** Forks `count` delivery processes under a supervisor; stopping the service drains them. */
+async function startDeliveryProcesses(app: App, count: number): Promise<Service> {
+  const supervisor = createSupervisor({
+    name: 'deliveries',
+    count,
+    ...deliveryEntry(),
+    logger: app.logger,
+  });
+  await supervisor.start();
+  return { name: `worker:deliveries×${count}`, stop: () => supervisor.stop() };
 }

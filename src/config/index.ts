@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives a typed `Config`.
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -139,6 +140,18 @@ export const envSchema = z.object({
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SEND_RATE: z.coerce.number().positive('must be above 0 messages per second').optional(),
   SEND_CONCURRENCY: positiveInt.default(8),
+  /**
+   * How many processes run the deliveries queue in `herald start` and `herald worker`; 1 runs
+   * it inside the process itself. Unset: one per core (os.availableParallelism()).
+   */
+  DELIVERY_PROCESSES: z
+    .string()
+    .trim()
+    .regex(/^\d{1,2}$/, 'must be a whole number from 1 to 64')
+    .transform(Number)
+    .refine((count) => count >= 1 && count <= 64, 'must be a whole number from 1 to 64')
+    .optional()
+    .transform((count) => count ?? Math.min(64, availableParallelism())),
   BATCH_SIZE: positiveInt.default(500),
   SEND_RETRY_ATTEMPTS: nonNegativeInt.default(8),
   SEND_RETRY_BASE_MS: positiveInt.default(60_000),

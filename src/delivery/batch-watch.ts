@@ -101,17 +101,45 @@ export function storeWatchPort(
   now: () => Date,
 ): BatchWatchPort {
   return {
-    async campaignStatus() {
-      const row = await db
-        .selectFrom('campaigns')
-        .select('status')
-        .where('id', '=', campaignId)
-        .executeTakeFirst();
-      return row?.status;
-    },
+    campaignStatus: () => sharedStatusRead(db, campaignId),
     blockedAmong: (recipients) => blockedRecipients(db, recipients),
     touchClaim: () => touchClaim(db, campaignId, claim, now().toISOString()),
   };
+}
+
+/**
+ * A status read younger than this is shared by every batch of the campaign in the process
+ * (eight batches at once used to poll it 32 times a second); well under the 250 ms poll, so a
+ * pause still halts a batch within half a second.
+ */
+const STATUS_SHARE_MS = 200;
+const statusReads = new WeakMap<
+  Kysely<Database>,
+  Map<number, { at: number; read: Promise<string | undefined> }>
+>();
+
+/** The campaign's status, read at most once per STATUS_SHARE_MS per store and campaign. */
+function sharedStatusRead(db: Kysely<Database>, campaignId: number): Promise<string | undefined> {
+  let reads = statusReads.get(db);
+  if (!reads) {
+    reads = new Map();
+    statusReads.set(db, reads);
+  }
+  const now = Date.now();
+  const recent = reads.get(campaignId);
+  if (recent && now - recent.at < STATUS_SHARE_MS) return recent.read;
+  const read = db
+    .selectFrom('campaigns')
+    .select('status')
+    .where('id', '=', campaignId)
+    .executeTakeFirst()
+    .then((row) => row?.status);
+  reads.set(campaignId, { at: now, read });
+  // A failed read is not shared: the next poll reads again.
+  read.catch(() => {
+    if (reads.get(campaignId)?.read === read) reads.delete(campaignId);
+  });
+  return read;
 }
 
 /** The recipients no longer active (or erased) or now on the suppression list. */

@@ -79,3 +79,15 @@ export function latestPeriod(prefs: DigestPreferences, at: Date): DigestPeriod {
   }
   throw new Error('unreachable: eight days always hold the weekday');
 }
+
+/** The first period that starts after `at` (when the subscriber's next digest can go out). */
+export function nextPeriod(prefs: DigestPreferences, at: Date): DigestPeriod {
+  const local = DateTime.fromJSDate(at, { zone: zoneOrUtc(prefs.timezone) });
+  for (let ahead = 0; ahead <= 8; ahead += 1) {
+    const day = local.plus({ days: ahead });
+    if (prefs.digest === 'weekly' && day.weekday !== prefs.weekday) continue;
+    const period = periodOn(day, prefs);
+    if (period.start.getTime() > at.getTime()) return period;
+  }
+  throw new Error('unreachable: eight days always hold the weekday');
+}

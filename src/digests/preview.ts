@@ -36,6 +36,9 @@ export interface DigestPreview {
   articles: StoredArticle[];
   message: BuiltMessage;
   html: string;
+  /** The plain-text part and the subject, as the mail carries them. */
+  text: string;
+  subject: string;
 }
 
 /**
@@ -117,5 +120,7 @@ export async function previewDigest(
     articles,
     message,
     html: typeof parsed.html === 'string' ? parsed.html : '',
+    text: parsed.text ?? '',
+    subject: parsed.subject ?? '',
   };
 }

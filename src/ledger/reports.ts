@@ -229,3 +229,51 @@ export async function unsentReplies(
     count: Number(row.n),
   }));
 }
+
+/** One campaign a subscriber was a recipient of, with their ledger row's state. */
+export interface SubscriberCampaignRow {
+  campaignId: number;
+  kind: string;
+  subject: string;
+  status: DeliveryStatus;
+  attempts: number;
+  sentAt: string | null;
+  updatedAt: string;
+}
+
+/**
+ * The campaigns (and digests, confirmations…) one subscriber has a ledger row in, newest row
+ * first, at most `limit`: the console's subscriber history. The reply text is left out (it
+ * quotes other servers and is shown on the campaign's own report).
+ */
+export async function subscriberCampaignHistory(
+  db: Kysely<Database>,
+  subscriberId: number,
+  limit: number,
+): Promise<SubscriberCampaignRow[]> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .innerJoin('campaigns', 'campaigns.id', 'deliveries.campaign_id')
+    .select([
+      'deliveries.campaign_id',
+      'campaigns.kind',
+      'campaigns.subject',
+      'deliveries.status',
+      'deliveries.attempts',
+      'deliveries.sent_at',
+      'deliveries.updated_at',
+    ])
+    .where('deliveries.subscriber_id', '=', subscriberId)
+    .orderBy('deliveries.campaign_id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    campaignId: Number(row.campaign_id),
+    kind: row.kind,
+    subject: row.subject,
+    status: row.status,
+    attempts: Number(row.attempts),
+    sentAt: row.sent_at,
+    updatedAt: row.updated_at,
+  }));
+}

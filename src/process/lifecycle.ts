@@ -8,10 +8,18 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** Resolves after a signal arrived and every service and the app have stopped. */
-export function runUntilSignal(app: App, services: Service[]): Promise<void> {
+/**
+ * Resolves after a signal arrived and every service and the app have stopped. `senderChecks`
+ * (default on) logs the sender warnings; a delivery child leaves them to its parent.
+ */
+export function runUntilSignal(
+  app: App,
+  services: Service[],
+  options: { senderChecks?: boolean } = {},
+): Promise<void> {
   // Said once at start, where ops look: settings that hurt delivery or one-click unsubscribe.
-  for (const warning of senderWarnings(app.config)) {
+  const warnings = options.senderChecks === false ? [] : senderWarnings(app.config);
+  for (const warning of warnings) {
     app.logger.warn({ check: warning.check, reason: warning.message }, 'sender.check.warning');
   }
   return new Promise((resolve) => {

@@ -348,3 +348,45 @@ export async function recentBounceEvents(db: Db, limit = 10): Promise<BounceEven
     };
   });
 }
+
+/** One stored event of a subscriber, as the console's history shows it. */
+export interface SubscriberEvent {
+  type: string;
+  campaignId: number | null;
+  /** The event's details (a bounce's SMTP reply, an unsubscribed topic…). */
+  detail: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** A subscriber's events, newest first, at most `limit`. */
+export async function subscriberEvents(
+  db: Db,
+  subscriberId: number,
+  limit: number,
+): Promise<SubscriberEvent[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select(['type', 'campaign_id', 'detail', 'created_at'])
+    .where('subscriber_id', '=', subscriberId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => {
+    let detail: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(row.detail);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+        detail = parsed as Record<string, unknown>;
+      }
+    } catch {
+      // A detail that is not JSON is shown as nothing rather than failing the page.
+    }
+    return {
+      type: row.type,
+      campaignId: row.campaign_id,
+      detail,
+      createdAt: row.created_at,
+    };
+  });
+}

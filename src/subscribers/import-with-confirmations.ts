@@ -8,7 +8,15 @@ import type { Logger } from '../log/index.ts';
 import type { MailTransport } from '../mail/transport.ts';
 import type { Database } from '../store/schema.ts';
 import { sendConfirmations } from './confirmation.ts';
-import { type ImportReport, importSubscribersCsv } from './import.ts';
+import { type ImportOptions, type ImportReport, importSubscribersCsv } from './import.ts';
+
+/** What an import with confirmations needs from the app. */
+export interface ImportWithConfirmationsDeps {
+  db: Kysely<Database>;
+  config: Config;
+  log: Logger;
+  transport: () => Promise<MailTransport>;
+}
 
 export interface ImportWithConfirmations {
   report: ImportReport;
@@ -22,18 +30,15 @@ export interface ImportWithConfirmations {
  * the app). A bad CSV throws before any mail is sent; each failed mail is logged by subscriber id.
  */
 export async function importWithConfirmations(
-  deps: {
-    db: Kysely<Database>;
-    config: Config;
-    log: Logger;
-    transport: () => Promise<MailTransport>;
-  },
+  deps: ImportWithConfirmationsDeps,
   source: Readable | string | Buffer,
-  options: { pending: boolean },
+  options: { pending: boolean } & Pick<ImportOptions, 'keepRejected' | 'onRejected'>,
 ): Promise<ImportWithConfirmations> {
   const { db, config, log } = deps;
   const report = await importSubscribersCsv(db, source, {
     status: options.pending ? 'pending' : 'active',
+    ...(options.keepRejected === undefined ? {} : { keepRejected: options.keepRejected }),
+    ...(options.onRejected ? { onRejected: options.onRejected } : {}),
   });
   log.info(
     { imported: report.imported, updated: report.updated, rejected: report.rejectedCount },

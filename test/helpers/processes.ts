@@ -1,7 +1,7 @@
 // Child processes for crash tests: a private redis-server, and `herald worker` children.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
@@ -75,8 +75,17 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
 }
 
 /** Spawns `herald worker` with the given environment; resolves once it says it is running. */
-export async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn('node', ['bin/herald.js', 'worker'], {
+export function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
+  return spawnHerald(['worker'], env, 'workers running');
+}
+
+/** Spawns `herald ARGS…`; resolves once its stderr has said `readyText`. */
+export async function spawnHerald(
+  args: string[],
+  env: Record<string, string>,
+  readyText: string,
+): Promise<ChildProcess> {
+  const child = spawn('node', ['bin/herald.js', ...args], {
     env: {
       ...process.env,
       ...env,
@@ -89,7 +98,7 @@ export async function spawnWorker(env: Record<string, string>): Promise<ChildPro
     child.stderr!.on('data', (data: Buffer) => {
       stderr += data.toString();
       if (process.env.HERALD_TEST_CHILD_LOG) appendFileSync(`/tmp/child-${child.pid}.log`, data);
-      if (stderr.includes('workers running')) resolve();
+      if (stderr.includes(readyText)) resolve();
     });
     child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
   });
@@ -106,4 +115,49 @@ export async function stopChild(
   child.kill(signal);
   const [code] = await exited;
   return code as number | null;
+}
+
+/** The pids of a process's children now, from /proc (empty once it has none or is gone). */
+export function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+        .split(' ')
+        .filter((part) => part.trim() !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** The local TCP ports of the sockets a process holds open now, from /proc. */
+export function tcpPortsOf(pid: number): number[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) inodes.add(match[1]!);
+      } catch {
+        // Closed between the listing and the read.
+      }
+    }
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  try {
+    for (const table of ['tcp', 'tcp6']) {
+      const lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1);
+      for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (fields.length > 9 && inodes.has(fields[9]!))
+          ports.push(Number.parseInt(fields[1]!.split(':')[1]!, 16));
+      }
+    }
+  } catch {
+    // The process ended meanwhile: what it held is gone too.
+  }
+  return ports;
 }

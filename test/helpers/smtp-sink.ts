@@ -9,6 +9,8 @@ export interface SinkMessage {
   raw: Buffer;
   /** When the sink accepted it (ms since the epoch). */
   at: number;
+  /** The sending client's TCP port (tells which process's connection carried it). */
+  clientPort: number;
 }
 
 export interface SmtpSinkOptions {
@@ -63,6 +65,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
           at: Date.now(),
+          clientPort: session.remotePort,
         };
         const code = options.dataReply?.(message);
         if (code !== undefined)

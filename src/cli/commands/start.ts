@@ -70,7 +70,9 @@ export function register(program: Command): void {
 
   program
     .command('start')
-    .description('run the api and all workers in one process (the single-machine default)')
+    .description(
+      'run the api and all workers (deliveries in DELIVERY_PROCESSES processes, default one per core)',
+    )
     .action(async () => {
       const app = await createApp(serverConfig());
       // Without Redis nothing is sent: say so at once, naming REDIS_URL, and keep serving
@@ -79,7 +81,9 @@ export function register(program: Command): void {
         app.logger.warn({ reason: error.message }, 'redis.unavailable');
         process.stderr.write(`herald: ${error.message}; waiting for it\n`);
       });
-      const workers = await startWorkers(app);
+      const workers = await startWorkers(app, WORKER_NAMES, {
+        deliveryProcesses: app.config.DELIVERY_PROCESSES,
+      });
       const bounces = await startBounces(app);
       const http = await startHttp(app);
       const metrics = await startMetrics(app);
@@ -101,6 +105,7 @@ export function register(program: Command): void {
       const workers = await startWorkers(
         app,
         names.length > 0 ? (names as WorkerName[]) : WORKER_NAMES,
+        { deliveryProcesses: app.config.DELIVERY_PROCESSES },
       );
       process.stderr.write(
         `herald: workers running: ${names.length > 0 ? names.join(', ') : WORKER_NAMES.join(', ')}\n`,

@@ -2,13 +2,14 @@
 // with their envelope. Failures reject as MailSendError, classified by the reply code.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../../config/index.ts';
 import { senderParts } from '../message.ts';
 import { timedSend } from '../metrics.ts';
 import { toMailSendError } from '../smtp-reply.ts';
-import type { MailTransport } from '../transport.ts';
+import type { MailTransport, OutgoingMessage } from '../transport.ts';
 
 /** A name fit for EHLO: a dotted host name, not an IP literal. */
 function isHostName(name: string): boolean {
@@ -38,12 +39,52 @@ const SMTP_SOCKET_TIMEOUT_MS = 30_000;
 /** How long close() waits for a server to answer QUIT. */
 const QUIT_WAIT_MS = 2_000;
 
-/** The parts of nodemailer's pool that close() reaches into (not in its typings). */
+/** The parts of nodemailer's pool that close() and send reach into (not in its typings). */
 interface PoolInternals {
   _connections?: Array<{
     available: boolean;
     connection?: { quit(): void; once(event: 'end', listener: () => void): void };
   }>;
+  send(
+    mail: PooledMail,
+    callback: (error: Error | null, info?: { response: string }) => void,
+  ): void;
+}
+
+/**
+ * The one shape nodemailer's pool reads from a message (smtp-pool/index.js and
+ * pool-resource.js: the envelope, the Message-ID for its logs, a fresh stream of the bytes).
+ */
+interface PooledMail {
+  data: Record<string, never>;
+  message: {
+    getEnvelope(): { from: string; to: string[] };
+    messageId(): string;
+    getHeader(key: string): string | undefined;
+    createReadStream(): Readable;
+  };
+}
+
+/**
+ * A pre-built message as the pool takes it. `sendMail({raw})` would first run nodemailer's
+ * message compiler on it (a MailComposer and MimeNode, a random boundary, and a stream stage
+ * rewriting every line ending of a message whose lines already end in CRLF), about a third of
+ * the sending CPU on a 36 kB newsletter; the pool itself still dot-stuffs and sends the bytes.
+ * Each createReadStream() is a new stream, as the pool asks again when it re-queues a message
+ * a dropped connection never started.
+ */
+function pooledMail(message: OutgoingMessage): PooledMail {
+  const envelope = message.envelope;
+  const messageId = message.messageId ?? '';
+  return {
+    data: {},
+    message: {
+      getEnvelope: () => ({ from: envelope.from, to: [...envelope.to] }),
+      messageId: () => messageId,
+      getHeader: (key) => (key.toLowerCase() === 'message-id' ? messageId : undefined),
+      createReadStream: () => Readable.from([message.raw], { objectMode: false }),
+    },
+  };
 }
 
 /** The SMTP settings the transport reads. */
@@ -65,6 +106,13 @@ export function createSmtpTransport(url: string, config: SmtpTransportConfig): M
     greetingTimeout: 10_000,
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
   } satisfies SMTPPool.Options);
+  const pool = (transporter as unknown as { transporter: PoolInternals }).transporter;
+  const sendPooled = (message: OutgoingMessage) =>
+    new Promise<{ response: string }>((resolve, reject) =>
+      pool.send(pooledMail(message), (error, info) =>
+        error ? reject(error) : resolve({ response: info?.response ?? '' }),
+      ),
+    );
   return {
     name: 'smtp',
     label: 'SMTP_URL',
@@ -74,8 +122,7 @@ export function createSmtpTransport(url: string, config: SmtpTransportConfig): M
     send: (message) =>
       timedSend(async () => {
         try {
-          const info = await transporter.sendMail({ envelope: message.envelope, raw: message.raw });
-          return { response: info.response };
+          return await sendPooled(message);
         } catch (error) {
           throw toMailSendError(error);
         }
@@ -85,7 +132,6 @@ export function createSmtpTransport(url: string, config: SmtpTransportConfig): M
     },
     async close() {
       // nodemailer's pool.close() drops idle sockets without QUIT: say goodbye first.
-      const pool = (transporter as unknown as { transporter: PoolInternals }).transporter;
       // A connection that has just handed over a message turns available a moment later.
       const settled = Date.now() + QUIT_WAIT_MS;
       while ((pool._connections ?? []).some((r) => !r.available) && Date.now() < settled) {

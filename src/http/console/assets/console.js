@@ -45,6 +45,21 @@
     const question = form.getAttribute('data-confirm');
     if (question && !window.confirm(question)) event.preventDefault();
   });
+
+  // A form marked data-swap-errors shows its 400/422 answer (the form re-rendered with the
+  // messages next to its fields): htmx leaves error answers unswapped by default.
+  document.addEventListener('htmx:beforeSwap', (event) => {
+    const status = event.detail.xhr.status;
+    const elt = event.detail.elt;
+    if (
+      (status === 400 || status === 413 || status === 415 || status === 422) &&
+      elt instanceof Element &&
+      elt.closest('[data-swap-errors]')
+    ) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();
 
 // Campaign pages: a zone picker marked data-detect-zone starts at the browser's own zone
