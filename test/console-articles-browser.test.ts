@@ -21,7 +21,7 @@ import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 const SHOTS = resolve(import.meta.dirname, '../test-results/console');
 const FIXTURES = resolve(import.meta.dirname, 'fixtures/articles');
 const LAVROV = readFileSync(
-  resolve(import.meta.dirname, '../../shared/fixtures/lavrov-china.txt'),
+  resolve(import.meta.dirname, 'fixtures/articles/lavrov-china.txt'),
   'utf8',
 );
 const AXE_SOURCE = readFileSync(

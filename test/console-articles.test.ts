@@ -23,7 +23,7 @@ import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/s
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures/articles');
 const LAVROV = readFileSync(
-  resolve(import.meta.dirname, '../../shared/fixtures/lavrov-china.txt'),
+  resolve(import.meta.dirname, 'fixtures/articles/lavrov-china.txt'),
   'utf8',
 );
 const CHIPS_MD = readFileSync(join(FIXTURES, 'china-chips.md'), 'utf8');
