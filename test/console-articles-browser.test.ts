@@ -3,11 +3,10 @@
 // topic list and a topic's rules with a rule test. Every page: screenshots in
 // test-results/console/, axe-core with no serious or critical violation, no CSP error.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseArticle } from '../src/articles/parse.ts';
@@ -16,6 +15,7 @@ import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { browserSignIn, createConsoleUser } from './helpers/console.ts';
+import { seriousViolations } from './helpers/console-pages.ts';
 import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 const SHOTS = resolve(import.meta.dirname, '../test-results/console');
@@ -24,27 +24,6 @@ const LAVROV = readFileSync(
   resolve(import.meta.dirname, 'fixtures/articles/lavrov-china.txt'),
   'utf8',
 );
-const AXE_SOURCE = readFileSync(
-  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
-  'utf8',
-);
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: unknown }>;
-}
-
-/** axe-core's serious and critical violations on the page (injected as text: CSP-proof). */
-async function seriousViolations(page: Page): Promise<AxeViolation[]> {
-  await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
-    violations: AxeViolation[];
-  };
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
 describe('console articles and topics in Chromium', () => {
   let t: TestStore;
   let app: App;

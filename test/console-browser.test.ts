@@ -2,42 +2,21 @@
 // nav and menu, no CSP violation (htmx and console.js run under script-src 'self'), axe-core
 // finds no serious or critical violation on the login page and the dashboard. Screenshots go
 // to test-results/console/ (gitignored) for a person to look at.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/server.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { browserSignIn, createConsoleUser } from './helpers/console.ts';
+import { seriousViolations } from './helpers/console-pages.ts';
 import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 const SHOTS = resolve(import.meta.dirname, '../test-results/console');
-const AXE_SOURCE = readFileSync(
-  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
-  'utf8',
-);
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: unknown }>;
-}
-
-/** axe-core's serious and critical violations on the page (injected as text: CSP-proof). */
-async function seriousViolations(page: Page): Promise<AxeViolation[]> {
-  await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
-    violations: AxeViolation[];
-  };
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
 describe('console shell in Chromium', () => {
   let t: TestStore;
   let app: App;

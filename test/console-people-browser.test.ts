@@ -4,11 +4,10 @@
 // page and preview a digest in its sandboxed frame. Each page: a screenshot in
 // test-results/console/, axe-core with no serious or critical violation, no CSP error.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../src/app.ts';
 import { saveArticle } from '../src/articles/repository.ts';
@@ -19,29 +18,10 @@ import { applyBounce } from '../src/subscribers/events.ts';
 import { upsertSubscriber } from '../src/subscribers/repository.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { browserSignIn } from './helpers/console.ts';
+import { seriousViolations } from './helpers/console-pages.ts';
 import { openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 const SHOTS = resolve(import.meta.dirname, '../test-results/console');
-const AXE_SOURCE = readFileSync(
-  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
-  'utf8',
-);
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: unknown }>;
-}
-
-async function seriousViolations(page: Page): Promise<AxeViolation[]> {
-  await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
-    violations: AxeViolation[];
-  };
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
 const PEOPLE = [
   ['ana.lima@example.org', 'Ana Lima', ['climate', 'china'], 'Europe/Lisbon', 'daily'],
   ['bo.berg@example.org', 'Bo Berg', ['technology'], 'Asia/Kolkata', 'weekly'],
