@@ -63,6 +63,24 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
         });
       }
     });
+    // bull-board's request validation splits its error messages on NUL and parses the rest as
+    // JSON: a NUL (or another control character) in a query value or path turns a bad request
+    // into its 500. No queue name, job id or filter of ours holds one: refuse them here.
+    scope.addHook('preValidation', async (request, reply) => {
+      let url: string;
+      try {
+        url = decodeURIComponent(request.url);
+      } catch {
+        url = '\u0000';
+      }
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+      if (/[\u0000-\u001f\u007f]/.test(url)) {
+        await reply.status(400).send({
+          error: 'the queue dashboard URL holds a control character or bad percent-encoding',
+          details: [{ field: '(url)', message: 'control characters are not allowed' }],
+        });
+      }
+    });
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath('/admin/queues');
     createBullBoard({
