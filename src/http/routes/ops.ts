@@ -73,7 +73,6 @@ export const opsRoutes: FastifyPluginAsync<{ app: App }> = async (fastify, { app
       } catch {
         url = '\u0000';
       }
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
       if (/[\u0000-\u001f\u007f]/.test(url)) {
         await reply.status(400).send({
           error: 'the queue dashboard URL holds a control character or bad percent-encoding',
