@@ -284,8 +284,12 @@ describe('console sign-in (sqlite, real Redis)', () => {
         .statusCode,
     ).toBe(200);
     const ops = await signIn(server, 'ops');
+    // The old outbox address sends ops to the console's outbox, which answers them.
+    const old = await server.inject({ url: '/admin/outbox', headers: { cookie: ops.cookie } });
+    expect(old.statusCode).toBe(301);
+    expect(old.headers.location).toBe('/console/outbox');
     expect(
-      (await server.inject({ url: '/admin/outbox', headers: { cookie: ops.cookie } })).statusCode,
+      (await server.inject({ url: '/console/outbox', headers: { cookie: ops.cookie } })).statusCode,
     ).toBe(200);
     expect(
       (await server.inject({ url: '/admin/queues', headers: { cookie: editor.cookie } }))
