@@ -15,6 +15,7 @@ import { type MetricsListener, startMetricsListener } from '../src/ops/metrics-l
 import { drainQueue, queueStats, retryFailed } from '../src/ops/queues.ts';
 import { createRedis } from '../src/redis/index.ts';
 import type { DeliveryStatus } from '../src/store/schema.ts';
+import { signIn } from './helpers/console.ts';
 import { DIALECTS, openTestStore, type TestStore, uniqueName } from './helpers/stores.ts';
 
 /** The value of one sample line of a Prometheus text, or undefined when absent. */
@@ -201,10 +202,12 @@ describe.each(DIALECTS)('ops metrics and queue controls (%s)', (dialect) => {
 
     // The dashboard's API never shows an address, even in a failure reason.
     const ops = await createApiKey(app.store.db, 'ops');
+    // The dashboard is a console page: an ops user signed in, not an API key.
+    const opsUser = await signIn(server, 'ops');
     const failed = await server.inject({
       method: 'GET',
       url: '/admin/queues/api/queues?activeQueue=campaigns&status=failed&page=1',
-      headers: { authorization: `Bearer ${ops.key}` },
+      headers: { cookie: opsUser.cookie },
     });
     expect(failed.statusCode).toBe(200);
     expect(failed.body).toContain('550 mailbox');
