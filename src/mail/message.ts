@@ -123,6 +123,20 @@ function base64Lines(text: string): string {
   return lines.join('\r\n');
 }
 
+/**
+ * Messages built here whose every line ends in CRLF and none starts with a dot: SMTP DATA
+ * sends them as they are (no dot-stuffing, no line-ending repair), see transports/smtp.ts.
+ */
+const wireReady = new WeakSet<Buffer>();
+
+/** Whether `raw` is a message this builder made that SMTP DATA can send byte for byte. */
+export function isWireReady(raw: Buffer): boolean {
+  return wireReady.has(raw);
+}
+
+/** A bare CR, a bare LF, or a line starting with a dot. */
+const NOT_WIRE_READY = /\r(?!\n)|(?<!\r)\n|\n\./;
+
 const PLAIN_NAME = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
 const PLAIN_ADDRESS = /^[a-z0-9._+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+$/;
 
@@ -199,7 +213,11 @@ export function createMailBuilder(
     if (dkim) head = `${dkimSignature(headers, dkimBodyHash(body), dkim)}\r\n${head}`;
     // Every header is 7-bit after encoding and the bodies are base64, so latin1 is exact.
     body.unshift(Buffer.from(`${head}\r\n\r\n`, 'latin1'));
-    return { envelope: parts.envelope, raw: Buffer.concat(body), messageId: parts.messageId };
+    const raw = Buffer.concat(body);
+    // The body is base64 lines and boundary lines joined by CRLF: never a dot first, never a
+    // bare line end. The headers are checked (a few hundred bytes, not the 36 kB body).
+    if (!head.startsWith('.') && !NOT_WIRE_READY.test(head)) wireReady.add(raw);
+    return { envelope: parts.envelope, raw, messageId: parts.messageId };
   };
 }
 

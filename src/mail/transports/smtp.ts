@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../../config/index.ts';
-import { senderParts } from '../message.ts';
+import { isWireReady, senderParts } from '../message.ts';
 import { timedSend } from '../metrics.ts';
 import { toMailSendError } from '../smtp-reply.ts';
 import type { MailTransport, OutgoingMessage } from '../transport.ts';
@@ -39,11 +39,27 @@ const SMTP_SOCKET_TIMEOUT_MS = 30_000;
 /** How long close() waits for a server to answer QUIT. */
 const QUIT_WAIT_MS = 2_000;
 
+/** The DATA stream nodemailer's connection makes per message (smtp-connection/data-stream). */
+interface DataStreamInternals {
+  _transform(chunk: unknown, encoding: BufferEncoding, done: (error?: Error | null) => void): void;
+  push(chunk: Buffer): boolean;
+  lastByte: number | false;
+  inByteCount: number;
+  outByteCount: number;
+}
+
+/** The parts of a pooled SMTP connection that quit and the DATA fast path reach into. */
+interface ConnectionInternals {
+  quit(): void;
+  once(event: 'end', listener: () => void): void;
+  _createSendStream(callback: unknown): DataStreamInternals;
+}
+
 /** The parts of nodemailer's pool that close() and send reach into (not in its typings). */
 interface PoolInternals {
   _connections?: Array<{
     available: boolean;
-    connection?: { quit(): void; once(event: 'end', listener: () => void): void };
+    connection?: ConnectionInternals;
   }>;
   send(
     mail: PooledMail,
@@ -87,6 +103,38 @@ function pooledMail(message: OutgoingMessage): PooledMail {
   };
 }
 
+const fastConnections = new WeakSet<ConnectionInternals>();
+
+/**
+ * Lets a connection send a wire-ready message (isWireReady: CRLF line ends only, no line
+ * starting with a dot) straight to the socket. nodemailer's DATA stream otherwise walks every
+ * byte in JavaScript to dot-stuff and repair line ends, which such a message never needs:
+ * about 280 µs of CPU per 38 kB message, more than half of what the pool spends on it. Any
+ * other chunk (a message built elsewhere, a stream split in pieces) takes nodemailer's path.
+ */
+function sendWireReadyAsIs(connection: ConnectionInternals): void {
+  if (fastConnections.has(connection)) return;
+  fastConnections.add(connection);
+  const createSendStream = connection._createSendStream;
+  connection._createSendStream = function (this: ConnectionInternals, callback) {
+    const stream = createSendStream.call(this, callback);
+    const stuff = stream._transform;
+    stream._transform = (chunk, encoding, done) => {
+      if (stream.lastByte !== false || !Buffer.isBuffer(chunk) || !isWireReady(chunk)) {
+        stuff.call(stream, chunk, encoding, done);
+        return;
+      }
+      stream.inByteCount += chunk.length;
+      stream.outByteCount += chunk.length;
+      // DataStream's end marker reads the last byte: a wire-ready message ends in CRLF.
+      stream.lastByte = chunk[chunk.length - 1]!;
+      stream.push(chunk);
+      done();
+    };
+    return stream;
+  };
+}
+
 /** The SMTP settings the transport reads. */
 export type SmtpTransportConfig = Pick<Config, 'SMTP_POOL_SIZE' | 'SMTP_EHLO_NAME' | 'MAIL_FROM'>;
 
@@ -107,12 +155,16 @@ export function createSmtpTransport(url: string, config: SmtpTransportConfig): M
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
   } satisfies SMTPPool.Options);
   const pool = (transporter as unknown as { transporter: PoolInternals }).transporter;
-  const sendPooled = (message: OutgoingMessage) =>
-    new Promise<{ response: string }>((resolve, reject) =>
+  const sendPooled = (message: OutgoingMessage) => {
+    // Connections open inside the pool; each gets the fast path before its next message.
+    for (const resource of pool._connections ?? [])
+      if (resource.connection) sendWireReadyAsIs(resource.connection);
+    return new Promise<{ response: string }>((resolve, reject) =>
       pool.send(pooledMail(message), (error, info) =>
         error ? reject(error) : resolve({ response: info?.response ?? '' }),
       ),
     );
+  };
   return {
     name: 'smtp',
     label: 'SMTP_URL',
