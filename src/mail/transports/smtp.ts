@@ -2,7 +2,6 @@
 // with their envelope. Failures reject as MailSendError, classified by the reply code.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../../config/index.ts';
@@ -77,8 +76,36 @@ interface PooledMail {
     getEnvelope(): { from: string; to: string[] };
     messageId(): string;
     getHeader(key: string): string | undefined;
-    createReadStream(): Readable;
+    createReadStream(): MessageStream;
   };
+}
+
+/** What the pool's connection reads of a message stream (smtp-connection send, pool-resource). */
+interface MessageStream {
+  /** Whether the connection started reading (the pool re-queues a message it did not). */
+  readableDidRead: boolean;
+  on(event: string, listener: (...args: unknown[]) => void): MessageStream;
+  pipe<Target extends NodeJS.WritableStream>(target: Target): Target;
+  destroy(): void;
+}
+
+/**
+ * The message as one chunk, handed to the connection's DATA stream when it pipes: all the
+ * connection asks of a stream, without a Readable's per-message machinery (Readable.from
+ * walks an async iterator over several ticks for a single buffer).
+ */
+function messageStream(raw: Buffer | string): MessageStream {
+  const stream: MessageStream = {
+    readableDidRead: false,
+    on: () => stream,
+    pipe(target) {
+      stream.readableDidRead = true;
+      target.end(raw);
+      return target;
+    },
+    destroy() {},
+  };
+  return stream;
 }
 
 /**
@@ -98,7 +125,7 @@ function pooledMail(message: OutgoingMessage): PooledMail {
       getEnvelope: () => ({ from: envelope.from, to: [...envelope.to] }),
       messageId: () => messageId,
       getHeader: (key) => (key.toLowerCase() === 'message-id' ? messageId : undefined),
-      createReadStream: () => Readable.from([message.raw], { objectMode: false }),
+      createReadStream: () => messageStream(message.raw),
     },
   };
 }
