@@ -11,6 +11,7 @@ import {
 import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
 import { consoleMigrations } from './migrations-console.ts';
+import { countsMigrations } from './migrations-counts.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import { usersMigrations } from './migrations-users.ts';
@@ -284,6 +285,7 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...engagementMigrations(dialect),
     ...usersMigrations(dialect),
     ...consoleMigrations(dialect),
+    ...countsMigrations(dialect),
   };
 }
 
