@@ -1,29 +1,28 @@
 // Base64 bodies spliced from a template: a campaign's body is the same static runs for every
-// recipient with a few personalised values between them (greeting, links). The static runs are
-// encoded once per alignment they meet and reused; per message only the values and the bytes
-// around them are encoded. The result is byte for byte what encoding the joined text in one go
-// gives (76-character lines joined by CRLF, nodemailer's layout), so DKIM body hashes and the
-// nodemailer equivalence test are unchanged.
+// recipient with a few personalised values between them (greeting, links). Each static run is
+// encoded once per byte alignment it meets (at most three) and reused; per message only the
+// values and the 0-2 bytes of the runs around them are encoded. Lines restart at each piece,
+// so a body's lines are up to 76 characters (RFC 2045), each a whole number of base64 groups:
+// it decodes to exactly the joined text. Keeping nodemailer's continuous line layout instead
+// needed a copy of each run per line column too (57 per run, ~2 MB a campaign per process).
 
-/** Base64 groups (4 characters, 3 bytes) per 76-character line. */
-const LINE_GROUPS = 19;
+/** Base64 characters per line (RFC 2045's limit). */
+const LINE_CHARS = 76;
+const CRLF = Buffer.from('\r\n', 'latin1');
 /** Static runs shorter than this are encoded with the values around them (no cache entry). */
 const MIN_CACHED_RUN = 64;
-/** Alignments per run: 3 byte offsets × 20 columns (0…19; 19 means a line break is due). */
-const MAX_VARIANTS = 60;
 
-/** The encoded middle of a static run for one alignment, and what it leaves for the next piece. */
+/** The encoded middle of a static run for one alignment, and the bytes it leaves over. */
 interface Variant {
   encoded: Buffer;
   /** The run's last 0-2 bytes, which fall into a group shared with what follows. */
   tail: Buffer;
-  /** Groups on the current line after `encoded`. */
-  column: number;
 }
 
 interface Run {
   bytes: Buffer;
-  variants: Map<number, Variant>;
+  /** By how many of the run's first bytes were encoded with what came before (0-2). */
+  variants: Array<Variant | undefined>;
 }
 
 /** A body template: static runs with one value between each two. */
@@ -37,41 +36,25 @@ export interface Base64Template {
   encode(values: readonly string[]): Buffer[];
 }
 
-/**
- * Base64 of `bytes` (a multiple of 3 bytes unless `last`) starting `column` groups into a
- * line; a line break goes before a group when the line is full. Returns the text and the
- * column after it.
- */
-function encodeGroups(bytes: Buffer, column: number): { text: string; column: number } {
+/** `bytes` as base64 in lines of at most 76 characters joined by CRLF (no trailing CRLF). */
+function base64Lines(bytes: Buffer): Buffer {
   const b64 = bytes.toString('base64');
-  let text = '';
-  let col = column;
-  for (let at = 0; at < b64.length; ) {
-    if (col === LINE_GROUPS) {
-      text += '\r\n';
-      col = 0;
-    }
-    const take = Math.min((LINE_GROUPS - col) * 4, b64.length - at);
-    text += b64.slice(at, at + take);
-    at += take;
-    col += take / 4;
-  }
-  return { text, column: col };
+  if (b64.length <= LINE_CHARS) return Buffer.from(b64, 'latin1');
+  const lines: string[] = [];
+  for (let at = 0; at < b64.length; at += LINE_CHARS) lines.push(b64.slice(at, at + LINE_CHARS));
+  return Buffer.from(lines.join('\r\n'), 'latin1');
 }
 
-/** The variant of `run` whose first `head` bytes were encoded before it, starting at `column`. */
-function variantOf(run: Run, head: number, column: number): Variant {
-  const key = head * 20 + column;
-  const cached = run.variants.get(key);
+/** The variant of `run` whose first `head` bytes were encoded with the piece before it. */
+function variantOf(run: Run, head: number): Variant {
+  const cached = run.variants[head];
   if (cached) return cached;
   const end = head + Math.floor((run.bytes.length - head) / 3) * 3;
-  const middle = encodeGroups(run.bytes.subarray(head, end), column);
   const variant = {
-    encoded: Buffer.from(middle.text, 'latin1'),
+    encoded: base64Lines(run.bytes.subarray(head, end)),
     tail: run.bytes.subarray(end),
-    column: middle.column,
   };
-  if (run.variants.size < MAX_VARIANTS) run.variants.set(key, variant);
+  run.variants[head] = variant;
   return variant;
 }
 
@@ -79,7 +62,7 @@ function variantOf(run: Run, head: number, column: number): Variant {
 export function base64Template(runs: readonly string[]): Base64Template {
   const compiled: Run[] = runs.map((text) => ({
     bytes: Buffer.from(text, 'utf8'),
-    variants: new Map(),
+    variants: [],
   }));
   return {
     runs,
@@ -87,10 +70,14 @@ export function base64Template(runs: readonly string[]): Base64Template {
       if (values.length !== compiled.length - 1)
         throw new Error(`base64 template: ${compiled.length - 1} values expected`);
       const pieces: Buffer[] = [];
-      // Bytes not yet encoded (a value and the runs too short to cache), and the line column.
+      const add = (piece: Buffer) => {
+        if (piece.length === 0) return;
+        if (pieces.length > 0) pieces.push(CRLF);
+        pieces.push(piece);
+      };
+      // Bytes not yet encoded: a value, the runs too short to cache, a run's 0-2 tail bytes.
       let pending: Buffer[] = [];
       let pendingBytes = 0;
-      let column = 0;
       for (let i = 0; i < compiled.length; i++) {
         if (i > 0) {
           const value = Buffer.from(values[i - 1]!, 'utf8');
@@ -98,6 +85,7 @@ export function base64Template(runs: readonly string[]): Base64Template {
           pendingBytes += value.length;
         }
         const run = compiled[i]!;
+        // Bytes of this run that complete the pending bytes' last base64 group.
         const head = (3 - (pendingBytes % 3)) % 3;
         if (run.bytes.length < MIN_CACHED_RUN + head) {
           pending.push(run.bytes);
@@ -106,21 +94,15 @@ export function base64Template(runs: readonly string[]): Base64Template {
         }
         if (pendingBytes + head > 0) {
           pending.push(run.bytes.subarray(0, head));
-          const encoded = encodeGroups(Buffer.concat(pending, pendingBytes + head), column);
-          pieces.push(Buffer.from(encoded.text, 'latin1'));
-          column = encoded.column;
+          add(base64Lines(Buffer.concat(pending, pendingBytes + head)));
         }
-        const variant = variantOf(run, head, column);
-        pieces.push(variant.encoded);
-        column = variant.column;
+        const variant = variantOf(run, head);
+        add(variant.encoded);
         pending = [variant.tail];
         pendingBytes = variant.tail.length;
       }
-      if (pendingBytes > 0) {
-        // The last group, padded; the only piece whose length need not be a multiple of 3.
-        const encoded = encodeGroups(Buffer.concat(pending, pendingBytes), column);
-        pieces.push(Buffer.from(encoded.text, 'latin1'));
-      }
+      // The last group, padded: the only piece whose bytes need not be a multiple of 3.
+      if (pendingBytes > 0) add(base64Lines(Buffer.concat(pending, pendingBytes)));
       return pieces;
     },
   };

@@ -3,9 +3,10 @@
 // (campaigns, alerts, digests, welcome, test sends, confirmations) is built here, so every one
 // is signed. The multipart skeleton is built once per builder with nodemailer's own header
 // encoders; per message only the bodies (base64; a campaign's static runs encoded once, see
-// base64-splice.ts) and five headers change. The result is
-// byte-for-byte what nodemailer's MailComposer (+ its DKIM signer) would produce for the same
-// parts (see `composeWithNodemailer` and test/message.test.ts). Personalisation and link
+// base64-splice.ts) and five headers change. The headers are byte for byte what nodemailer's
+// MailComposer (+ its DKIM signer) would produce for the same parts and the bodies decode to
+// the same text; only base64 line breaks differ, restarting at each personalised value (see
+// `composeWithNodemailer` and test/message.test.ts). Personalisation and link
 // signing happen before, in the caller (src/delivery/message.ts, src/subscribers/confirmation.ts).
 import { randomBytes } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
