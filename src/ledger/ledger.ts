@@ -2,18 +2,11 @@
 import { type Kysely, sql } from 'kysely';
 import { keepsCounts, keptLedgerCounts } from '../store/counts.ts';
 import { chunk } from '../store/db.ts';
-import type { Database, DeliveryStatus } from '../store/schema.ts';
+import { type Database, DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.ts';
 
-const DELIVERY_STATUSES: ReadonlySet<string> = new Set<DeliveryStatus>([
-  'pending',
-  'sending',
-  'sent',
-  'failed',
-  'bounced',
-  'suppressed',
-]);
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(DELIVERY_STATUSES);
 function isDeliveryStatus(status: string): status is DeliveryStatus {
-  return DELIVERY_STATUSES.has(status);
+  return KNOWN_STATUSES.has(status);
 }
 
 /** Rows per INSERT: 6 columns × 1,000 stays far below both dialects' parameter limits. */

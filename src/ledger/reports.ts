@@ -142,6 +142,11 @@ export interface CampaignLedgerCounts {
   pending: number;
 }
 
+/** The counts of a campaign without ledger rows. */
+export function noLedgerCounts(): CampaignLedgerCounts {
+  return { total: 0, sent: 0, failed: 0, bounced: 0, suppressed: 0, pending: 0 };
+}
+
 const COUNTED_STATUSES = new Set(['sent', 'failed', 'bounced', 'suppressed'] as const);
 function isCountedStatus(status: string): status is 'sent' | 'failed' | 'bounced' | 'suppressed' {
   return (COUNTED_STATUSES as Set<string>).has(status);
@@ -158,7 +163,7 @@ export async function ledgerCountsOfCampaigns(
 ): Promise<Map<number, CampaignLedgerCounts>> {
   const counts = new Map<number, CampaignLedgerCounts>();
   for (const id of campaignIds) {
-    counts.set(id, { total: 0, sent: 0, failed: 0, bounced: 0, suppressed: 0, pending: 0 });
+    counts.set(id, noLedgerCounts());
   }
   if (campaignIds.length === 0) return counts;
   const rows = keepsCounts(db)
