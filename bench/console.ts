@@ -269,11 +269,18 @@ export async function seedConsoleStore(db: Kysely<Database>): Promise<void> {
       ${sql.raw(created(28_900))}, ${sql.raw(created(28_900))}
     from ${d.series(c)}`.execute(db);
   const now = new Date().toISOString();
-  await sql`insert into deliveries (campaign_id, subscriber_id, status, updated_at, batch_no)
+  // Sent rows carry a sent_at spread over the send's first ~40 minutes (the report groups
+  // them by minute) and failures a handful of distinct replies (it groups those too).
+  await sql`insert into deliveries
+      (campaign_id, subscriber_id, status, updated_at, batch_no, sent_at, last_reply)
     select c.id, s.id,
       case when s.id % 50 = 0 then 'failed' when s.id % 50 = 2 then 'bounced'
         when s.id % 50 = 3 then 'suppressed' when s.id % 7 = 0 then 'pending' else 'sent' end,
-      ${now}, s.id / 500
+      ${now}, s.id / 500,
+      case when s.id % 50 in (0, 2, 3) or s.id % 7 = 0 then null
+        else ${sql.raw(d.iso(`${EPOCH} + 1000000 + s.id / 40`))} end,
+      case when s.id % 50 = 0 then '421 4.7.0 try again later (' || (s.id % 5) || ')'
+        when s.id % 50 = 2 then '550 5.1.1 mailbox unknown' end
     from subscribers s cross join
       (select id from campaigns order by id desc limit ${sql.raw(String(CONSOLE_FILLED_CAMPAIGNS))}) c
     where s.status = 'active'`.execute(db);

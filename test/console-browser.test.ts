@@ -116,6 +116,14 @@ describe('console shell in Chromium', () => {
       expect(await seriousViolations(page)).toEqual([]);
       expect(cspErrors).toEqual([]);
 
+      // The API reference: swagger-ui from our own origin renders under its CSP, no report.
+      await page.goto(`${base}/console/api/`);
+      await page.locator('.swagger-ui .info .title').waitFor();
+      await page.locator('.opblock-summary-path', { hasText: '/api/campaigns' }).first().waitFor();
+      await page.screenshot({ path: join(SHOTS, `api-reference-${width}.png`), fullPage: true });
+      expect(cspErrors).toEqual([]);
+      await page.goto(`${base}/console/users`);
+
       // Sign out: back to the login page, and the console asks for sign-in again.
       if (width === 375) await page.click('.menu-button');
       await Promise.all([page.waitForURL(`${base}/console/login`), page.click('text=Sign out')]);

@@ -325,6 +325,16 @@ describe.each(DIALECTS)('console campaign pages on %s', (dialect) => {
     expect(paused.body).toContain('Paused. Nothing more goes out until you resume.');
     expect(paused.body).toContain(`/console/campaigns/${id}/confirm/resume`);
     expect((await get(editor, `/console/campaigns/${id}/progress`)).body).not.toContain('every 2s');
+    // A page drawn while it was sending polls with shown=sending: its block says what changed,
+    // since the page's own actions (Pause…) no longer apply; a bad `shown` is ignored.
+    const changed = await get(editor, `/console/campaigns/${id}/progress?shown=sending`);
+    expect(changed.body).toContain('This campaign is now <strong>paused</strong>');
+    expect(
+      (await get(editor, `/console/campaigns/${id}/progress?shown=paused`)).body,
+    ).not.toContain('This campaign is now');
+    expect((await get(editor, `/console/campaigns/${id}/progress?shown=%00bogus`)).statusCode).toBe(
+      200,
+    );
     expect((await post(editor, `/console/campaigns/${id}/resume`, {})).statusCode).toBe(303);
     expect((await getCampaign(db, id))?.status).toBe('sending');
     const cancelConfirm = await get(editor, `/console/campaigns/${id}/confirm/cancel`);

@@ -192,6 +192,7 @@ describe('ops pages in Chromium', () => {
       });
       const violations: string[] = [];
       const shoot = async (name: string) => {
+        await page.evaluate('window.scrollTo(0, 0)');
         await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
         violations.push(...(await seriousViolations(page)));
       };

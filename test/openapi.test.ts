@@ -250,7 +250,7 @@ describe('OpenAPI document', () => {
     const header =
       "default-src 'self'; font-src 'self' https: data:; img-src 'self' data: validator.swagger.io; style-src 'self' https: 'sha256-x'; upgrade-insecure-requests;";
     expect(referenceCsp(header, false)).toBe(
-      "default-src 'self'; font-src 'self' data:; img-src 'self' data:; style-src 'self' 'sha256-x'",
+      "default-src 'self'; font-src 'self' data:; img-src 'self' data:; style-src 'self' 'sha256-x' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='",
     );
     expect(referenceCsp(header, true)).toMatch(/; upgrade-insecure-requests$/);
   });

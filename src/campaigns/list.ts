@@ -3,7 +3,11 @@
 // statement on deliveries), for the page's campaigns only, in one grouped query.
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { z } from 'zod';
-import { type CampaignLedgerCounts, ledgerCountsOfCampaigns } from '../ledger/reports.ts';
+import {
+  type CampaignLedgerCounts,
+  ledgerCountsOfCampaigns,
+  noLedgerCounts,
+} from '../ledger/reports.ts';
 import {
   afterRow,
   countOf,
@@ -148,14 +152,7 @@ export async function listCampaigns(
         localTime: campaign.localTime,
         startedAt: campaign.startedAt,
         finishedAt: campaign.finishedAt,
-        counts: counts.get(campaign.id) ?? {
-          total: 0,
-          sent: 0,
-          failed: 0,
-          bounced: 0,
-          suppressed: 0,
-          pending: 0,
-        },
+        counts: counts.get(campaign.id) ?? noLedgerCounts(),
       };
     }),
     total: countOf(counted.n),

@@ -1,7 +1,13 @@
 // The delivery ledger: one row per campaign × recipient, written and read in batches.
 import { type Kysely, sql } from 'kysely';
+import { keepsCounts, keptLedgerCounts } from '../store/counts.ts';
 import { chunk } from '../store/db.ts';
-import type { Database, DeliveryStatus } from '../store/schema.ts';
+import { type Database, DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.ts';
+
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(DELIVERY_STATUSES);
+function isDeliveryStatus(status: string): status is DeliveryStatus {
+  return KNOWN_STATUSES.has(status);
+}
 
 /** Rows per INSERT: 6 columns × 1,000 stays far below both dialects' parameter limits. */
 const INSERT_CHUNK = 1_000;
@@ -48,14 +54,20 @@ export async function insertLedgerRows(
 
 export type LedgerCounts = Record<DeliveryStatus, number> & { total: number };
 
-/** Counts a campaign's ledger rows by status (the only source of a campaign's progress). */
+/**
+ * Counts a campaign's ledger rows by status (the only source of a campaign's progress): on
+ * PostgreSQL from the counts its triggers keep in the same transactions (src/store/counts.ts),
+ * on SQLite by a grouped count.
+ */
 export async function countLedger(db: Kysely<Database>, campaignId: number): Promise<LedgerCounts> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('campaign_id', '=', campaignId)
-    .groupBy('status')
-    .execute();
+  const rows = keepsCounts(db)
+    ? await keptLedgerCounts(db, [campaignId])
+    : await db
+        .selectFrom('deliveries')
+        .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('campaign_id', '=', campaignId)
+        .groupBy('status')
+        .execute();
   const counts: LedgerCounts = {
     total: 0,
     pending: 0,
@@ -66,6 +78,7 @@ export async function countLedger(db: Kysely<Database>, campaignId: number): Pro
     suppressed: 0,
   };
   for (const row of rows) {
+    if (!isDeliveryStatus(row.status)) continue;
     counts[row.status] = Number(row.n);
     counts.total += Number(row.n);
   }

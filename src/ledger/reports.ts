@@ -1,6 +1,7 @@
 // Reads of the ledger for other concerns: metrics, a subscriber's data export, a local-time
 // campaign's zone instants, the digest's held-alert clean-up; and the erasure's redaction.
 import { type Kysely, sql } from 'kysely';
+import { keepsCounts, keptLedgerCounts } from '../store/counts.ts';
 import type { Database, DeliveryStatus } from '../store/schema.ts';
 
 /** Ledger counts by campaign kind and delivery status (every campaign ever). */
@@ -141,8 +142,19 @@ export interface CampaignLedgerCounts {
   pending: number;
 }
 
+/** The counts of a campaign without ledger rows. */
+export function noLedgerCounts(): CampaignLedgerCounts {
+  return { total: 0, sent: 0, failed: 0, bounced: 0, suppressed: 0, pending: 0 };
+}
+
+const COUNTED_STATUSES = new Set(['sent', 'failed', 'bounced', 'suppressed'] as const);
+function isCountedStatus(status: string): status is 'sent' | 'failed' | 'bounced' | 'suppressed' {
+  return (COUNTED_STATUSES as Set<string>).has(status);
+}
+
 /**
- * The ledger counts of each of these campaigns (a list page's), in one grouped query the
+ * The ledger counts of each of these campaigns (a list page's, the dashboard's): on PostgreSQL
+ * from the counts its triggers keep (src/store/counts.ts), on SQLite in one grouped query the
  * (campaign_id, status, subscriber_id) index answers; a campaign without rows gets zeros.
  */
 export async function ledgerCountsOfCampaigns(
@@ -151,22 +163,29 @@ export async function ledgerCountsOfCampaigns(
 ): Promise<Map<number, CampaignLedgerCounts>> {
   const counts = new Map<number, CampaignLedgerCounts>();
   for (const id of campaignIds) {
-    counts.set(id, { total: 0, sent: 0, failed: 0, bounced: 0, suppressed: 0, pending: 0 });
+    counts.set(id, noLedgerCounts());
   }
   if (campaignIds.length === 0) return counts;
-  const rows = await db
-    .selectFrom('deliveries')
-    .select(['campaign_id', 'status', (eb) => eb.fn.countAll().as('n')])
-    .where('campaign_id', 'in', [...campaignIds])
-    .groupBy(['campaign_id', 'status'])
-    .execute();
+  const rows = keepsCounts(db)
+    ? await keptLedgerCounts(db, campaignIds)
+    : (
+        await db
+          .selectFrom('deliveries')
+          .select(['campaign_id', 'status', (eb) => eb.fn.countAll().as('n')])
+          .where('campaign_id', 'in', [...campaignIds])
+          .groupBy(['campaign_id', 'status'])
+          .execute()
+      ).map((row) => ({
+        campaignId: Number(row.campaign_id),
+        status: row.status,
+        n: Number(row.n),
+      }));
   for (const row of rows) {
-    const entry = counts.get(Number(row.campaign_id));
+    const entry = counts.get(row.campaignId);
     if (!entry) continue;
-    const n = Number(row.n);
-    entry.total += n;
-    if (row.status === 'sending' || row.status === 'pending') entry.pending += n;
-    else entry[row.status] += n;
+    entry.total += row.n;
+    if (row.status === 'sending' || row.status === 'pending') entry.pending += row.n;
+    else if (isCountedStatus(row.status)) entry[row.status] += row.n;
   }
   return counts;
 }

@@ -8,17 +8,9 @@ import { collectDefaultMetrics, Gauge, Registry, register } from 'prom-client';
 import '../delivery/metrics.ts';
 import { ALL_QUEUES, type Queues } from '../delivery/queues.ts';
 import { ledgerCountsByKind, ledgerCountsOfRecentCampaigns } from '../ledger/reports.ts';
-import type { Database, DeliveryStatus } from '../store/schema.ts';
+import { type Database, DELIVERY_STATUSES } from '../store/schema.ts';
 import { JOB_STATES, queueStats } from './queues.ts';
 
-const DELIVERY_STATUSES: DeliveryStatus[] = [
-  'pending',
-  'sending',
-  'sent',
-  'failed',
-  'bounced',
-  'suppressed',
-];
 /** Rows in these states are not finished yet. */
 const OPEN_STATUSES = new Set<string>(['pending', 'sending']);
 

@@ -11,6 +11,7 @@ import {
 import type { DatabaseTarget } from '../config/index.ts';
 import { archiveMigrations } from './migrations-archive.ts';
 import { consoleMigrations } from './migrations-console.ts';
+import { countsMigrations } from './migrations-counts.ts';
 import { engagementMigrations } from './migrations-engagement.ts';
 import { newsroomMigrations } from './migrations-newsroom.ts';
 import { usersMigrations } from './migrations-users.ts';
@@ -284,12 +285,13 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...engagementMigrations(dialect),
     ...usersMigrations(dialect),
     ...consoleMigrations(dialect),
+    ...countsMigrations(dialect),
     // Every digest period rewrites each due subscriber's last_digest_at (no index holds it):
     // room left on PostgreSQL's pages lets that update stay on the row's page (a HOT update)
     // instead of writing all nine of the table's index entries again; a 100,000-subscriber tick
     // spent most of its time there. Pages written from now on keep the room (an existing row
     // moves to such a page at its next update). SQLite has no such setting.
-    '0014_subscribers_fillfactor': {
+    '0015_subscribers_fillfactor': {
       async up(db: Db) {
         if (dialect === 'postgres')
           await sql`alter table subscribers set (fillfactor = 70)`.execute(db);

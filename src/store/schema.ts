@@ -121,6 +121,15 @@ export interface CampaignTable {
 
 /** `sending`: claimed by a delivery job and handed to SMTP; counted as pending in status. */
 export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'bounced' | 'suppressed';
+/** Every ledger state, in the order a row moves through them. */
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'sending',
+  'sent',
+  'failed',
+  'bounced',
+  'suppressed',
+];
 
 /** The delivery ledger: one row per campaign × recipient. */
 export interface DeliveryTable {

@@ -4,6 +4,7 @@
 // their tables directly (store reads, no domain logic).
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
+import { keepsCounts, keptFollowerCounts } from '../store/counts.ts';
 import type { Database, SubscriberStatus } from '../store/schema.ts';
 
 /** Every subscriber status but active (a record, so a new status cannot be forgotten here). */
@@ -50,9 +51,36 @@ export const topicListItemSchema = z.object({
 });
 
 /**
+ * Active followers per topic, counted now. Followers = every follow − follows of subscribers
+ * not active: both sides read from indexes (all follows by topic; the few inactive subscribers
+ * by status), where joining every follow to its subscriber would look up every row.
+ */
+async function countFollowersLive(db: Kysely<Database>): Promise<Map<string, number>> {
+  const [follows, inactive] = await Promise.all([
+    db
+      .selectFrom('subscriptions')
+      .select(['topic_id', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('topic_id')
+      .execute(),
+    db
+      .selectFrom('subscribers')
+      .innerJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
+      .select(['subscriptions.topic_id', (eb) => eb.fn.countAll().as('n')])
+      .where('subscribers.status', 'in', INACTIVE_STATUSES)
+      .groupBy('subscriptions.topic_id')
+      .execute(),
+  ]);
+  const followerCount = new Map(follows.map((row) => [row.topic_id, Number(row.n)]));
+  for (const row of inactive) {
+    followerCount.set(row.topic_id, (followerCount.get(row.topic_id) ?? 0) - Number(row.n));
+  }
+  return followerCount;
+}
+
+/**
  * Every topic of the catalogue in name order, with followers, last article date and recent
- * articles: one grouped count over subscriptions, then one small indexed query per topic (the
- * catalogue holds tens of topics, not thousands).
+ * articles: followers as PostgreSQL keeps them (src/store/counts.ts) or counted live on SQLite,
+ * then one small indexed query per topic (the catalogue holds tens of topics, not thousands).
  */
 export async function listTopics(db: Kysely<Database>): Promise<{ items: TopicListItem[] }> {
   const topics = await db
@@ -61,25 +89,9 @@ export async function listTopics(db: Kysely<Database>): Promise<{ items: TopicLi
     .orderBy('name')
     .orderBy('id')
     .execute();
-  // Followers = every follow − follows of subscribers not active: both sides read from
-  // indexes (all follows by topic; the few inactive subscribers by status), where joining
-  // every follow to its subscriber would look up 200,000 rows at 100,000 subscribers.
-  const follows = await db
-    .selectFrom('subscriptions')
-    .select(['topic_id', (eb) => eb.fn.countAll().as('n')])
-    .groupBy('topic_id')
-    .execute();
-  const inactive = await db
-    .selectFrom('subscribers')
-    .innerJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
-    .select(['subscriptions.topic_id', (eb) => eb.fn.countAll().as('n')])
-    .where('subscribers.status', 'in', INACTIVE_STATUSES)
-    .groupBy('subscriptions.topic_id')
-    .execute();
-  const followerCount = new Map(follows.map((row) => [row.topic_id, Number(row.n)]));
-  for (const row of inactive) {
-    followerCount.set(row.topic_id, (followerCount.get(row.topic_id) ?? 0) - Number(row.n));
-  }
+  const followerCount = keepsCounts(db)
+    ? await keptFollowerCounts(db)
+    : await countFollowersLive(db);
   const when = sql<string>`coalesce(articles.published_at, articles.created_at)`;
   const items: TopicListItem[] = [];
   for (const topic of topics) {

@@ -37,8 +37,12 @@ export function watchCsp(page: Page): string[] {
   return errors;
 }
 
-/** Writes a full-page screenshot to test-results/console/<name>.png. */
+/**
+ * Writes a full-page screenshot to test-results/console/<name>.png, from the top: a full-page
+ * shot of a scrolled page draws the sticky header and sidebar mid-page.
+ */
 export async function shoot(page: Page, name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

@@ -55,6 +55,7 @@ import { campaignReport } from '../../../engagement/report.ts';
 import { InputError } from '../../../errors/index.ts';
 import { sentPerMinute, unsentReplies } from '../../../ledger/reports.ts';
 import { MailSendError } from '../../../mail/transport.ts';
+import type { CampaignStatus } from '../../../store/schema.ts';
 import { listSubscribers, subscriberListQuerySchema } from '../../../subscribers/list.ts';
 import { listTopics } from '../../../topics/list.ts';
 import { requireConsole } from '../guard.ts';
@@ -114,6 +115,8 @@ const confirmedActionSchema = z.enum(
 const idParams = z.object({ id: storeId('campaign') });
 const actionParams = idParams.extend({ action: confirmedActionSchema });
 const doneQuery = z.object({ done: z.string().max(40).optional() });
+/** The progress poll names the status its page was drawn with (a changed one is flagged). */
+const progressQuery = z.object({ shown: z.enum(campaignStatuses).optional() });
 
 /** Every zone the runtime knows, for the schedule form's zone picker. */
 const TIME_ZONES: readonly string[] = (() => {
@@ -251,11 +254,14 @@ export const campaignPages: FastifyPluginAsync<{ app: App }> = async (fastify, {
   }
 
   /** The progress partial's data: ledger counts as `campaign status` shows them, and pace. */
-  async function progressData(campaign: Campaign) {
+  async function progressData(campaign: Campaign, shownStatus: CampaignStatus = campaign.status) {
     const counts = await campaignStatus(db, campaign.id);
     return {
       campaign,
       counts,
+      // The page around this block still offers the actions of the status it was drawn with.
+      shownStatus,
+      statusChanged: shownStatus !== campaign.status,
       pace: paceOf(counts, campaign.startedAt, campaign.finishedAt, deps.now()),
       live: campaign.status === 'sending',
     };
@@ -553,7 +559,12 @@ export const campaignPages: FastifyPluginAsync<{ app: App }> = async (fastify, {
     if (!params.success) return reply.callNotFound();
     const campaign = await getCampaign(db, params.data.id);
     if (!campaign) return reply.status(404).type('text/plain').send('no such campaign');
-    return sendPartial(reply, 'campaigns-progress', await progressData(campaign));
+    const shown = progressQuery.safeParse(request.query ?? {});
+    return sendPartial(
+      reply,
+      'campaigns-progress',
+      await progressData(campaign, shown.success ? shown.data.shown : undefined),
+    );
   });
 
   fastify.post('/console/campaigns/:id/edit', editor, async (request, reply) => {
