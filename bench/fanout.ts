@@ -1,5 +1,7 @@
-// The fan-out bench for one SQL dialect: (a) the raw limit of the pooled transport with
-// pre-built messages (the raw probe, one process: this one), (b) a naive per-recipient MJML
+// The fan-out bench for one SQL dialect: (a) the raw limit of a bare pooled nodemailer
+// transport pushing pre-built messages (`sendMail({raw, envelope})`, DESIGN.md's measured fact;
+// the raw probe, one process: this one), and beside it (a′) Herald's own SMTP transport on the
+// same messages (it skips work nodemailer does on a raw message), (b) a naive per-recipient MJML
 // compile + nodemailer build, (c) Herald end-to-end from `campaign send` to the last message
 // accepted by the sink, run as a user runs it: one `herald start` (the compiled bin) with
 // DELIVERY_PROCESSES at its default (one delivery process per core) unless --processes says
@@ -11,6 +13,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
 import mjml2html from 'mjml';
+import nodemailer from 'nodemailer';
 import { type App, createApp } from '../src/app.ts';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import {
@@ -83,6 +86,11 @@ export interface FanoutResult {
   buildCpuUs: number;
   aSenderCpuUs: number;
   aSinkCpuUs: number;
+  /** (a′) the same messages through Herald's SMTP transport (src/mail/transports/smtp.ts). */
+  tSenderCpuUs: number;
+  tSinkCpuUs: number;
+  tMs: number;
+  tRate: number;
   bCpuUs: number;
   /** (c) `herald start` and all its children (the delivery processes), from /proc. */
   cHeraldCpuUs: number;
@@ -331,20 +339,40 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     const messageBytes = Math.round(
       messages.reduce((sum, m) => sum + m.raw.length, 0) / Math.max(1, messages.length),
     );
-    transport = createMailTransport(config);
-    await transport.verify();
-    const sender = transport;
+    // (a) bare nodemailer: a pooled transport with the same pool size, raw + envelope.
+    const bare = nodemailer.createTransport({
+      url: sink.url,
+      pool: true,
+      maxConnections: config.SMTP_POOL_SIZE,
+      maxMessages: Number.POSITIVE_INFINITY,
+    });
+    const bareSend = (m: BuiltMessage) => bare.sendMail({ envelope: m.envelope, raw: m.raw });
     // Warm the pool's connections and both processes' JIT before anything is timed.
-    await pushThrough(messages.slice(0, Math.min(WARM_UP, n)), lanes, (m) => sender.send(m));
+    await pushThrough(messages.slice(0, Math.min(WARM_UP, n)), lanes, bareSend);
     await sink.reset();
     const aSample = messages.length;
-    log(`(a) sending ${aSample} pre-built messages (${lanes} in flight)`);
+    log(`(a) bare nodemailer: sending ${aSample} pre-built messages (${lanes} in flight)`);
     const aCpu0 = { own: ownCpuMs(), sink: cpuMs(sink.pid) };
-    const aMs = await pushThrough(messages, lanes, (m) => sender.send(m));
+    const aMs = await pushThrough(messages, lanes, bareSend);
     const aCpu = { own: ownCpuMs() - aCpu0.own, sink: cpuMs(sink.pid) - aCpu0.sink };
     const afterA = await sink.counts();
     if (afterA.accepted !== aSample)
       throw new Error(`(a) sink accepted ${afterA.accepted} of ${aSample}`);
+    bare.close();
+
+    // (a′) the same messages through Herald's SMTP transport.
+    transport = createMailTransport(config);
+    await transport.verify();
+    const sender = transport;
+    await pushThrough(messages.slice(0, Math.min(WARM_UP, n)), lanes, (m) => sender.send(m));
+    await sink.reset();
+    log(`(a′) Herald's SMTP transport: the same ${aSample} messages`);
+    const tCpu0 = { own: ownCpuMs(), sink: cpuMs(sink.pid) };
+    const tMs = await pushThrough(messages, lanes, (m) => sender.send(m));
+    const tCpu = { own: ownCpuMs() - tCpu0.own, sink: cpuMs(sink.pid) - tCpu0.sink };
+    const afterT = await sink.counts();
+    if (afterT.accepted !== aSample)
+      throw new Error(`(a′) sink accepted ${afterT.accepted} of ${aSample}`);
     messages.length = 0;
 
     // (b) naive: per recipient, MJML compiled (no cache) and the message built by nodemailer.
@@ -464,6 +492,10 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
       buildCpuUs: (buildCpuMs * 1000) / aSample,
       aSenderCpuUs: (aCpu.own * 1000) / aSample,
       aSinkCpuUs: (aCpu.sink * 1000) / aSample,
+      tSenderCpuUs: (tCpu.own * 1000) / aSample,
+      tSinkCpuUs: (tCpu.sink * 1000) / aSample,
+      tMs,
+      tRate: (aSample * 1000) / tMs,
       bCpuUs: (bCpuMs * 1000) / sample.length,
       cHeraldCpuUs: (cCpu.herald * 1000) / n,
       cSinkCpuUs: (cCpu.sink * 1000) / n,

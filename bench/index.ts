@@ -105,7 +105,11 @@ function rows(r: FanoutResult): Array<[string, string]> {
     ['message size (avg)', kib(r.messageBytes)],
     ['in-flight lanes (SMTP_POOL_SIZE×2)', String(r.lanes)],
     ['builder alone (1 core, bench process)', rate(r.buildRate)],
-    [`(a) raw: pre-built → pooled transport (${r.aSample})`, `${rate(r.aRate)} (${ms(r.aMs)})`],
+    [
+      `(a) raw: pre-built → bare pooled nodemailer, sendMail({raw}) (${r.aSample})`,
+      `${rate(r.aRate)} (${ms(r.aMs)})`,
+    ],
+    [`(a′) the same through Herald's SMTP transport`, `${rate(r.tRate)} (${ms(r.tMs)})`],
     [
       `(b) naive: MJML + nodemailer per recipient (${r.bSample})`,
       `${rate(r.bRate)} (${ms(r.bMs)})`,
@@ -117,6 +121,7 @@ function rows(r: FanoutResult): Array<[string, string]> {
     ['(c) Herald: send → last accepted', `${rate(r.cRate)} (${ms(r.cMs)})`],
     ['(c) send → campaign status sent', ms(r.cSentMs)],
     ['c/a: Herald msgs/s ÷ raw msgs/s', ratio(ca, TARGET_HERALD_RATE)],
+    ['c/a′: Herald msgs/s ÷ its own transport alone', (r.cRate / r.tRate).toFixed(2)],
     ['c/b', ratio(cb, TARGET_CB)],
     ['ledger preparation (send → prepared_at)', `${ms(r.prepMs)} (${r.batches} batches)`],
     ['ledger preparation alone (fanOutCampaign, no sends)', ms(r.prepAloneMs)],
@@ -133,11 +138,16 @@ function rows(r: FanoutResult): Array<[string, string]> {
     ['seeding (article + followers + campaign)', ms(r.seedMs)],
     ['CPU/msg: builder alone', us(r.buildCpuUs)],
     ['CPU/msg (a): sender / sink', `${us(r.aSenderCpuUs)} / ${us(r.aSinkCpuUs)}`],
+    ["CPU/msg (a′): Herald's transport / sink", `${us(r.tSenderCpuUs)} / ${us(r.tSinkCpuUs)}`],
     ['CPU/msg (b): naive sender', us(r.bCpuUs)],
     ['CPU/msg (c): herald start + children / sink', `${us(r.cHeraldCpuUs)} / ${us(r.cSinkCpuUs)}`],
     [
       'CPU/msg Herald ÷ CPU/msg raw sender (a)',
       atMost(r.cHeraldCpuUs / r.aSenderCpuUs, TARGET_HERALD_CPU),
+    ],
+    [
+      'CPU/msg Herald ÷ CPU/msg of its transport alone (a′)',
+      (r.cHeraldCpuUs / r.tSenderCpuUs).toFixed(2),
     ],
     ['load average (1 min) at the end', r.loadAverage.toFixed(1)],
   ];

@@ -30,6 +30,8 @@ const article: StoredArticle = {
 const config = parseConfig({
   PUBLIC_URL: 'https://news.example.com',
   MAIL_FROM: 'Herald News <newsletter@news.example.com>',
+  // Builds sign link tokens, which refuse to run without a secret.
+  HERALD_SECRET: 'render-bench-secret-render-bench-0123',
 });
 const input: NewsletterInput = {
   template: 'alert',
@@ -104,6 +106,7 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const dkimConfig = parseConfig({
   PUBLIC_URL: config.PUBLIC_URL,
   MAIL_FROM: config.MAIL_FROM,
+  HERALD_SECRET: config.HERALD_SECRET,
   DKIM_DOMAIN: 'news.example.com',
   DKIM_SELECTOR: 'herald',
   DKIM_PRIVATE_KEY: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),

@@ -167,6 +167,7 @@ describe('tally', () => {
 
 describe('decideBatchOutcome', () => {
   const base: BatchEnd = {
+    lockLost: false,
     stopping: false,
     halted: false,
     statusAfterHalt: undefined,
@@ -185,6 +186,8 @@ describe('decideBatchOutcome', () => {
       'stopped',
     ],
     ['campaign gone mid-batch', { halted: true, statusAfterHalt: undefined }, 'halted'],
+    ['job lock lost mid-batch', { lockLost: true, temporary: 2 }, 'lost'],
+    ['a lost lock wins over shutting down', { lockLost: true, stopping: true }, 'lost'],
   ];
   for (const [name, end, expected] of table) {
     it(`${name} → ${expected}`, () => {

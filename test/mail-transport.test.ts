@@ -2,9 +2,11 @@
 // so DKIM-signed (mailauth verifies them), and a refused message rejects with the typed failure.
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../src/config/index.ts';
 import { createMailTransport } from '../src/mail/factory.ts';
+import { createMailBuilder, isWireReady } from '../src/mail/message.ts';
 import { MailSendError } from '../src/mail/transport.ts';
 import { sendConfirmation } from '../src/subscribers/confirmation.ts';
 import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
@@ -151,6 +153,53 @@ describe('the SMTP transport', () => {
         expect(message.raw.equals(raw)).toBe(true);
       }
     } finally {
+      await transport.close();
+    }
+  });
+});
+
+describe('wire-ready messages', () => {
+  it('go to the socket as built, skipping the byte walk; any other raw is still dot-stuffed', async () => {
+    const settings = config({ SMTP_POOL_SIZE: '1' });
+    const build = createMailBuilder(
+      { subject: 'Wire', headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } },
+      settings,
+    );
+    const built = Array.from({ length: 6 }, (_, i) =>
+      build({
+        to: { name: `Reader ${i}`, address: `wire${i}@example.net` },
+        messageId: `<wire.${i}@news.example.com>`,
+        listUnsubscribe: '<https://news.example.com/unsubscribe?token=t>',
+        envelope: { from: 'bounces@news.example.com', to: [`wire${i}@example.net`] },
+        // Dots and bare line ends in the text are inside base64 on the wire.
+        html: `<p>Hello ${i}</p>\n.<p>dot</p>`,
+        text: `Hello ${i}\n.dot line\r.\r\n`,
+      }),
+    );
+    for (const message of built) expect(isWireReady(message.raw)).toBe(true);
+    const dotted = Buffer.from(
+      'From: news@news.example.com\r\nTo: ana@example.net\r\nSubject: dots\r\n\r\n.one\r\n.\r\nend\r\n',
+    );
+    expect(isWireReady(dotted)).toBe(false);
+    const walk = vi.spyOn(DataStream.prototype, '_transform');
+    const transport = createMailTransport(settings);
+    try {
+      const before = sink.messages.length;
+      // One connection: the first message opens it, the rest go over it one by one.
+      for (const message of built) await transport.send(message);
+      await transport.send({
+        envelope: { from: 'bounces@news.example.com', to: ['ana@example.net'] },
+        raw: dotted,
+      });
+      const received = sink.messages.slice(before);
+      expect(received).toHaveLength(built.length + 1);
+      for (const [i, message] of built.entries())
+        expect(received[i]!.raw.equals(message.raw)).toBe(true);
+      expect(received[built.length]!.raw.equals(dotted)).toBe(true);
+      // nodemailer walked the first built message (the connection was new) and the dotted one.
+      expect(walk.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      walk.mockRestore();
       await transport.close();
     }
   });

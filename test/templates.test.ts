@@ -215,6 +215,20 @@ describe('MJML templates', () => {
     expect(html).toContain('href="https://news.example.com/unsubscribe?token=aa.bb"');
   });
 
+  it('cuts both parts at their placeholders, so only the values are made per recipient', async () => {
+    for (const input of [alertInput(), digestInput()]) {
+      const render = createPersonaliser(await compileNewsletter(input, config));
+      // greeting, reason, unsubscribe and preferences links at least: not the whole-part
+      // fallback (one empty run either side of a Handlebars rendering).
+      expect(render.runs.html.length).toBeGreaterThanOrEqual(5);
+      expect(render.runs.text.length).toBeGreaterThanOrEqual(3);
+      const pieces = render.values(vars);
+      expect(pieces.html).toHaveLength(render.runs.html.length - 1);
+      expect(pieces.html.join('').length).toBeLessThan(2_000);
+      expect(render.runs.html.join('')).not.toContain('{{');
+    }
+  });
+
   it('personalises greeting, topics and links, escaping names in HTML', async () => {
     const compiled = await compileNewsletter(alertInput(), config);
     const render = createPersonaliser(compiled);

@@ -13,7 +13,8 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
   const { worker, close } = openQueueWorker<Partial<BatchJobData>>(
     app,
     QUEUE_NAMES.deliveries,
-    async (job, token) => {
+    // The third parameter makes BullMQ hand each job an AbortSignal (see lockRenewalFailed).
+    async (job, token, lock) => {
       const data = batchJobSchema.parse(job.data);
       const result = await deliverBatch(
         {
@@ -34,6 +35,7 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
           // re-created after Redis lost the first one does not take rows still in flight.
           claim: `${job.id}@${job.timestamp}`,
           finalAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+          lock,
         },
       );
       app.logger.info(
@@ -52,6 +54,11 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
         await job.moveToDelayed(Date.now() + wait, token);
         throw new DelayedError();
       }
+      if (result.outcome === 'lost') {
+        // Not ours to finish: BullMQ refuses any move without the lock; the job stalls and is
+        // taken again (the same claim takes back the rows this attempt left).
+        throw new Error('delivery batch halted: the job lock was lost');
+      }
       if (result.outcome === 'retry') {
         // BullMQ retries the job with exponential backoff; only the rows still pending are sent.
         throw new BatchRetryError(result.temporary, result.lastFailure);
@@ -64,6 +71,14 @@ export function startDeliveriesWorker(rt: DeliveryRuntime): Service {
       stalledInterval: app.config.JOB_LOCK_MS,
     },
   );
+  // A job whose lock could not be renewed may already run on another worker (its lock expired
+  // and the stalled check handed it out): its batch stops sending at once.
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) {
+      worker.cancelJob(jobId, 'lock renewal failed');
+      app.logger.warn({ job_id: jobId }, 'delivery.batch.lock_lost');
+    }
+  });
   // Codes only: the server's reply text often quotes the recipient's address.
   worker.on('failed', (job, error) =>
     app.logger.warn(

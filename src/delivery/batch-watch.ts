@@ -142,29 +142,48 @@ function sharedStatusRead(db: Kysely<Database>, campaignId: number): Promise<str
   return read;
 }
 
-/** The recipients no longer active (or erased) or now on the suppression list. */
+/**
+ * The recipients no longer active (or erased) or now on the suppression list. The status is
+ * read with the ids and compared here: with `status = 'active'` in the query SQLite's planner
+ * took the status index and walked every active subscriber (5.6 ms a poll at 20,000 of them,
+ * a fifth of a delivery process's CPU), where the id list alone is a primary-key search.
+ */
 async function blockedRecipients(
   db: Kysely<Database>,
   recipients: readonly WatchedRecipient[],
 ): Promise<Set<number>> {
   const blocked = new Set<number>();
-  const active = await db
+  const rows = await db
     .selectFrom('subscribers')
-    .select('id')
+    .select(['id', 'status'])
     .where(
       'id',
       'in',
       recipients.map((row) => row.subscriberId),
     )
-    .where('status', '=', 'active')
     .execute();
-  const stillActive = new Set(active.map((row) => row.id));
+  const stillActive = new Set<number>();
+  for (const row of rows) if (row.status === 'active') stillActive.add(row.id);
   for (const row of recipients)
     if (!stillActive.has(row.subscriberId)) blocked.add(row.subscriberId);
-  const hashes = await suppressedHashes(
-    db,
-    recipients.map((row) => emailHash(row.email)),
-  );
-  for (const row of recipients) if (hashes.has(emailHash(row.email))) blocked.add(row.subscriberId);
+  const hashes = recipients.map(recipientHash);
+  const suppressed = await suppressedHashes(db, hashes);
+  recipients.forEach((row, index) => {
+    if (suppressed.has(hashes[index]!)) blocked.add(row.subscriberId);
+  });
   return blocked;
+}
+
+/**
+ * A recipient's email hash, kept on the recipient object: the poll asks about the same
+ * recipients every second, and hashing them again was a tenth of its cost.
+ */
+const hashOf = new WeakMap<WatchedRecipient, string>();
+function recipientHash(recipient: WatchedRecipient): string {
+  let hash = hashOf.get(recipient);
+  if (hash === undefined) {
+    hash = emailHash(recipient.email);
+    hashOf.set(recipient, hash);
+  }
+  return hash;
 }

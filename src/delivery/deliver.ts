@@ -58,6 +58,12 @@ export interface BatchAttempt {
   claim: string;
   /** On the last attempt temporary failures become `failed` instead of waiting for a retry. */
   finalAttempt: boolean;
+  /**
+   * Aborted when the worker lost the job's lock (BullMQ could not renew it): the job may be
+   * running elsewhere under the same claim, so the batch sends nothing more and releases
+   * nothing (the other taker, or the stale-claim release, owns the rows now).
+   */
+  lock?: AbortSignal;
 }
 
 /** How the attempt ended (see BatchOutcome for what each asks of the worker) and its counts. */
@@ -139,9 +145,13 @@ export async function deliverBatch(
 
   const stopping = deps.stopping();
   const halted = watch.halted();
+  const lockLost = attempt.lock?.aborted ?? false;
   const statusAfterHalt =
-    !stopping && halted ? (await getCampaign(deps.db, campaign.id))?.status : undefined;
+    !stopping && !lockLost && halted
+      ? (await getCampaign(deps.db, campaign.id))?.status
+      : undefined;
   const outcome = decideBatchOutcome({
+    lockLost,
     stopping,
     halted,
     statusAfterHalt,
@@ -248,7 +258,8 @@ async function runLanes(run: BatchRun, sendable: readonly ClaimedRow[]): Promise
     sendable.filter((row) => !run.attempted.has(row.subscriberId)),
   );
   let laneError: unknown;
-  const isHalted = () => laneError !== undefined || deps.stopping() || watch.halted();
+  const lockLost = () => attempt.lock?.aborted ?? false;
+  const isHalted = () => laneError !== undefined || deps.stopping() || watch.halted() || lockLost();
   let next = 0;
   const takeNext = () => sendable[next++];
   const lane = () =>
@@ -266,7 +277,10 @@ async function runLanes(run: BatchRun, sendable: readonly ClaimedRow[]): Promise
     } finally {
       // Rows this attempt claimed but did not send go back to pending for the next taker; a
       // row whose message left keeps its claim even if its outcome could not be written.
-      await releaseClaim(deps.db, campaign.id, attempt.claim, nowIso(deps), [...run.attempted]);
+      // Not when the lock is lost: a worker that took the job over holds the same claim and
+      // may be sending these rows; releasing them would lose its outcome writes.
+      if (!lockLost())
+        await releaseClaim(deps.db, campaign.id, attempt.claim, nowIso(deps), [...run.attempted]);
     }
   }
   if (laneError !== undefined) throw laneError;

@@ -1,8 +1,8 @@
 // Writes delivery outcomes of every batch running in this process to the ledger together:
-// one write per campaign every FLUSH_MS (or FLUSH_ROWS) instead of one per batch, so that
-// eight concurrent batches do not each commit a handful of rows.
+// one transaction every FLUSH_MS (or FLUSH_ROWS) instead of one per batch, so that eight
+// concurrent batches do not each commit a handful of rows.
 import type { Kysely } from 'kysely';
-import { type LedgerOutcome, recordOutcomes } from '../ledger/ledger.ts';
+import { type LedgerOutcome, recordOutcomeGroups } from '../ledger/ledger.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Outcomes not yet written when a process dies are the in-flight allowance of DESIGN.md. */
@@ -74,9 +74,9 @@ export function createOutcomeWriter(
     writing = writing.then(async () => {
       try {
         const stamp = now().toISOString();
-        for (const { campaignId, claim, outcomes } of current.byClaim.values()) {
-          await withRetries(() => recordOutcomes(db, campaignId, outcomes, stamp, claim));
-        }
+        // Every batch's outcomes in one transaction: one commit per cycle, not per batch.
+        const groups = [...current.byClaim.values()];
+        await withRetries(() => recordOutcomeGroups(db, groups, stamp));
         current.settle();
       } catch (error) {
         current.settle(error);

@@ -106,20 +106,45 @@ export async function recordOutcomes(
   /** When given, only rows still under this claim are written (a released row is not). */
   claim?: string,
 ): Promise<void> {
-  if (outcomes.length === 0) return;
-  const groups = new Map<string, LedgerOutcome[]>();
-  for (const outcome of outcomes) {
-    const key = `${outcome.status}:${outcome.attempted ? 1 : 0}`;
-    const group = groups.get(key);
-    if (group) group.push(outcome);
-    else groups.set(key, [outcome]);
+  await recordOutcomeGroups(db, [{ campaignId, claim, outcomes }], now);
+}
+
+/** Outcomes of one campaign's rows, optionally only those still under one claim. */
+export interface OutcomeGroup {
+  campaignId: number;
+  claim?: string;
+  outcomes: readonly LedgerOutcome[];
+}
+
+/**
+ * Records the outcomes of several groups (a delivery process's batches) in one transaction, as
+ * recordOutcomes does for one: a commit per statement wrote the same ledger pages to SQLite's
+ * WAL again for every batch.
+ */
+export async function recordOutcomeGroups(
+  db: Kysely<Database>,
+  groups: readonly OutcomeGroup[],
+  now: string,
+): Promise<void> {
+  const statements: Array<{ campaignId: number; claim?: string; part: LedgerOutcome[] }> = [];
+  for (const { campaignId, claim, outcomes } of groups) {
+    const byStatus = new Map<string, LedgerOutcome[]>();
+    for (const outcome of outcomes) {
+      const key = `${outcome.status}:${outcome.attempted ? 1 : 0}`;
+      const group = byStatus.get(key);
+      if (group) group.push(outcome);
+      else byStatus.set(key, [outcome]);
+    }
+    for (const group of byStatus.values())
+      for (const part of chunk(group, UPDATE_CHUNK)) statements.push({ campaignId, claim, part });
   }
-  const parts = [...groups.values()].flatMap((group) => chunk(group, UPDATE_CHUNK));
+  if (statements.length === 0) return;
   const write = async (executor: Kysely<Database>) => {
-    for (const part of parts) await updateOutcomes(executor, campaignId, part, now, claim);
+    for (const { campaignId, claim, part } of statements)
+      await updateOutcomes(executor, campaignId, part, now, claim);
   };
   // A single UPDATE is atomic on its own; BEGIN/COMMIT would only add round trips.
-  if (parts.length === 1) await write(db);
+  if (statements.length === 1) await write(db);
   else await db.transaction().execute(write);
 }
 

@@ -38,8 +38,11 @@ export const DKIM_OVERSIGNED_HEADERS = [
  * body unchanged: base64 lines and part headers carry no trailing or repeated whitespace and
  * the body ends with exactly one CRLF. The nodemailer equivalence test guards this.
  */
-export function dkimBodyHash(body: string): string {
-  return createHash('sha256').update(body, 'latin1').digest('base64');
+export function dkimBodyHash(body: string | readonly Buffer[]): string {
+  const hash = createHash('sha256');
+  if (typeof body === 'string') hash.update(body, 'latin1');
+  else for (const piece of body) hash.update(piece);
+  return hash.digest('base64');
 }
 
 /** Relaxed header canonicalisation of one field's value (RFC 6376 §3.4.2), as nodemailer does. */

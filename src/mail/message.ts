@@ -2,9 +2,11 @@
 // message and its envelope, DKIM-signed when a key is configured. Every mail Herald sends
 // (campaigns, alerts, digests, welcome, test sends, confirmations) is built here, so every one
 // is signed. The multipart skeleton is built once per builder with nodemailer's own header
-// encoders; per message only the bodies (base64) and five headers change. The result is
-// byte-for-byte what nodemailer's MailComposer (+ its DKIM signer) would produce for the same
-// parts (see `composeWithNodemailer` and test/message.test.ts). Personalisation and link
+// encoders; per message only the bodies (base64; a campaign's static runs encoded once, see
+// base64-splice.ts) and five headers change. The headers are byte for byte what nodemailer's
+// MailComposer (+ its DKIM signer) would produce for the same parts and the bodies decode to
+// the same text; only base64 line breaks differ, restarting at each personalised value (see
+// `composeWithNodemailer` and test/message.test.ts). Personalisation and link
 // signing happen before, in the caller (src/delivery/message.ts, src/subscribers/confirmation.ts).
 import { randomBytes } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
@@ -12,6 +14,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { Config } from '../config/index.ts';
+import { type Base64Template, joinTemplate } from './base64-splice.ts';
 import { type DkimKey, dkimBodyHash, dkimSignature, signWithNodemailer } from './dkim.ts';
 
 export interface BuiltMessage {
@@ -35,6 +38,12 @@ export interface MessageShape {
   headers: Record<string, string>;
 }
 
+/**
+ * A personalised body: its text, or a template's static runs (encoded once per template) with
+ * this message's values between them.
+ */
+export type MessageBody = string | { template: Base64Template; values: readonly string[] };
+
 /** Everything that varies by message, ready to encode (bodies already personalised). */
 export interface MessageParts {
   to: { name: string; address: string };
@@ -42,8 +51,20 @@ export interface MessageParts {
   /** The List-Unsubscribe value; absent for mail that belongs to no list (confirmations). */
   listUnsubscribe?: string;
   envelope: { from: string; to: string[] };
-  html: string;
-  text: string;
+  html: MessageBody;
+  text: MessageBody;
+}
+
+/** A body as plain text (previews, the nodemailer reference). */
+export function bodyText(body: MessageBody): string {
+  return typeof body === 'string' ? body : joinTemplate(body.template, body.values);
+}
+
+/** A body's base64 lines (no trailing line break) as pieces to join. */
+function encodeBody(body: MessageBody): Buffer[] {
+  return typeof body === 'string'
+    ? [Buffer.from(base64Lines(body), 'latin1')]
+    : body.template.encode(body.values);
 }
 
 /** The settings the builder reads: the From header and the DKIM key. */
@@ -103,6 +124,20 @@ function base64Lines(text: string): string {
   return lines.join('\r\n');
 }
 
+/**
+ * Messages built here whose every line ends in CRLF and none starts with a dot: SMTP DATA
+ * sends them as they are (no dot-stuffing, no line-ending repair), see transports/smtp.ts.
+ */
+const wireReady = new WeakSet<Buffer>();
+
+/** Whether `raw` is a message this builder made that SMTP DATA can send byte for byte. */
+export function isWireReady(raw: Buffer): boolean {
+  return wireReady.has(raw);
+}
+
+/** A bare CR, a bare LF, or a line starting with a dot. */
+const NOT_WIRE_READY = /\r(?!\n)|(?<!\r)\n|\n\./;
+
 const PLAIN_NAME = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
 const PLAIN_ADDRESS = /^[a-z0-9._+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+$/;
 
@@ -128,9 +163,15 @@ export function createMailBuilder(
   const from = header('From', config.MAIL_FROM);
   const subject = header('Subject', shape.subject);
   const contentType = header('Content-Type', `multipart/alternative; boundary="${boundary}"`);
-  const textPart = `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`;
-  const htmlPart = `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`;
-  const closing = `\r\n--${boundary}--\r\n`;
+  const textPart = Buffer.from(
+    `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`,
+    'latin1',
+  );
+  const htmlPart = Buffer.from(
+    `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`,
+    'latin1',
+  );
+  const closing = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
   const dkim: DkimKey | undefined = config.dkim;
 
   let dateSecond = -1;
@@ -162,15 +203,22 @@ export function createMailBuilder(
       'MIME-Version: 1.0',
       contentType,
     ];
-    const body = `${textPart}${base64Lines(parts.text)}${htmlPart}${base64Lines(parts.html)}${closing}`;
+    const body = [
+      textPart,
+      ...encodeBody(parts.text),
+      htmlPart,
+      ...encodeBody(parts.html),
+      closing,
+    ];
     let head = headers.join('\r\n');
     if (dkim) head = `${dkimSignature(headers, dkimBodyHash(body), dkim)}\r\n${head}`;
-    return {
-      envelope: parts.envelope,
-      // Every header is 7-bit after encoding and the bodies are base64, so latin1 is exact.
-      raw: Buffer.from(`${head}\r\n\r\n${body}`, 'latin1'),
-      messageId: parts.messageId,
-    };
+    // Every header is 7-bit after encoding and the bodies are base64, so latin1 is exact.
+    body.unshift(Buffer.from(`${head}\r\n\r\n`, 'latin1'));
+    const raw = Buffer.concat(body);
+    // The body is base64 lines and boundary lines joined by CRLF: never a dot first, never a
+    // bare line end. The headers are checked (a few hundred bytes, not the 36 kB body).
+    if (!head.startsWith('.') && !NOT_WIRE_READY.test(head)) wireReady.add(raw);
+    return { envelope: parts.envelope, raw, messageId: parts.messageId };
   };
 }
 
@@ -200,8 +248,8 @@ export function composeWithNodemailer(
           ? {}
           : { 'List-Unsubscribe': parts.listUnsubscribe }),
       },
-      text: { content: parts.text, contentTransferEncoding: 'base64' },
-      html: { content: parts.html, contentTransferEncoding: 'base64' },
+      text: { content: bodyText(parts.text), contentTransferEncoding: 'base64' },
+      html: { content: bodyText(parts.html), contentTransferEncoding: 'base64' },
     } as ConstructorParameters<typeof MailComposer>[0]);
     let raw = await composer.compile().build();
     if (config.dkim) raw = await signWithNodemailer(raw, config.dkim);

@@ -22,7 +22,22 @@ export interface Personalised {
   text: string;
 }
 
-type Render = (vars: PersonalVars) => Personalised;
+/**
+ * A recipient's copy as the template's static runs with this recipient's values between them
+ * (`runs.length = values.length + 1`): the mail builder encodes the runs once per campaign.
+ */
+export interface PersonalisedPieces {
+  html: readonly string[];
+  text: readonly string[];
+}
+
+export interface Render {
+  (vars: PersonalVars): Personalised;
+  /** The static runs of the HTML and text parts, shared by every recipient. */
+  readonly runs: { readonly html: readonly string[]; readonly text: readonly string[] };
+  /** The values that go between the runs for one recipient. */
+  values(vars: PersonalVars): PersonalisedPieces;
+}
 
 const env = Handlebars.create();
 // Not `strict`: its checked lookups cost a third of a render; the warm-up render below
@@ -90,31 +105,72 @@ export function wrapLine(line: string, width = TEXT_WIDTH): string[] {
   return lines;
 }
 
+/** The text part as static runs and the lines holding placeholders between them. */
+interface TextTemplate {
+  runs: string[];
+  values(values: Record<string, string>): string[];
+}
+
 /**
  * Compiles the text part into static runs (wrapped at compile time by html-to-text) and the
  * lines holding placeholders, which are wrapped after they are filled in: a line is only as
  * long as its filled-in value makes it. Lines end in CRLF, as a text/plain part should.
  */
-function compileText(text: string): (values: Record<string, string>) => string {
-  const pieces: Array<string | Handlebars.TemplateDelegate> = [];
+function compileText(text: string): TextTemplate {
+  const runs: string[] = [];
+  const lines: Handlebars.TemplateDelegate[] = [];
   let run: string[] = [];
   for (const line of text.split('\n')) {
     if (!line.includes('{{')) {
       run.push(line);
       continue;
     }
-    if (run.length) pieces.push(`${run.join('\r\n')}\r\n`);
+    runs.push(run.length ? `${run.join('\r\n')}\r\n` : '');
     run = [];
-    pieces.push(env.compile(line, { ...compileOptions, noEscape: true }));
+    lines.push(env.compile(line, { ...compileOptions, noEscape: true }));
   }
   const tail = run.join('\r\n');
-  return (values) => {
-    let out = '';
-    for (const piece of pieces) {
-      out += typeof piece === 'string' ? piece : `${wrapLine(piece(values)).join('\r\n')}\r\n`;
-    }
-    return tail ? out + tail : out.slice(0, -2);
+  runs.push(tail);
+  return {
+    runs,
+    values: (values) =>
+      lines.map((line, index) => {
+        const filled = wrapLine(line(values)).join('\r\n');
+        // The last line of a part with nothing after it carries no line break.
+        return index === lines.length - 1 && tail === '' ? filled : `${filled}\r\n`;
+      }),
   };
+}
+
+/** One placeholder of the HTML part: a value by name, HTML-escaped (`{{x}}`) or not (`{{{x}}}`). */
+interface HtmlSlot {
+  name: string;
+  /** For `{{{clickUrls.[N]}}}`: the link index. */
+  index?: number;
+  escape: boolean;
+}
+
+const HTML_SLOT = /\{\{\{(\w+)(?:\.\[(\d+)\])?\}\}\}|\{\{(\w+)\}\}/g;
+
+/**
+ * Splits the HTML part at its placeholders, or returns null when it holds Handlebars syntax
+ * beyond plain values (then Handlebars renders it whole for every recipient).
+ */
+function splitHtml(html: string): { runs: string[]; slots: HtmlSlot[] } | null {
+  const runs: string[] = [];
+  const slots: HtmlSlot[] = [];
+  let last = 0;
+  for (const match of html.matchAll(HTML_SLOT)) {
+    runs.push(html.slice(last, match.index));
+    slots.push(
+      match[3] !== undefined
+        ? { name: match[3], escape: true }
+        : { name: match[1]!, escape: false, ...(match[2] ? { index: Number(match[2]) } : {}) },
+    );
+    last = match.index + match[0].length;
+  }
+  runs.push(html.slice(last));
+  return runs.some((run) => run.includes('{{') || run.includes('}}')) ? null : { runs, slots };
 }
 
 /** The "why you get this" sentence for a list of followed topic names. */
@@ -125,18 +181,27 @@ function reasonFor(topicNames: string[]): string {
     : 'You get this email because you subscribed to these newsletters.';
 }
 
+/** The values the HTML part's placeholders take for one recipient. */
+type HtmlValues = Record<string, unknown> & { clickUrls?: readonly string[] };
+
 /**
- * Returns the personaliser of a compiled newsletter: its two Handlebars templates are compiled
- * once (cached by the newsletter's hash) and each call only substitutes values.
+ * Returns the personaliser of a compiled newsletter: its templates are compiled once (cached by
+ * the newsletter's hash) and each call only substitutes values. The HTML part is cut at its
+ * placeholders so that each recipient's values are the only text made per message; a part
+ * holding other Handlebars syntax is rendered whole by Handlebars instead.
  */
 export function createPersonaliser(compiled: CompiledNewsletter): Render {
   const cached = renderers.get(compiled.hash);
   if (cached) return cached;
-  const html = env.compile(compiled.html, compileOptions);
+  const htmlTemplate = env.compile(compiled.html, compileOptions);
   const text = compileText(compiled.text);
+  const split = checkedSplit(compiled.html, htmlTemplate);
+  const htmlRuns = split ? split.runs : ['', ''];
+  const htmlValues = (values: HtmlValues): string[] =>
+    split ? slotValues(split.slots, values) : [htmlTemplate(values)];
   // Recipients share a handful of topic combinations: build each sentence once.
   const reasons = new Map<string, string>();
-  const render: Render = (vars) => {
+  const values = (vars: PersonalVars): PersonalisedPieces => {
     const name = displayName(vars.name);
     const greeting = name ? `Hello ${name},` : 'Hello,';
     const key = vars.followedTopicNames.join('\u0001');
@@ -146,7 +211,7 @@ export function createPersonaliser(compiled: CompiledNewsletter): Render {
       if (reasons.size < 1_000) reasons.set(key, reason);
     }
     return {
-      html: html({
+      html: htmlValues({
         greeting,
         reason,
         unsubscribeUrl: escapeAttr(vars.unsubscribeUrl),
@@ -154,7 +219,7 @@ export function createPersonaliser(compiled: CompiledNewsletter): Render {
         clickUrls: vars.clickUrls,
         openPixel: vars.openPixel ?? '',
       }),
-      text: text({
+      text: text.values({
         greeting,
         reason,
         unsubscribeUrl: vars.unsubscribeUrl,
@@ -162,10 +227,60 @@ export function createPersonaliser(compiled: CompiledNewsletter): Render {
       }),
     };
   };
+  const render = Object.assign(
+    (vars: PersonalVars): Personalised => {
+      const pieces = values(vars);
+      return { html: join(htmlRuns, pieces.html), text: join(text.runs, pieces.text) };
+    },
+    { runs: { html: htmlRuns, text: text.runs }, values },
+  );
   // Handlebars compiles lazily: render once now so the first recipient pays nothing extra
   // and a broken placeholder fails at campaign start, not mid-fan-out.
   render({ name: null, followedTopicNames: [], unsubscribeUrl: 'x', preferencesUrl: 'x' });
   renderers.set(compiled.hash, render);
   if (renderers.size > CACHE_LIMIT) renderers.delete(renderers.keys().next().value!);
   return render;
+}
+
+/** The slots' values for one recipient, escaped as Handlebars escapes `{{x}}`. */
+function slotValues(slots: readonly HtmlSlot[], values: HtmlValues): string[] {
+  return slots.map((slot) => {
+    const value = slot.index === undefined ? values[slot.name] : values.clickUrls?.[slot.index];
+    if (value === undefined || value === null) return '';
+    return slot.escape ? Handlebars.Utils.escapeExpression(String(value)) : String(value);
+  });
+}
+
+/** Values that exercise every kind of slot and every character Handlebars escapes. */
+const SAMPLE_VALUES: HtmlValues = {
+  greeting: `Hello Zoë <b>&"'\`=,`,
+  reason: 'You follow A & B.',
+  unsubscribeUrl: 'https://x.example/u?a=1&amp;b=2',
+  preferencesUrl: 'https://x.example/p',
+  openPixel: '<img src="https://x.example/o" alt="">',
+};
+
+/**
+ * The HTML part cut at its placeholders, or null (render whole) when the cut does not read
+ * exactly as Handlebars renders the whole part: a template this cut does not understand is
+ * still rendered correctly, only slower.
+ */
+function checkedSplit(
+  html: string,
+  template: Handlebars.TemplateDelegate,
+): { runs: string[]; slots: HtmlSlot[] } | null {
+  const split = splitHtml(html);
+  if (!split) return null;
+  const values = {
+    ...SAMPLE_VALUES,
+    clickUrls: split.slots.map((_, index) => `https://x.example/r/${index}`),
+  };
+  return join(split.runs, slotValues(split.slots, values)) === template(values) ? split : null;
+}
+
+/** Runs with values between them. */
+function join(runs: readonly string[], values: readonly string[]): string {
+  let out = runs[0] ?? '';
+  for (let i = 1; i < runs.length; i++) out += values[i - 1]! + runs[i]!;
+  return out;
 }

@@ -2,11 +2,10 @@
 // with their envelope. Failures reject as MailSendError, classified by the reply code.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Config } from '../../config/index.ts';
-import { senderParts } from '../message.ts';
+import { isWireReady, senderParts } from '../message.ts';
 import { timedSend } from '../metrics.ts';
 import { toMailSendError } from '../smtp-reply.ts';
 import type { MailTransport, OutgoingMessage } from '../transport.ts';
@@ -39,11 +38,27 @@ const SMTP_SOCKET_TIMEOUT_MS = 30_000;
 /** How long close() waits for a server to answer QUIT. */
 const QUIT_WAIT_MS = 2_000;
 
+/** The DATA stream nodemailer's connection makes per message (smtp-connection/data-stream). */
+interface DataStreamInternals {
+  _transform(chunk: unknown, encoding: BufferEncoding, done: (error?: Error | null) => void): void;
+  push(chunk: Buffer): boolean;
+  lastByte: number | false;
+  inByteCount: number;
+  outByteCount: number;
+}
+
+/** The parts of a pooled SMTP connection that quit and the DATA fast path reach into. */
+interface ConnectionInternals {
+  quit(): void;
+  once(event: 'end', listener: () => void): void;
+  _createSendStream(callback: unknown): DataStreamInternals;
+}
+
 /** The parts of nodemailer's pool that close() and send reach into (not in its typings). */
 interface PoolInternals {
   _connections?: Array<{
     available: boolean;
-    connection?: { quit(): void; once(event: 'end', listener: () => void): void };
+    connection?: ConnectionInternals;
   }>;
   send(
     mail: PooledMail,
@@ -61,8 +76,36 @@ interface PooledMail {
     getEnvelope(): { from: string; to: string[] };
     messageId(): string;
     getHeader(key: string): string | undefined;
-    createReadStream(): Readable;
+    createReadStream(): MessageStream;
   };
+}
+
+/** What the pool's connection reads of a message stream (smtp-connection send, pool-resource). */
+interface MessageStream {
+  /** Whether the connection started reading (the pool re-queues a message it did not). */
+  readableDidRead: boolean;
+  on(event: string, listener: (...args: unknown[]) => void): MessageStream;
+  pipe<Target extends NodeJS.WritableStream>(target: Target): Target;
+  destroy(): void;
+}
+
+/**
+ * The message as one chunk, handed to the connection's DATA stream when it pipes: all the
+ * connection asks of a stream, without a Readable's per-message machinery (Readable.from
+ * walks an async iterator over several ticks for a single buffer).
+ */
+function messageStream(raw: Buffer | string): MessageStream {
+  const stream: MessageStream = {
+    readableDidRead: false,
+    on: () => stream,
+    pipe(target) {
+      stream.readableDidRead = true;
+      target.end(raw);
+      return target;
+    },
+    destroy() {},
+  };
+  return stream;
 }
 
 /**
@@ -82,8 +125,40 @@ function pooledMail(message: OutgoingMessage): PooledMail {
       getEnvelope: () => ({ from: envelope.from, to: [...envelope.to] }),
       messageId: () => messageId,
       getHeader: (key) => (key.toLowerCase() === 'message-id' ? messageId : undefined),
-      createReadStream: () => Readable.from([message.raw], { objectMode: false }),
+      createReadStream: () => messageStream(message.raw),
     },
+  };
+}
+
+const fastConnections = new WeakSet<ConnectionInternals>();
+
+/**
+ * Lets a connection send a wire-ready message (isWireReady: CRLF line ends only, no line
+ * starting with a dot) straight to the socket. nodemailer's DATA stream otherwise walks every
+ * byte in JavaScript to dot-stuff and repair line ends, which such a message never needs:
+ * about 280 µs of CPU per 38 kB message, more than half of what the pool spends on it. Any
+ * other chunk (a message built elsewhere, a stream split in pieces) takes nodemailer's path.
+ */
+function sendWireReadyAsIs(connection: ConnectionInternals): void {
+  if (fastConnections.has(connection)) return;
+  fastConnections.add(connection);
+  const createSendStream = connection._createSendStream;
+  connection._createSendStream = function (this: ConnectionInternals, callback) {
+    const stream = createSendStream.call(this, callback);
+    const stuff = stream._transform;
+    stream._transform = (chunk, encoding, done) => {
+      if (stream.lastByte !== false || !Buffer.isBuffer(chunk) || !isWireReady(chunk)) {
+        stuff.call(stream, chunk, encoding, done);
+        return;
+      }
+      stream.inByteCount += chunk.length;
+      stream.outByteCount += chunk.length;
+      // DataStream's end marker reads the last byte: a wire-ready message ends in CRLF.
+      stream.lastByte = chunk[chunk.length - 1]!;
+      stream.push(chunk);
+      done();
+    };
+    return stream;
   };
 }
 
@@ -107,12 +182,16 @@ export function createSmtpTransport(url: string, config: SmtpTransportConfig): M
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
   } satisfies SMTPPool.Options);
   const pool = (transporter as unknown as { transporter: PoolInternals }).transporter;
-  const sendPooled = (message: OutgoingMessage) =>
-    new Promise<{ response: string }>((resolve, reject) =>
+  const sendPooled = (message: OutgoingMessage) => {
+    // Connections open inside the pool; each gets the fast path before its next message.
+    for (const resource of pool._connections ?? [])
+      if (resource.connection) sendWireReadyAsIs(resource.connection);
+    return new Promise<{ response: string }>((resolve, reject) =>
       pool.send(pooledMail(message), (error, info) =>
         error ? reject(error) : resolve({ response: info?.response ?? '' }),
       ),
     );
+  };
   return {
     name: 'smtp',
     label: 'SMTP_URL',
