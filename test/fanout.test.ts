@@ -237,6 +237,36 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
     expect(await ledger(campaignId)).toEqual(rows);
   });
 
+  it('pauses a campaign whose template fails with the reason, adding no batch job', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    await seedAudience('broken', 'russia');
+    // `welcome` is a stored template but no campaign's: compiling it as a newsletter fails.
+    const campaignId = await insertCampaign(db, {
+      article_ids: JSON.stringify([article.id]),
+      audience_topics: JSON.stringify(['russia']),
+      status: 'sending',
+      started_at: new Date().toISOString(),
+      template: 'welcome',
+    });
+
+    expect(await fanOutCampaign(deps(), campaignId)).toEqual({
+      outcome: 'template-failed',
+      batches: 0,
+    });
+    const campaign = await db
+      .selectFrom('campaigns')
+      .select(['status', 'status_reason', 'prepared_at'])
+      .where('id', '=', campaignId)
+      .executeTakeFirstOrThrow();
+    expect(campaign).toMatchObject({ status: 'paused', prepared_at: null });
+    expect(campaign.status_reason).toMatch(/^template failed: /);
+    // The compile ran beside the first page's INSERT: that page may be written (a resume
+    // continues from it), but no batch job was added.
+    const jobs = await herald.queues.deliveries.getJobs(['waiting', 'delayed', 'prioritized']);
+    expect(jobs.filter((job) => job.id?.startsWith(`b-${campaignId}-`))).toEqual([]);
+  });
+
   it('plans a local-time campaign per zone: one batch per due instant within each page', async () => {
     const db = herald.app.store.db;
     const article = await seedFixtureArticle(db);

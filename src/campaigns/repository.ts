@@ -8,7 +8,6 @@ import { unsentZoneInstants } from '../ledger/reports.ts';
 import type { CampaignStatus, Database } from '../store/schema.ts';
 import { audienceZones, countAudience } from './audience.ts';
 import { type Campaign, type CreateCampaign, toCampaign } from './model.ts';
-import { nextLocalOccurrence, parseLocalTime } from './schedule.ts';
 
 /** A request that names something missing or not allowed now; the caller answers 4xx. */
 export class CampaignError extends InputError {
@@ -194,8 +193,12 @@ async function zoneSends(
   db: Kysely<Database>,
   campaign: Campaign,
 ): Promise<ZoneSend[] | undefined> {
-  const time = campaign.localTime ? parseLocalTime(campaign.localTime) : null;
-  if (!time || campaign.status === 'sent' || campaign.status === 'cancelled') return undefined;
+  if (!campaign.localTime || campaign.status === 'sent' || campaign.status === 'cancelled')
+    return undefined;
+  // Loaded here: luxon is a `campaign status` call's cost only for local-time campaigns.
+  const { nextLocalOccurrence, parseLocalTime } = await import('./schedule.ts');
+  const time = parseLocalTime(campaign.localTime);
+  if (!time) return undefined;
   let zones: ZoneSend[];
   if (!campaign.preparedAt) {
     const anchor = new Date(campaign.scheduledAt ?? campaign.createdAt);

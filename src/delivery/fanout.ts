@@ -55,17 +55,9 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
   const campaign = await getCampaign(db, campaignId);
   if (campaign?.status !== 'sending') return { outcome: 'skipped', batches: 0 };
 
-  // Compile before writing anything: a broken template pauses the campaign with the reason
-  // instead of failing every batch.
-  try {
-    await campaignRenderer(db, config, campaign);
-  } catch (error) {
-    const reason =
-      `template failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
-    await moveCampaign(db, campaignId, ['sending'], 'paused', nowIso(), { reason });
-    deps.logger.error({ campaign_id: campaignId, reason }, 'delivery.campaign.compile_failed');
-    return { outcome: 'template-failed', batches: 0 };
-  }
+  // Compile while the first page is written (MJML in its worker thread, the INSERT in the
+  // database); no batch job is added before the compile has succeeded (see compileOrPause).
+  const compiled = compileOrPause(deps, campaign);
 
   let batches = 0;
   if (!campaign.preparedAt) {
@@ -96,6 +88,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
         plan.batches[0]!.batchNo,
         batchNo,
       );
+      if (!(await compiled)) return { outcome: 'template-failed', batches: 0 };
       // One addBulk per due instant; a batch whose members are all suppressed gets no job.
       const byDue = new Map<string | null, number[]>();
       for (const batch of plan.batches) {
@@ -115,6 +108,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       .where('id', '=', campaignId)
       .execute();
   }
+  if (!(await compiled)) return { outcome: 'template-failed', batches: 0 };
   // Every batch that still has unsent rows gets its job (covers a crash between a page's
   // insert and its enqueue; existing jobs are kept as they are).
   const unsentBatches = await pendingBatchNos(db, campaignId, nowIso());
@@ -132,6 +126,25 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     'delivery.campaign.prepared',
   );
   return { outcome: 'prepared', batches: Math.max(batches, unsentBatches.length) };
+}
+
+/**
+ * Compiles the campaign's newsletter (cached for the process's batches); true when it did.
+ * A broken template pauses the campaign with the reason instead of failing every batch: rows
+ * of a page written meanwhile stay without jobs, and a resume continues from the ledger.
+ */
+async function compileOrPause(deps: FanOutDeps, campaign: Campaign): Promise<boolean> {
+  try {
+    await campaignRenderer(deps.db, deps.config, campaign);
+    return true;
+  } catch (error) {
+    const reason =
+      `template failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+    const now = deps.now().toISOString();
+    await moveCampaign(deps.db, campaign.id, ['sending'], 'paused', now, { reason });
+    deps.logger.error({ campaign_id: campaign.id, reason }, 'delivery.campaign.compile_failed');
+    return false;
+  }
 }
 
 /** A page of the audience: its members are the subscribers with ids in (afterId, lastId]. */

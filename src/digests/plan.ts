@@ -22,14 +22,7 @@ export interface DigestCandidate {
   heldOnly?: boolean;
 }
 
-export interface DigestGroup {
-  /** Identity of the content: frequency, article ids, topic headings. */
-  key: string;
-  frequency: DigestFrequency;
-  heldOnly: boolean;
-  articles: StoredArticle[];
-  /** Topic headings in order: the followed topics that tag an article, freshest first. */
-  topics: string[];
+export interface DigestGroup extends DigestContent {
   members: Array<{ subscriberId: number; periodStart: Date; heldCampaignIds: readonly number[] }>;
 }
 
@@ -66,32 +59,54 @@ export function digestTopics(
   return topics;
 }
 
+/** What a digest holds: the identity of its content, its articles and its topic headings. */
+export interface DigestContent {
+  /** Identity of the content: frequency, article ids, topic headings. */
+  key: string;
+  frequency: DigestFrequency;
+  heldOnly: boolean;
+  articles: StoredArticle[];
+  /** Topic headings in order: the followed topics that tag an article, freshest first. */
+  topics: string[];
+}
+
+/**
+ * The content of a digest with these followed topics and articles (already chosen, newest
+ * first); null when there is no article (no digest is sent). Equal keys mean one campaign.
+ */
+export function digestContent(
+  candidate: Pick<DigestCandidate, 'frequency' | 'topics' | 'articles' | 'heldOnly'>,
+): DigestContent | null {
+  if (candidate.articles.length === 0) return null;
+  let topics = digestTopics(candidate.topics, candidate.articles);
+  // A held alert's reader may have unfollowed its topic since: head it with its own topic.
+  if (topics.length === 0) topics = candidate.articles.flatMap((a) => a.topics).slice(0, 1);
+  const heldOnly = candidate.heldOnly === true;
+  const key = JSON.stringify([
+    candidate.frequency,
+    heldOnly,
+    candidate.articles.map((article) => article.id),
+    topics,
+  ]);
+  return {
+    key,
+    frequency: candidate.frequency,
+    heldOnly,
+    articles: [...candidate.articles],
+    topics,
+  };
+}
+
 /** Groups candidates with new articles by identical digest content; those without are dropped. */
 export function groupDigests(candidates: readonly DigestCandidate[]): DigestGroup[] {
   const groups = new Map<string, DigestGroup>();
   for (const candidate of candidates) {
-    if (candidate.articles.length === 0) continue;
-    let topics = digestTopics(candidate.topics, candidate.articles);
-    // A held alert's reader may have unfollowed its topic since: head it with its own topic.
-    if (topics.length === 0) topics = candidate.articles.flatMap((a) => a.topics).slice(0, 1);
-    const heldOnly = candidate.heldOnly === true;
-    const key = JSON.stringify([
-      candidate.frequency,
-      heldOnly,
-      candidate.articles.map((article) => article.id),
-      topics,
-    ]);
-    let group = groups.get(key);
+    const content = digestContent(candidate);
+    if (!content) continue;
+    let group = groups.get(content.key);
     if (!group) {
-      group = {
-        key,
-        frequency: candidate.frequency,
-        heldOnly,
-        articles: [...candidate.articles],
-        topics,
-        members: [],
-      };
-      groups.set(key, group);
+      group = { ...content, members: [] };
+      groups.set(content.key, group);
     }
     group.members.push({
       subscriberId: candidate.subscriberId,

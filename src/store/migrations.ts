@@ -286,6 +286,17 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     ...usersMigrations(dialect),
     ...consoleMigrations(dialect),
     ...countsMigrations(dialect),
+    // Every digest period rewrites each due subscriber's last_digest_at (no index holds it):
+    // room left on PostgreSQL's pages lets that update stay on the row's page (a HOT update)
+    // instead of writing all nine of the table's index entries again; a 100,000-subscriber tick
+    // spent most of its time there. Pages written from now on keep the room (an existing row
+    // moves to such a page at its next update). SQLite has no such setting.
+    '0015_subscribers_fillfactor': {
+      async up(db: Db) {
+        if (dialect === 'postgres')
+          await sql`alter table subscribers set (fillfactor = 70)`.execute(db);
+      },
+    },
   };
 }
 

@@ -14,17 +14,7 @@ import {
   listCampaigns,
   requireCampaign,
 } from '../../campaigns/repository.ts';
-import { isKnownZone, resolveAt } from '../../campaigns/schedule.ts';
-import {
-  type ControlDeps,
-  cancelCampaign,
-  pauseCampaign,
-  resumeCampaign,
-  scheduleCampaign,
-  scheduleCampaignAtLocalTime,
-  sendCampaign,
-  unscheduleCampaign,
-} from '../../delivery/control.ts';
+import type { ControlDeps } from '../../delivery/control.ts';
 import type { CampaignKind, CampaignStatus } from '../../store/schema.ts';
 import { getSubscriber } from '../../subscribers/repository.ts';
 import { printJson, UserError, withApp } from '../context.ts';
@@ -77,16 +67,22 @@ async function sampleRecipient(deps: ControlDeps, id: number): Promise<string> {
  * Runs a campaign action that may queue work. A CampaignError is an InputError: reportFatal
  * prints it as one line, exit 2 (or 4 when the campaign's state refuses the action).
  */
-async function withControl<T>(fn: (deps: ControlDeps, app: App) => Promise<T>): Promise<T> {
-  // BullMQ and ioredis load in app.queues() only: read-only commands (status, list) start
-  // faster without.
+async function withControl<T>(
+  fn: (deps: ControlDeps, app: App, control: Control) => Promise<T>,
+): Promise<T> {
+  // BullMQ and ioredis load in app.queues() only, and the control functions (luxon with them)
+  // here: read-only commands (status, list) start faster without.
+  const control = await import('../../delivery/control.ts');
   return withApp(async (app) =>
     fn(
       { db: app.store.db, config: app.config, queues: await app.queues(), now: () => new Date() },
       app,
+      control,
     ),
   );
 }
+
+type Control = typeof import('../../delivery/control.ts');
 
 export function register(program: Command): void {
   const campaign = program.command('campaign').description('create, send and steer campaigns');
@@ -145,11 +141,11 @@ export function register(program: Command): void {
     );
 
   const simple = [
-    ['send', 'send now', sendCampaign],
-    ['pause', 'stop new sends within a second', pauseCampaign],
-    ['resume', 'continue where it stopped', resumeCampaign],
-    ['cancel', 'stop for good', cancelCampaign],
-    ['unschedule', 'take a scheduled campaign back to draft', unscheduleCampaign],
+    ['send', 'send now', 'sendCampaign'],
+    ['pause', 'stop new sends within a second', 'pauseCampaign'],
+    ['resume', 'continue where it stopped', 'resumeCampaign'],
+    ['cancel', 'stop for good', 'cancelCampaign'],
+    ['unschedule', 'take a scheduled campaign back to draft', 'unscheduleCampaign'],
   ] as const;
   for (const [name, description, action] of simple) {
     campaign
@@ -158,8 +154,8 @@ export function register(program: Command): void {
       .option('--json', 'print JSON')
       .action(async (rawId: string, options: { json?: boolean }) => {
         const id = parseId(rawId);
-        await withControl(async (deps) => {
-          const result = await action(deps, id);
+        await withControl(async (deps, _app, control) => {
+          const result = await control[action](deps, id);
           if (options.json) printJson(result);
           else process.stdout.write(`campaign ${id}: ${result.status}\n`);
         });
@@ -184,6 +180,8 @@ export function register(program: Command): void {
         if ((options.at === undefined) === (options.localTime === undefined)) {
           throw new UserError('schedule: give exactly one of --at ISO8601 or --local-time HH:MM');
         }
+        // Loaded here: luxon is no cost of the other campaign commands.
+        const { isKnownZone, resolveAt } = await import('../../campaigns/schedule.ts');
         if (options.zone !== undefined && !isKnownZone(options.zone)) {
           throw new UserError(`--zone: "${options.zone}" is not a known IANA time zone`);
         }
@@ -196,11 +194,11 @@ export function register(program: Command): void {
             );
           }
         }
-        await withControl(async (deps) => {
+        await withControl(async (deps, _app, control) => {
           try {
             const result = at
-              ? await scheduleCampaign(deps, id, at)
-              : await scheduleCampaignAtLocalTime(deps, id, options.localTime ?? '');
+              ? await control.scheduleCampaign(deps, id, at)
+              : await control.scheduleCampaignAtLocalTime(deps, id, options.localTime ?? '');
             if (options.json) printJson(result);
             else
               process.stdout.write(
