@@ -121,6 +121,7 @@ describe('console shell in Chromium', () => {
       await page.locator('.swagger-ui .info .title').waitFor();
       await page.locator('.opblock-summary-path', { hasText: '/api/campaigns' }).first().waitFor();
       await page.screenshot({ path: join(SHOTS, `api-reference-${width}.png`), fullPage: true });
+      expect(await seriousViolations(page)).toEqual([]);
       expect(cspErrors).toEqual([]);
       await page.goto(`${base}/console/users`);
 
