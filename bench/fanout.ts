@@ -461,7 +461,8 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutResu
     process.stdout.write(
       `\nMemory during (c) on ${dialect}: RSS of each Herald process (and its children), Herald's Redis keys (MEMORY USAGE over SCAN ${prefix}:*)\n${formatMemoryCurve(memory)}`,
     );
-    const workerRss = Math.max(...processTree(heraldPid).map(peakRss));
+    // The curve's peaks include processes that have ended (an MJML compiler lives seconds).
+    const workerRss = Math.max(...processTree(heraldPid).map(peakRss), ...memory.peakRss.values());
     const heraldProcesses = processTree(heraldPid).length;
     const finished = await getCampaign(db, campaign.id);
     const prepMs = finished?.preparedAt ? Date.parse(finished.preparedAt) - sendStart : Number.NaN;

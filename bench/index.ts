@@ -91,6 +91,9 @@ const rate = (value: number) => `${int(value)} msg/s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const us = (value: number) => `${int(value)} µs`;
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+/** Issue 15: every Herald process under 200 MB (decimal megabytes) of resident memory. */
+const TARGET_PROCESS_RSS_BYTES = 200e6;
+
 const ratio = (value: number, target: number) =>
   `${value.toFixed(2)} ${value >= target ? '✓' : '✗'} (target ≥ ${target})`;
 const atMost = (value: number, target: number) =>
@@ -130,7 +133,10 @@ function rows(r: FanoutResult): Array<[string, string]> {
       "Redis keys of this run's prefix at peak",
       `${kib(r.redisPrefixBytes)} (${r.redisPrefixKeys} keys)`,
     ],
-    ['largest RSS in the herald start tree at peak (VmHWM)', mib(r.workerRss)],
+    [
+      'largest RSS of any process in the herald start tree (VmHWM)',
+      `${mib(r.workerRss)} = ${(r.workerRss / 1e6).toFixed(1)} MB ${r.workerRss < TARGET_PROCESS_RSS_BYTES ? '✓' : '✗'} (target < 200 MB)`,
+    ],
     [
       'ledger sent / sink accepted / duplicates',
       `${r.ledgerSent} / ${r.sinkAccepted} / ${r.sinkDuplicates}`,

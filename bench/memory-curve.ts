@@ -25,6 +25,11 @@ export interface CurveOptions {
   prefix: string;
   /** Milliseconds between samples (default 3,000). */
   everyMs?: number;
+  /**
+   * Milliseconds between reads of every process's peak (VmHWM), default 250: a process that
+   * lives for seconds only (the MJML compiler a campaign forks) has its peak counted too.
+   */
+  peakEveryMs?: number;
 }
 
 export interface CurveSample {
@@ -74,7 +79,21 @@ function parentsByPid(): Map<number, number> {
   return parents;
 }
 
-/** Each root and its live descendants, labelled `root` and `root › child-pid`. */
+/** What a descendant runs, from its command line: `delivery`, `mjml` or the script's name. */
+function roleOf(pid: number): string {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const script = args.find((arg) => /\.(m?js|ts)$/.test(arg)) ?? args[0] ?? '';
+    const name = script.slice(script.lastIndexOf('/') + 1).replace(/\.(m?js|ts)$/, '');
+    if (name === 'delivery-process') return 'delivery';
+    if (name === 'mjml-worker') return 'mjml';
+    return name;
+  } catch {
+    return '?';
+  }
+}
+
+/** Each root and its live descendants, labelled `root` and `root › role pid`. */
 export function followedProcesses(roots: readonly CurveRoot[]): CurveRoot[] {
   const parents = parentsByPid();
   const children = new Map<number, number[]>();
@@ -82,7 +101,8 @@ export function followedProcesses(roots: readonly CurveRoot[]): CurveRoot[] {
   const found: CurveRoot[] = [];
   const walk = (label: string, pid: number) => {
     found.push({ label, pid });
-    for (const child of children.get(pid) ?? []) walk(`${label} › ${child}`, child);
+    for (const child of children.get(pid) ?? [])
+      walk(`${label} › ${roleOf(child)} ${child}`, child);
   };
   for (const root of roots) if (parents.has(root.pid)) walk(root.label, root.pid);
   return found;
@@ -97,7 +117,8 @@ export function startMemoryCurve(options: CurveOptions): { stop(): Promise<Curve
   let running = true;
   let wake: (() => void) | undefined;
 
-  const sample = async () => {
+  /** Reads every followed process's RSS and peak; returns the RSS by label. */
+  const readProcesses = () => {
     const rss = new Map<string, number>();
     for (const { label, pid } of followedProcesses(options.roots())) {
       const memory = processMemory(pid);
@@ -105,6 +126,11 @@ export function startMemoryCurve(options: CurveOptions): { stop(): Promise<Curve
       rss.set(label, memory.rss);
       peakRss.set(label, Math.max(peakRss.get(label) ?? 0, memory.hwm));
     }
+    return rss;
+  };
+  const peakTimer = setInterval(readProcesses, options.peakEveryMs ?? 250);
+  const sample = async () => {
+    const rss = readProcesses();
     const redis = await prefixMemory(options.redis, options.prefix);
     samples.push({
       atMs: Date.now() - started,
@@ -126,6 +152,7 @@ export function startMemoryCurve(options: CurveOptions): { stop(): Promise<Curve
   return {
     async stop() {
       running = false;
+      clearInterval(peakTimer);
       wake?.();
       await loop;
       return {

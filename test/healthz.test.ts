@@ -79,7 +79,7 @@ describe('GET /healthz', () => {
 });
 
 describe('METRICS_PORT', () => {
-  it('`herald start` with METRICS_PORT serves /metrics and /readyz on loopback there', async () => {
+  it('`herald start` with METRICS_PORT serves /metrics and /readyz on loopback there; its young generation stays small', async () => {
     const t = await openTestStore('sqlite');
     const child = spawn('node', ['bin/herald.js', 'start'], {
       env: {
@@ -108,6 +108,16 @@ describe('METRICS_PORT', () => {
       const ready = await fetch(`${metricsUrl}/readyz`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ status: 'ok', redis: 'ok', store: 'ok', smtp: 'ok' });
+      // bin/herald.js keeps the young generation at V8's starting size: without it the
+      // semi-spaces have grown to 16 MB (32 MB of new space) by the time the server listens.
+      const scrapes = await Promise.all(
+        Array.from({ length: 20 }, () => fetch(`${metricsUrl}/metrics`).then((r) => r.text())),
+      );
+      const newSpace = /nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/.exec(
+        scrapes.at(-1)!,
+      );
+      expect(Number(newSpace?.[1])).toBeGreaterThan(0);
+      expect(Number(newSpace?.[1])).toBeLessThanOrEqual(4 * 1024 * 1024);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');

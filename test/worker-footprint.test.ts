@@ -1,6 +1,6 @@
 // What a worker process holds: `herald worker` (the build) loads each queue's worker, and
-// what that worker needs, only when it runs. A delivery process compiles MJML in a thread
-// (src/templates/mjml-thread.ts) and serves no HTTP, so MJML, Fastify, the bounce listener's
+// what that worker needs, only when it runs. A delivery process compiles MJML in a child
+// process (src/templates/mjml-process.ts) and serves no HTTP, so MJML, Fastify, the bounce listener's
 // SMTP server and the feed parsers stay out of its memory (an idle worker: 201 → 146 MB RSS).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -9,7 +9,7 @@ import { convert } from 'html-to-text';
 import { type ArticleBlock, articleBlocks, type StoredArticle } from '../articles/schema.ts';
 import type { Config } from '../config/index.ts';
 import { type CampaignTemplate, campaignTemplates, TEMPLATES } from './catalogue.ts';
-import { mjmlToHtml } from './mjml-thread.ts';
+import { mjmlToHtml } from './mjml-process.ts';
 import { createPersonaliser } from './personalise.ts';
 
 /** The templates this module renders from articles: the table's campaign templates. */

@@ -1,10 +1,10 @@
-// The MJML thread's side (see mjml-thread.ts): compiles each MJML document it is sent with
-// strict validation and answers with the HTML, or the error's message.
-import { parentPort } from 'node:worker_threads';
+// The MJML compiler's side (see mjml-process.ts): a child process that compiles each MJML
+// document it is sent with strict validation and answers with the HTML, or the error's
+// message; it exits when its parent disconnects (idle, or gone).
 import mjml2html from 'mjml';
-import type { MjmlReply, MjmlRequest } from './mjml-thread.ts';
+import type { MjmlReply, MjmlRequest } from './mjml-process.ts';
 
-parentPort!.on('message', async ({ id, mjml }: MjmlRequest) => {
+process.on('message', async ({ id, mjml }: MjmlRequest) => {
   let reply: MjmlReply;
   try {
     const result = await mjml2html(mjml, { validationLevel: 'strict', keepComments: false });
@@ -12,5 +12,6 @@ parentPort!.on('message', async ({ id, mjml }: MjmlRequest) => {
   } catch (error) {
     reply = { id, ok: false, message: error instanceof Error ? error.message : String(error) };
   }
-  parentPort!.postMessage(reply);
+  process.send!(reply);
 });
+process.once('disconnect', () => process.exit(0));

@@ -18,7 +18,7 @@ import {
   senderName,
   templatesDir,
 } from '../templates/index.ts';
-import { mjmlToHtml } from '../templates/mjml-thread.ts';
+import { mjmlToHtml } from '../templates/mjml-process.ts';
 import { topicNames } from '../topics/catalogue.ts';
 import { NO_TOPIC, WELCOME_SUBJECT } from './create.ts';
 
