@@ -80,20 +80,22 @@ function parentsByPid(): Map<number, number> {
 }
 
 /** What a descendant runs, from its command line: `delivery`, `mjml` or the script's name. */
-function roleOf(pid: number): string {
+function roleOf(pid: number): string | null {
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    // An exited process not yet reaped has no command line: left out.
+    if (args.length < 2) return null;
     const script = args.find((arg) => /\.(m?js|ts)$/.test(arg)) ?? args[0] ?? '';
     const name = script.slice(script.lastIndexOf('/') + 1).replace(/\.(m?js|ts)$/, '');
     if (name === 'delivery-process') return 'delivery';
     if (name === 'mjml-worker') return 'mjml';
     return name;
   } catch {
-    return '?';
+    return null;
   }
 }
 
-/** Each root and its live descendants, labelled `root` and `root › role pid`. */
+/** Each root and its live descendants, labelled `root` and `role pid` (e.g. `delivery 4242`). */
 export function followedProcesses(roots: readonly CurveRoot[]): CurveRoot[] {
   const parents = parentsByPid();
   const children = new Map<number, number[]>();
@@ -101,8 +103,10 @@ export function followedProcesses(roots: readonly CurveRoot[]): CurveRoot[] {
   const found: CurveRoot[] = [];
   const walk = (label: string, pid: number) => {
     found.push({ label, pid });
-    for (const child of children.get(pid) ?? [])
-      walk(`${label} › ${roleOf(child)} ${child}`, child);
+    for (const child of children.get(pid) ?? []) {
+      const role = roleOf(child);
+      if (role) walk(`${role} ${child}`, child);
+    }
   };
   for (const root of roots) if (parents.has(root.pid)) walk(root.label, root.pid);
   return found;
