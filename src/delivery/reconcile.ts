@@ -87,8 +87,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
       }
       missing.push(batchNo);
     }
-    await enqueueBatches(queues.deliveries, config, campaign.id, missing);
-    result.batchJobs += missing.length;
+    // A batch whose job finished (and was removed) between the ledger read and the EXISTS is
+    // missing too: read the ledger again for those alone, after the EXISTS. Without this a
+    // large campaign had a few finished batches re-queued at every pass (they found nothing
+    // to send, but each pass warned).
+    const lost = await pendingBatchNos(db, campaign.id, now.toISOString(), missing);
+    await enqueueBatches(queues.deliveries, config, campaign.id, lost);
+    result.batchJobs += lost.length;
   }
   if (result.campaignJobs + result.batchJobs > 0) {
     deps.logger.warn({ ...result }, 'delivery.reconcile.requeued');

@@ -2,21 +2,23 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
-/** Batch numbers of the campaign that still have unsent rows due by `now`. */
+/** Batch numbers of the campaign that still have unsent rows due by `now` (of `among` alone, when given). */
 export async function pendingBatchNos(
   db: Kysely<Database>,
   campaignId: number,
   now: string,
+  among?: readonly number[],
 ): Promise<number[]> {
-  const rows = await db
+  if (among?.length === 0) return [];
+  let query = db
     .selectFrom('deliveries')
     .select('batch_no')
     .distinct()
     .where('campaign_id', '=', campaignId)
     .where('status', 'in', ['pending', 'sending'])
-    .where((eb) => eb.or([eb('due_at', 'is', null), eb('due_at', '<=', now)]))
-    .orderBy('batch_no')
-    .execute();
+    .where((eb) => eb.or([eb('due_at', 'is', null), eb('due_at', '<=', now)]));
+  if (among) query = query.where('batch_no', 'in', among);
+  const rows = await query.orderBy('batch_no').execute();
   return rows.map((row) => row.batch_no);
 }
 
