@@ -18,6 +18,7 @@ import { insertSelectedRows } from '../ledger/inserts.ts';
 import type { Logger } from '../log/index.ts';
 import { emailHashSql } from '../store/email-hash-sql.ts';
 import type { Database } from '../store/schema.ts';
+import { warmMjmlCompiler } from '../templates/mjml-process.ts';
 import { enqueueBatches } from './jobs.ts';
 import { finishIfDone } from './progress.ts';
 import type { Queues } from './queues.ts';
@@ -134,6 +135,8 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
  * of a page written meanwhile stay without jobs, and a resume continues from the ledger.
  */
 async function compileOrPause(deps: FanOutDeps, campaign: Campaign): Promise<boolean> {
+  // The compiler process starts before the renderer's reads, beside the first page's INSERT.
+  warmMjmlCompiler();
   try {
     await campaignRenderer(deps.db, deps.config, campaign);
     return true;

@@ -28,8 +28,7 @@ const COMPILER_V8_OPTIONS = ['--max-semi-space-size=2', '--single-threaded-gc'];
 
 /**
  * The child's entry and Node options: the compiled .js next to this module, or, from the
- * TypeScript sources (tsx, vitest), mjml-worker.ts through tsx's loader (as the delivery
- * processes of workers/index.ts run from the sources).
+ * TypeScript sources (tsx, vitest), mjml-worker.ts through tsx's ESM hooks.
  */
 function compilerEntry(): { modulePath: URL; execArgv: string[] } {
   if (!import.meta.url.endsWith('.ts'))
@@ -37,12 +36,18 @@ function compilerEntry(): { modulePath: URL; execArgv: string[] } {
       modulePath: new URL('./mjml-worker.js', import.meta.url),
       execArgv: COMPILER_V8_OPTIONS,
     };
-  // tsx's own loader, found through its manifest (vitest's module runner has no
-  // import.meta.resolve).
+  // tsx's ESM hooks alone, registered by a bootstrap (vitest's module runner has no
+  // import.meta.resolve): its full loader (`--import tsx`) would also hook require(), and
+  // MJML's few hundred CommonJS files would each go through it (~0.6 s more per compiler).
   const require = createRequire(import.meta.url);
   const manifestPath = require.resolve('tsx/package.json');
-  const manifest = require(manifestPath) as { exports: { '.': string } };
-  const loader = new URL(manifest.exports['.'], pathToFileURL(manifestPath)).href;
+  const manifest = require(manifestPath) as {
+    exports: Record<string, { import?: { default?: string } }>;
+  };
+  const esmApi = manifest.exports['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
+  const tsx = new URL(esmApi, pathToFileURL(manifestPath)).href;
+  const boot = `import { register } from ${JSON.stringify(tsx)};\nregister();\n`;
+  const loader = `data:text/javascript,${encodeURIComponent(boot)}`;
   return {
     modulePath: new URL('./mjml-worker.ts', import.meta.url),
     execArgv: [...COMPILER_V8_OPTIONS, '--import', loader],
@@ -99,6 +104,17 @@ function idle(child: ChildProcess): void {
     child.disconnect();
   }, IDLE_MS);
   idleTimer.unref();
+}
+
+/**
+ * Starts the compiler now if none runs, for a caller that will compile soon: its start (Node,
+ * then MJML's modules, ~1 s of CPU) overlaps what the caller does meanwhile. It ends after
+ * IDLE_MS if no compile comes.
+ */
+export function warmMjmlCompiler(): void {
+  if (compiler) return;
+  compiler = startCompiler();
+  idle(compiler);
 }
 
 /** Compiles an MJML document (strict validation) to HTML in the MJML child process. */
