@@ -1,9 +1,10 @@
 // MJML compiles in a child process (src/templates/mjml-process.ts), not in the process that
 // sends: MJML's ~50 MB come and go with the child, which ends after a few idle seconds; a
-// compiler that dies fails the compiles it held and the next compile starts a new one.
+// compiler that dies (or runs over its time limit) fails the compiles it held and the next
+// compile starts a new one.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mjmlToHtml } from '../src/templates/mjml-process.ts';
+import { mjmlToHtml, setMjmlCompileTimeLimit } from '../src/templates/mjml-process.ts';
 
 const DOCUMENT =
   '<mjml><mj-body><mj-section><mj-column><mj-text>Hello from the compiler</mj-text></mj-column></mj-section></mj-body></mjml>';
@@ -72,5 +73,19 @@ describe('the MJML compiler process', () => {
     const [second] = compilerPids();
     expect(second).toBeGreaterThan(0);
     expect(second).not.toBe(first);
+  }, 30_000);
+
+  it('a compile over the time limit fails and its compiler is killed', async () => {
+    await mjmlToHtml(DOCUMENT);
+    const [first] = compilerPids();
+    const restore = setMjmlCompileTimeLimit(50);
+    try {
+      const big = `<mjml><mj-body>${'<mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section>'.repeat(4_000)}</mj-body></mjml>`;
+      await expect(mjmlToHtml(big)).rejects.toThrow(/time limit \(50 ms\)/);
+    } finally {
+      restore();
+    }
+    expect(await until(() => !compilerPids().includes(first!), 5_000)).toBe(true);
+    await expect(mjmlToHtml(DOCUMENT)).resolves.toContain('Hello from the compiler');
   }, 30_000);
 });

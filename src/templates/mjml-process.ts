@@ -21,6 +21,23 @@ export type MjmlReply =
 const IDLE_MS = 5_000;
 
 /**
+ * A compile still running after this long has its compiler killed (it and every compile it
+ * held fail; the next compile starts a new compiler): an article's text goes into the MJML,
+ * and a document that stalls MJML must not hold a campaign, a preview or a batch forever.
+ */
+export const MJML_COMPILE_TIME_LIMIT_MS = 30_000;
+let compileTimeLimitMs = MJML_COMPILE_TIME_LIMIT_MS;
+
+/** Sets the compile time limit (tests reach it with a short one); returns the restore. */
+export function setMjmlCompileTimeLimit(ms: number): () => void {
+  const previous = compileTimeLimitMs;
+  compileTimeLimitMs = ms;
+  return () => {
+    compileTimeLimitMs = previous;
+  };
+}
+
+/**
  * V8 options of the compiler: a small young generation (a compile allocates in bursts) and
  * one GC thread; it lives for seconds, so heap growth tuned for throughput buys nothing.
  */
@@ -38,7 +55,7 @@ function compilerEntry(): { modulePath: URL; execArgv: string[] } {
     };
   // tsx's ESM hooks alone, registered by a bootstrap (vitest's module runner has no
   // import.meta.resolve): its full loader (`--import tsx`) would also hook require(), and
-  // MJML's few hundred CommonJS files would each go through it (~0.6 s more per compiler).
+  // MJML's few hundred CommonJS files would each go through it (~0.25 s more per compiler).
   const require = createRequire(import.meta.url);
   const manifestPath = require.resolve('tsx/package.json');
   const manifest = require(manifestPath) as {
@@ -126,7 +143,24 @@ export function mjmlToHtml(mjml: string): Promise<string> {
   child.channel?.ref();
   const id = nextId++;
   return new Promise<string>((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
+    const limit = setTimeout(() => {
+      dropCompiler(
+        child,
+        new Error(`MJML compile ran over its time limit (${compileTimeLimitMs} ms)`),
+      );
+      child.kill('SIGKILL');
+    }, compileTimeLimitMs);
+    const settle = () => clearTimeout(limit);
+    waiting.set(id, {
+      resolve: (html) => {
+        settle();
+        resolve(html);
+      },
+      reject: (error) => {
+        settle();
+        reject(error);
+      },
+    });
     child.send({ id, mjml } satisfies MjmlRequest, (error) => {
       if (error) dropCompiler(child, error);
     });
