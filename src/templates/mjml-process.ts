@@ -25,7 +25,7 @@ const IDLE_MS = 5_000;
  * held fail; the next compile starts a new compiler): an article's text goes into the MJML,
  * and a document that stalls MJML must not hold a campaign, a preview or a batch forever.
  */
-export const MJML_COMPILE_TIME_LIMIT_MS = 30_000;
+const MJML_COMPILE_TIME_LIMIT_MS = 30_000;
 let compileTimeLimitMs = MJML_COMPILE_TIME_LIMIT_MS;
 
 /** Sets the compile time limit (tests reach it with a short one); returns the restore. */
