@@ -72,7 +72,7 @@ function lostAndExtra(s: SmtpSink, emails: string[]): { lost: string[]; extra: n
  * Notes, until `stop()`, which child process owns each local TCP port (the pooled SMTP
  * connections): afterwards a message's client port says which process sent it.
  */
-function watchPorts(parent: number): { stop(): Map<number, number> } {
+function watchPorts(parent: number): { look(): void; stop(): Map<number, number> } {
   const owners = new Map<number, number>();
   const look = () => {
     for (const pid of childPids(parent)) for (const port of tcpPortsOf(pid)) owners.set(port, pid);
@@ -80,6 +80,7 @@ function watchPorts(parent: number): { stop(): Map<number, number> } {
   const timer = setInterval(look, 100);
   look();
   return {
+    look,
     stop() {
       clearInterval(timer);
       look();
@@ -115,7 +116,10 @@ describe.each(DIALECTS)('herald start with delivery processes on %s', (dialect) 
 
   it('a child killed with SIGKILL is restarted; nothing lost, duplicates only of what was in flight', async () => {
     t = await openTestStore(dialect);
-    sink = await startSmtpSink();
+    // Each connection is attributed as it opens: one the victim opened just before the kill
+    // would otherwise be gone before the 100 ms poll saw it, its messages of no known sender.
+    let lookAtPorts = () => {};
+    sink = await startSmtpSink({ onConnect: () => lookAtPorts() });
     const env = testEnv(t.databaseUrl, {
       SMTP_URL: sink.url,
       DELIVERY_PROCESSES: '2',
@@ -131,6 +135,7 @@ describe.each(DIALECTS)('herald start with delivery processes on %s', (dialect) 
     expect(victim).toBeDefined();
 
     const ports = watchPorts(server.pid!);
+    lookAtPorts = ports.look;
     const { campaignId, emails } = await sendTo(env, 600);
     await waitForCampaign(herald!.app, campaignId, (r) => r.sent >= 150);
     process.kill(victim!, 'SIGKILL');
@@ -157,6 +162,8 @@ describe.each(DIALECTS)('herald start with delivery processes on %s', (dialect) 
       else firstSender.set(to, owners.get(message.clientPort));
     }
     expect(repeated.filter((to) => firstSender.get(to) !== victim)).toEqual([]);
+    // Every message's connection was attributed to a delivery process.
+    expect(sink.messages.filter((message) => !owners.has(message.clientPort))).toEqual([]);
 
     // The supervisor replaced the killed child and kept the other one.
     const after = childPids(server.pid!);

@@ -20,6 +20,11 @@ export interface SmtpSinkOptions {
   dataReply?: (message: SinkMessage) => number | undefined;
   /** Delay each accepted message by this many ms (to keep messages in flight). */
   delayMs?: number;
+  /**
+   * Called as a client connects, before the sink greets it (the client's socket exists then:
+   * a test can find which process holds that port).
+   */
+  onConnect?: (clientPort: number) => void;
 }
 
 export interface SmtpSink {
@@ -47,6 +52,10 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     size: 10 * 1024 * 1024,
+    onConnect(session: SMTPServerSession, callback: (error?: Error) => void) {
+      options.onConnect?.(session.remotePort);
+      callback();
+    },
     onRcptTo(
       address: SMTPServerAddress,
       _session: SMTPServerSession,
