@@ -261,8 +261,8 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
       .executeTakeFirstOrThrow();
     expect(campaign).toMatchObject({ status: 'paused', prepared_at: null });
     expect(campaign.status_reason).toMatch(/^template failed: /);
-    // The compile ran beside the first page's INSERT: that page may be written (a resume
-    // continues from it), but no batch job was added.
+    // The compile ran beside the pages' INSERTs: pages may be written (a resume continues
+    // from them), but no batch job was added.
     const jobs = await herald.queues.deliveries.getJobs(['waiting', 'delayed', 'prioritized']);
     expect(jobs.filter((job) => job.id?.startsWith(`b-${campaignId}-`))).toEqual([]);
   });

@@ -56,9 +56,18 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
   const campaign = await getCampaign(db, campaignId);
   if (campaign?.status !== 'sending') return { outcome: 'skipped', batches: 0 };
 
-  // Compile while the first page is written (MJML in its worker thread, the INSERT in the
-  // database); no batch job is added before the compile has succeeded (see compileOrPause).
+  // Compile while the pages are written (MJML in its own process, the INSERTs in the
+  // database); no batch job is added before the compile has succeeded (see compileOrPause):
+  // the batches of pages written meanwhile wait in `unqueued` and are added once it has.
   const compiled = compileOrPause(deps, campaign);
+  let compileOutcome: boolean | undefined;
+  // (A rejection is not lost: the `await compiled` after the pages throws it.)
+  compiled.then(
+    (ok) => {
+      compileOutcome = ok;
+    },
+    () => {},
+  );
 
   let batches = 0;
   if (!campaign.preparedAt) {
@@ -69,7 +78,9 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     const topics = campaign.audienceTopics;
     // A local-time page is one batch per due instant; any other page holds several batches.
     const pageSize = config.BATCH_SIZE * (campaign.localTime ? 1 : BATCHES_PER_PAGE);
+    const unqueued: UnqueuedBatch[] = [];
     for (;;) {
+      if (compileOutcome === false) return { outcome: 'template-failed', batches: 0 };
       const end = await audiencePageEnd(db, topics, afterId, pageSize);
       if (end === null) break;
       const page = { topics, afterId, lastId: end.lastId };
@@ -89,20 +100,14 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
         plan.batches[0]!.batchNo,
         batchNo,
       );
-      if (!(await compiled)) return { outcome: 'template-failed', batches: 0 };
-      // One addBulk per due instant; a batch whose members are all suppressed gets no job.
-      const byDue = new Map<string | null, number[]>();
-      for (const batch of plan.batches) {
-        if (!pending.has(batch.batchNo)) continue;
-        byDue.set(batch.dueAt, [...(byDue.get(batch.dueAt) ?? []), batch.batchNo]);
-      }
-      for (const [dueAt, batchNos] of byDue) {
-        const delay = dueAt ? Date.parse(dueAt) - deps.now().getTime() : 0;
-        await enqueueBatches(deps.queues.deliveries, config, campaignId, batchNos, delay);
-        batches += batchNos.length;
-      }
+      // A batch whose members are all suppressed gets no job.
+      for (const batch of plan.batches)
+        if (pending.has(batch.batchNo)) unqueued.push(batch);
       afterId = end.lastId;
+      if (compileOutcome === true) batches += await enqueueUnqueued(deps, campaignId, unqueued);
     }
+    if (!(await compiled)) return { outcome: 'template-failed', batches: 0 };
+    batches += await enqueueUnqueued(deps, campaignId, unqueued);
     await db
       .updateTable('campaigns')
       .set({ prepared_at: nowIso(), updated_at: nowIso() })
@@ -127,6 +132,32 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     'delivery.campaign.prepared',
   );
   return { outcome: 'prepared', batches: Math.max(batches, unsentBatches.length) };
+}
+
+interface UnqueuedBatch {
+  batchNo: number;
+  dueAt: string | null;
+}
+
+/**
+ * Adds the jobs of written batches (one addBulk per due instant) and empties the list;
+ * returns how many were added.
+ */
+async function enqueueUnqueued(
+  deps: FanOutDeps,
+  campaignId: number,
+  unqueued: UnqueuedBatch[],
+): Promise<number> {
+  const byDue = new Map<string | null, number[]>();
+  for (const batch of unqueued.splice(0))
+    byDue.set(batch.dueAt, [...(byDue.get(batch.dueAt) ?? []), batch.batchNo]);
+  let added = 0;
+  for (const [dueAt, batchNos] of byDue) {
+    const delay = dueAt ? Date.parse(dueAt) - deps.now().getTime() : 0;
+    await enqueueBatches(deps.queues.deliveries, deps.config, campaignId, batchNos, delay);
+    added += batchNos.length;
+  }
+  return added;
 }
 
 /**
