@@ -6,7 +6,9 @@ import { sendCampaign } from '../src/delivery/control.ts';
 import { fanOutCampaign } from '../src/delivery/fanout.ts';
 import { batchJobId } from '../src/delivery/jobs.ts';
 import { emailHash } from '../src/subscribers/identity.ts';
+import { warmMjmlCompiler } from '../src/templates/mjml-process.ts';
 import { type RunningHerald, startHerald, testEnv, waitForCampaign } from './helpers/herald.ts';
+import { mjmlCompilerPids } from './helpers/processes.ts';
 import { insertCampaign } from './helpers/rows.ts';
 import { seedFixtureArticle, seedSubscribers } from './helpers/seed.ts';
 import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.ts';
@@ -235,6 +237,50 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
       .execute();
     await fanOutCampaign(deps(), campaignId);
     expect(await ledger(campaignId)).toEqual(rows);
+  });
+
+  it('writes every page while the compile runs, and adds the batch jobs once it has succeeded', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    // 70 followers: three pages (30 = 10 batches of 3 each), 24 batches. The topic is named
+    // per dialect: the compiled newsletter is cached by its input, which holds the topic names.
+    const topic = `held-${dialect}`;
+    const ids = await seedSubscribers(
+      db,
+      Array.from({ length: 70 }, (_, i) => ({ email: `held${i}@example.net`, topics: [topic] })),
+    );
+    const campaignId = await insertCampaign(db, {
+      article_ids: JSON.stringify([article.id]),
+      audience_topics: JSON.stringify([topic]),
+      status: 'sending',
+      started_at: new Date().toISOString(),
+    });
+    const campaignJobs = async () =>
+      (await herald.queues.deliveries.getJobs(['waiting', 'delayed', 'prioritized', 'active']))
+        .map((job) => job.id)
+        .filter((id) => id?.startsWith(`b-${campaignId}-`));
+
+    // The compiler is held (SIGSTOP) so the compile cannot finish before the pages are written.
+    warmMjmlCompiler();
+    const compilers = mjmlCompilerPids();
+    expect(compilers.length).toBeGreaterThan(0);
+    for (const pid of compilers) process.kill(pid, 'SIGSTOP');
+    let fanOut: Promise<unknown> | undefined;
+    try {
+      fanOut = fanOutCampaign(deps(), campaignId);
+      const deadline = Date.now() + 20_000;
+      while ((await ledger(campaignId)).length < ids.length && Date.now() < deadline)
+        await new Promise((done) => setTimeout(done, 50));
+      expect((await ledger(campaignId)).length).toBe(ids.length);
+      expect(await campaignJobs()).toEqual([]);
+    } finally {
+      for (const pid of compilers) process.kill(pid, 'SIGCONT');
+    }
+
+    expect(await fanOut).toEqual({ outcome: 'prepared', batches: 24 });
+    expect((await campaignJobs()).sort()).toEqual(
+      Array.from({ length: 24 }, (_, i) => batchJobId(campaignId, i + 1)).sort(),
+    );
   });
 
   it('pauses a campaign whose template fails with the reason, adding no batch job', async () => {

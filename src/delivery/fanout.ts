@@ -101,8 +101,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
         batchNo,
       );
       // A batch whose members are all suppressed gets no job.
-      for (const batch of plan.batches)
-        if (pending.has(batch.batchNo)) unqueued.push(batch);
+      for (const batch of plan.batches) if (pending.has(batch.batchNo)) unqueued.push(batch);
       afterId = end.lastId;
       if (compileOutcome === true) batches += await enqueueUnqueued(deps, campaignId, unqueued);
     }

@@ -131,6 +131,17 @@ export function childPids(pid: number): number[] {
   }
 }
 
+/** This process's children that run the MJML compiler's entry (src/templates/mjml-worker). */
+export function mjmlCompilerPids(): number[] {
+  return childPids(process.pid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mjml-worker');
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The local TCP ports of the sockets a process holds open now, from /proc. */
 export function tcpPortsOf(pid: number): number[] {
   const inodes = new Set<string>();
