@@ -165,7 +165,7 @@ async function enqueueUnqueued(
  * of a page written meanwhile stay without jobs, and a resume continues from the ledger.
  */
 async function compileOrPause(deps: FanOutDeps, campaign: Campaign): Promise<boolean> {
-  // The compiler process starts before the renderer's reads, beside the first page's INSERT.
+  // The compiler process starts before the renderer's reads, beside the pages' INSERTs.
   warmMjmlCompiler();
   try {
     await campaignRenderer(deps.db, deps.config, campaign);
