@@ -1,3 +1,4 @@
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
@@ -260,6 +261,25 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
         .map((job) => job.id)
         .filter((id) => id?.startsWith(`b-${campaignId}-`));
 
+    // Each page's INSERT notes how many turns of the event loop (a chain of setImmediate) had
+    // run: the pages must leave the loop turning (SQLite's statements are synchronous, and a
+    // starved loop would not even read the compiler's reply).
+    let turns = 0;
+    let turning = true;
+    const turn = () => {
+      turns++;
+      if (turning) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const turnsAtPage: number[] = [];
+    const pageWrites: KyselyPlugin = {
+      transformQuery: (args) => {
+        if (args.node.kind === 'InsertQueryNode') turnsAtPage.push(turns);
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+
     // The compiler is held (SIGSTOP) so the compile cannot finish before the pages are written.
     warmMjmlCompiler();
     const compilers = mjmlCompilerPids();
@@ -267,7 +287,7 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
     for (const pid of compilers) process.kill(pid, 'SIGSTOP');
     let fanOut: Promise<unknown> | undefined;
     try {
-      fanOut = fanOutCampaign(deps(), campaignId);
+      fanOut = fanOutCampaign({ ...deps(), db: db.withPlugin(pageWrites) }, campaignId);
       const deadline = Date.now() + 20_000;
       while ((await ledger(campaignId)).length < ids.length && Date.now() < deadline)
         await new Promise((done) => setTimeout(done, 50));
@@ -275,7 +295,11 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
       expect(await campaignJobs()).toEqual([]);
     } finally {
       for (const pid of compilers) process.kill(pid, 'SIGCONT');
+      turning = false;
     }
+    expect(turnsAtPage).toHaveLength(3);
+    expect(turnsAtPage[1]!).toBeGreaterThan(turnsAtPage[0]!);
+    expect(turnsAtPage[2]!).toBeGreaterThan(turnsAtPage[1]!);
 
     expect(await fanOut).toEqual({ outcome: 'prepared', batches: 24 });
     expect((await campaignJobs()).sort()).toEqual(

@@ -1,5 +1,6 @@
 // A campaign's fan-out: compile once, write the audience into the ledger page by page, and
 // enqueue one batch job per page. Safe to run again after a crash: it resumes from the ledger.
+import { setImmediate } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { AudienceMember } from '../campaigns/audience.ts';
@@ -104,6 +105,9 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       for (const batch of plan.batches) if (pending.has(batch.batchNo)) unqueued.push(batch);
       afterId = end.lastId;
       if (compileOutcome === true) batches += await enqueueUnqueued(deps, campaignId, unqueued);
+      // SQLite's statements run synchronously, so without a turn of the event loop a page
+      // loop starves the process's I/O: the compiler's reply, job lock renewals, HTTP.
+      await setImmediate();
     }
     if (!(await compiled)) return { outcome: 'template-failed', batches: 0 };
     batches += await enqueueUnqueued(deps, campaignId, unqueued);
