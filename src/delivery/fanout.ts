@@ -14,10 +14,12 @@ import {
   futureBatches,
   pendingBatchesBetween,
   pendingBatchNos,
+  rowsWrittenAfter,
 } from '../ledger/batches.ts';
 import { insertSelectedRows } from '../ledger/inserts.ts';
 import type { Logger } from '../log/index.ts';
 import { emailHashSql } from '../store/email-hash-sql.ts';
+import { isPostgres } from '../store/paging.ts';
 import type { Database } from '../store/schema.ts';
 import { warmMjmlCompiler } from '../templates/mjml-process.ts';
 import { enqueueBatches } from './jobs.ts';
@@ -76,24 +78,14 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     const resume = await fanOutResumePoint(db, campaignId);
     let afterId = resume.lastSubscriberId;
     let batchNo = resume.lastBatchNo;
-    const topics = campaign.audienceTopics;
-    // A local-time page is one batch per due instant; any other page holds several batches.
-    const pageSize = config.BATCH_SIZE * (campaign.localTime ? 1 : BATCHES_PER_PAGE);
     const unqueued: UnqueuedBatch[] = [];
     for (;;) {
       if (compileOutcome === false) return { outcome: 'template-failed', batches: 0 };
-      const end = await audiencePageEnd(db, topics, afterId, pageSize);
-      if (end === null) break;
-      const page = { topics, afterId, lastId: end.lastId };
-      const zones = campaign.localTime ? await audienceZones(db, page) : [];
-      const plan = planPage(
-        campaign,
-        { zones, members: end.members },
-        batchNo,
-        config.BATCH_SIZE,
-        deps.now(),
-      );
-      await writeAudiencePage(db, campaignId, page, plan, nowIso());
+      const written = campaign.localTime
+        ? await writeLocalTimePage(deps, campaign, afterId, batchNo)
+        : await writeNextPage(deps, campaign, afterId, batchNo);
+      if (written === null) break;
+      const { plan } = written;
       batchNo += plan.batches.length;
       const pending = await pendingBatchesBetween(
         db,
@@ -103,7 +95,7 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
       );
       // A batch whose members are all suppressed gets no job.
       for (const batch of plan.batches) if (pending.has(batch.batchNo)) unqueued.push(batch);
-      afterId = end.lastId;
+      afterId = written.lastId;
       if (compileOutcome === true) batches += await enqueueUnqueued(deps, campaignId, unqueued);
       // SQLite's statements run synchronously, so without a turn of the event loop a page
       // loop starves the process's I/O: the compiler's reply, job lock renewals, HTTP.
@@ -135,6 +127,76 @@ export async function fanOutCampaign(deps: FanOutDeps, campaignId: number): Prom
     'delivery.campaign.prepared',
   );
   return { outcome: 'prepared', batches: Math.max(batches, unsentBatches.length) };
+}
+
+/** A page written into the ledger: its batches and its last subscriber id. */
+interface WrittenPage {
+  plan: PagePlan;
+  lastId: number;
+}
+
+/**
+ * Writes the next page of the audience after `afterId` (BATCHES_PER_PAGE batches of
+ * BATCH_SIZE, all due at once) with one INSERT … SELECT … LIMIT, then reads where it ended
+ * from the ledger; null when no member is left.
+ */
+async function writeNextPage(
+  deps: FanOutDeps,
+  campaign: Campaign,
+  afterId: number,
+  lastBatchNo: number,
+): Promise<WrittenPage | null> {
+  const { db, config } = deps;
+  if (campaign.audienceTopics.length === 0) return null;
+  const pageSize = config.BATCH_SIZE * BATCHES_PER_PAGE;
+  // The SQL needs the first batch number and the due instant only, not the member count.
+  const sqlPlan = planPage(
+    campaign,
+    { zones: [], members: pageSize },
+    lastBatchNo,
+    config.BATCH_SIZE,
+    deps.now(),
+  );
+  const page = { topics: campaign.audienceTopics, afterId, limit: pageSize };
+  await writeAudiencePage(db, campaign.id, page, sqlPlan, deps.now().toISOString());
+  const written = await rowsWrittenAfter(db, campaign.id, afterId);
+  if (written === null) return null;
+  const plan = planPage(
+    campaign,
+    { zones: [], members: written.rows },
+    lastBatchNo,
+    config.BATCH_SIZE,
+    deps.now(),
+  );
+  return { plan, lastId: written.lastSubscriberId };
+}
+
+/**
+ * Writes the next page of a local-time campaign's audience: BATCH_SIZE members, one batch per
+ * due instant of their zones. Its bounds and zones are read first (the batch numbers depend
+ * on them); null when no member is left.
+ */
+async function writeLocalTimePage(
+  deps: FanOutDeps,
+  campaign: Campaign,
+  afterId: number,
+  lastBatchNo: number,
+): Promise<WrittenPage | null> {
+  const { db, config } = deps;
+  const topics = campaign.audienceTopics;
+  const end = await audiencePageEnd(db, topics, afterId, config.BATCH_SIZE);
+  if (end === null) return null;
+  const page = { topics, afterId, lastId: end.lastId };
+  const zones = await audienceZones(db, page);
+  const plan = planPage(
+    campaign,
+    { zones, members: end.members },
+    lastBatchNo,
+    config.BATCH_SIZE,
+    deps.now(),
+  );
+  await writeAudiencePage(db, campaign.id, page, plan, deps.now().toISOString());
+  return { plan, lastId: end.lastId };
 }
 
 interface UnqueuedBatch {
@@ -191,6 +253,13 @@ interface AudiencePageRange {
   lastId: number;
 }
 
+/** The next page of the audience: its first `limit` members after `afterId`. */
+interface AudiencePageAfter {
+  topics: readonly string[];
+  afterId: number;
+  limit: number;
+}
+
 type SubscriberScope = Database & { s: Database['subscribers'] };
 
 /**
@@ -215,6 +284,29 @@ function followsAnyWithin(
   );
 }
 
+/**
+ * The audience's active members after `afterId` (up to `lastId` when given), as a subscriber
+ * query (alias `s`). On SQLite the status test is written `+s.status`, which keeps its planner
+ * off the status index: through it, each page read every active subscriber and sorted them
+ * by id (a fan-out quadratic in the audience); without it, a page walks the id range.
+ */
+function audienceAfter(
+  db: Kysely<Database>,
+  topics: readonly string[],
+  afterId: number,
+  lastId?: number,
+) {
+  const active = isPostgres(db)
+    ? sql<boolean>`s.status = 'active'`
+    : sql<boolean>`+s.status = 'active'`;
+  return db
+    .selectFrom('subscribers as s')
+    .where(active)
+    .where('s.id', '>', afterId)
+    .$if(lastId !== undefined, (qb) => qb.where('s.id', '<=', lastId!))
+    .where((eb) => followsAnyWithin(eb, topics, afterId, lastId));
+}
+
 /** Audience batches written by one INSERT … SELECT (local-time campaigns: one). */
 const BATCHES_PER_PAGE = 10;
 
@@ -229,12 +321,8 @@ async function audiencePageEnd(
   limit: number,
 ): Promise<{ lastId: number; members: number } | null> {
   if (topics.length === 0) return null;
-  const page = db
-    .selectFrom('subscribers as s')
+  const page = audienceAfter(db, topics, afterId)
     .select('s.id')
-    .where('s.status', '=', 'active')
-    .where('s.id', '>', afterId)
-    .where((eb) => followsAnyWithin(eb, topics, afterId))
     .orderBy('s.id')
     .limit(limit)
     .as('page');
@@ -249,12 +337,18 @@ async function audiencePageEnd(
 
 /** The audience's members in a page range, as a subscriber query (alias `s`). */
 function pageMembers(db: Kysely<Database>, page: AudiencePageRange) {
-  return db
-    .selectFrom('subscribers as s')
-    .where('s.status', '=', 'active')
-    .where('s.id', '>', page.afterId)
-    .where('s.id', '<=', page.lastId)
-    .where((eb) => followsAnyWithin(eb, page.topics, page.afterId, page.lastId));
+  return audienceAfter(db, page.topics, page.afterId, page.lastId);
+}
+
+/** A page's members (id, email, time zone) as a derived table aliased `s`. */
+function pageMemberTable(db: Kysely<Database>, page: AudiencePageRange | AudiencePageAfter) {
+  const columns = ['s.id', 's.email', 's.timezone'] as const;
+  if ('lastId' in page) return pageMembers(db, page).select(columns).as('s');
+  return audienceAfter(db, page.topics, page.afterId)
+    .select(columns)
+    .orderBy('s.id')
+    .limit(page.limit)
+    .as('s');
 }
 
 /** The time zones of a page's members (local-time campaigns plan one due instant per zone). */
@@ -316,7 +410,7 @@ export function planPage(
 async function writeAudiencePage(
   db: Kysely<Database>,
   campaignId: number,
-  page: AudiencePageRange,
+  page: AudiencePageRange | AudiencePageAfter,
   plan: PagePlan,
   now: string,
 ): Promise<void> {
@@ -335,7 +429,8 @@ async function writeAudiencePage(
     zoneBatch === null
       ? sql`cast(${first.batchNo} as integer) + (row_number() over (order by s.id) - 1) / cast(${plan.batchSize} as integer)`
       : sql`cast(${byZone((batchNo) => batchNo)} as integer)`;
-  const members = pageMembers(db, page).select((eb) => [
+  // The window numbers the page's members only (the LIMIT applies inside the derived table).
+  const members = db.selectFrom(pageMemberTable(db, page)).select((eb) => [
     sql<number>`cast(${campaignId} as integer)`.as('campaign_id'),
     's.id as subscriber_id',
     eb
@@ -357,7 +452,9 @@ async function writeAudiencePage(
     sql<number>`${batchNo}`.as('batch_no'),
     sql<string>`cast(${now} as text)`.as('updated_at'),
   ]);
-  await insertSelectedRows(db, members);
+  // SQLite reads `ON CONFLICT` after `FROM (…)` as a join constraint unless a WHERE comes
+  // between them (its upsert parsing ambiguity).
+  await insertSelectedRows(db, members.where(sql<boolean>`true`));
 }
 
 /**

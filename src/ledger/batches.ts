@@ -132,3 +132,26 @@ export async function fanOutResumePoint(
     lastBatchNo: Number(resume?.last_batch ?? 0),
   };
 }
+
+/**
+ * The rows of a campaign after `afterSubscriberId` (fan-out: the page it has just written,
+ * since pages are written in id order): the last subscriber id and how many; null when none.
+ */
+export async function rowsWrittenAfter(
+  db: Kysely<Database>,
+  campaignId: number,
+  afterSubscriberId: number,
+): Promise<{ lastSubscriberId: number; rows: number } | null> {
+  const written = await db
+    .selectFrom('deliveries')
+    .select([
+      (eb) => eb.fn.max('subscriber_id').as('last_id'),
+      (eb) => eb.fn.countAll().as('rows'),
+    ])
+    .where('campaign_id', '=', campaignId)
+    .where('subscriber_id', '>', afterSubscriberId)
+    .executeTakeFirst();
+  return written?.last_id == null
+    ? null
+    : { lastSubscriberId: Number(written.last_id), rows: Number(written.rows) };
+}
