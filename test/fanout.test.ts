@@ -297,9 +297,11 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
       for (const pid of compilers) process.kill(pid, 'SIGCONT');
       turning = false;
     }
-    expect(turnsAtPage).toHaveLength(3);
-    expect(turnsAtPage[1]!).toBeGreaterThan(turnsAtPage[0]!);
-    expect(turnsAtPage[2]!).toBeGreaterThan(turnsAtPage[1]!);
+    // Three pages (and possibly the statement that finds nothing left), each after a turn.
+    expect(turnsAtPage.length).toBeGreaterThanOrEqual(3);
+    turnsAtPage.forEach((atPage, i) => {
+      if (i > 0) expect(atPage).toBeGreaterThan(turnsAtPage[i - 1]!);
+    });
 
     expect(await fanOut).toEqual({ outcome: 'prepared', batches: 24 });
     expect((await campaignJobs()).sort()).toEqual(
