@@ -1,4 +1,4 @@
-import type { KyselyPlugin } from 'kysely';
+import { CompiledQuery, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCampaignSchema } from '../src/campaigns/model.ts';
 import { createCampaign } from '../src/campaigns/repository.ts';
@@ -382,5 +382,69 @@ describe.each(DIALECTS)('ledger preparation on %s (no workers)', (dialect) => {
       const due = rows.find((row) => batchJobId(campaignId, row.batch_no) === job.id)!.due_at!;
       if (Date.parse(due) > Date.now() + 5_000) expect(job.opts.delay).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('ledger preparation on sqlite: the query plan of a page', () => {
+  let t: TestStore;
+  let herald: RunningHerald;
+
+  beforeAll(async () => {
+    t = await openTestStore('sqlite');
+    herald = await startHerald(testEnv(t.databaseUrl, { BATCH_SIZE: '3' }), false);
+  });
+  afterAll(async () => {
+    await herald?.close();
+    await t?.dispose();
+  });
+
+  it('walks the subscriber id range, not every active subscriber through the status index', async () => {
+    const db = herald.app.store.db;
+    const article = await seedFixtureArticle(db);
+    await seedSubscribers(
+      db,
+      Array.from({ length: 40 }, (_, i) => ({ email: `plan${i}@example.net`, topics: ['plan'] })),
+    );
+    const campaignId = await insertCampaign(db, {
+      article_ids: JSON.stringify([article.id]),
+      audience_topics: JSON.stringify(['plan']),
+      status: 'sending',
+      started_at: new Date().toISOString(),
+    });
+    // Each page's INSERT as it reaches the database.
+    const pageInserts: CompiledQuery[] = [];
+    const capture: KyselyPlugin = {
+      transformQuery: (args) => {
+        if (args.node.kind === 'InsertQueryNode')
+          pageInserts.push(db.getExecutor().compileQuery(args.node, args.queryId));
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    await fanOutCampaign(
+      {
+        db: db.withPlugin(capture),
+        config: herald.app.config,
+        logger: herald.app.logger,
+        queues: herald.queues,
+        now: () => new Date(),
+      },
+      campaignId,
+    );
+
+    expect(pageInserts.length).toBeGreaterThanOrEqual(2);
+    const page = pageInserts[1]!;
+    const plan = await db.executeQuery<{ detail: string }>(
+      CompiledQuery.raw(`explain query plan ${page.sql}`, [...page.parameters]),
+    );
+    const steps = plan.rows.map((row) => row.detail);
+    // Through the status index a page read every active subscriber and sorted them by id:
+    // fan-out time grew with the square of the audience.
+    expect(steps).toContainEqual(
+      expect.stringMatching(/^SEARCH s USING INTEGER PRIMARY KEY \(rowid>\?\)/),
+    );
+    expect(
+      steps.filter((step) => /subscribers_status|TEMP B-TREE FOR ORDER BY/.test(step)),
+    ).toEqual([]);
   });
 });
