@@ -144,10 +144,7 @@ export async function rowsWrittenAfter(
 ): Promise<{ lastSubscriberId: number; rows: number } | null> {
   const written = await db
     .selectFrom('deliveries')
-    .select([
-      (eb) => eb.fn.max('subscriber_id').as('last_id'),
-      (eb) => eb.fn.countAll().as('rows'),
-    ])
+    .select([(eb) => eb.fn.max('subscriber_id').as('last_id'), (eb) => eb.fn.countAll().as('rows')])
     .where('campaign_id', '=', campaignId)
     .where('subscriber_id', '>', afterSubscriberId)
     .executeTakeFirst();
