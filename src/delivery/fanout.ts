@@ -149,8 +149,8 @@ async function writeNextPage(
   const { db, config } = deps;
   if (campaign.audienceTopics.length === 0) return null;
   const pageSize = config.BATCH_SIZE * BATCHES_PER_PAGE;
-  // The SQL needs the first batch number and the due instant only, not the member count.
-  const sqlPlan = planPage(
+  // Planned for a full page; the batches the page did not fill are dropped once it is written.
+  const fullPage = planPage(
     campaign,
     { zones: [], members: pageSize },
     lastBatchNo,
@@ -158,16 +158,11 @@ async function writeNextPage(
     deps.now(),
   );
   const page = { topics: campaign.audienceTopics, afterId, limit: pageSize };
-  await writeAudiencePage(db, campaign.id, page, sqlPlan, deps.now().toISOString());
+  await writeAudiencePage(db, campaign.id, page, fullPage, deps.now().toISOString());
   const written = await rowsWrittenAfter(db, campaign.id, afterId);
   if (written === null) return null;
-  const plan = planPage(
-    campaign,
-    { zones: [], members: written.rows },
-    lastBatchNo,
-    config.BATCH_SIZE,
-    deps.now(),
-  );
+  const filled = Math.ceil(written.rows / config.BATCH_SIZE);
+  const plan = { ...fullPage, batches: fullPage.batches.slice(0, filled) };
   return { plan, lastId: written.lastSubscriberId };
 }
 
